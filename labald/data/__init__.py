@@ -1,0 +1,90 @@
+"""Pools of images to label: the sandbox subtasks, scikit-learn's digits, and real feature files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from labald.data import similarity as sim
+from labald.data.amt import AmtData
+from labald.data.features import load_labelled_features
+from labald.data.pool import Pool, make_pool
+from labald.data.sandbox import sandbox_features
+from labald.data.subtasks import SUBTASKS
+from labald.errors import LabaldError
+
+__all__ = ["DatasetSettings", "Pool", "load_pool", "SUBTASKS"]
+
+SANDBOX_PER_CLASS = 1300  # ImageNet's train images per class
+
+
+@dataclass(frozen=True)
+class DatasetSettings:
+    """`dataset.*` config keys (SPEC 9). `kind`: sandbox subtask, digits, or custom (features file)."""
+
+    name: str
+    kind: str = "sandbox"
+    wnids: tuple[str, ...] | None = None
+    n_per_class: int | None = None
+    n_prototypes: int = 10
+    imbalance_ratio: float = 1.0
+    features_path: str | None = None
+    labels_path: str | None = None
+    feature_dim: int = 128
+    separation: float = 6.0
+
+
+def load_pool(settings: DatasetSettings, amt: AmtData | None, seed: int) -> Pool:
+    """Build the run's pool, seeded; real features when a features file is given, else the source
+    that `kind` names (the sandbox generator or the bundled digits)."""
+    rng = np.random.default_rng([seed, 101])
+    if settings.kind == "digits":
+        x, y, classes, source = _digits()
+        similarity = sim.from_centroids(x, y, len(classes))
+    elif settings.features_path:
+        if not settings.labels_path:
+            raise LabaldError("dataset.features_path is set but dataset.labels_path is not; give both files")
+        wnids = list(settings.wnids) if settings.wnids else None
+        x, y, classes = load_labelled_features(Path(settings.features_path), Path(settings.labels_path), wnids)
+        similarity = _human_similarity(classes, amt)
+        if similarity is None:
+            similarity = sim.from_centroids(x, y, len(classes))
+        source = f"real features {settings.features_path} ({x.shape[1]}-d)"
+    elif settings.kind == "custom":
+        raise LabaldError("dataset=custom needs dataset.features_path=... and dataset.labels_path=...")
+    else:
+        classes = list(settings.wnids or SUBTASKS.get(settings.name, []))
+        if not classes:
+            raise LabaldError(f"dataset {settings.name!r} has no wnids; set dataset.wnids=[n0...,n0...]")
+        similarity = _human_similarity(classes, amt)
+        geometry = "human confusions" if similarity is not None else "seeded random"
+        if similarity is None:
+            similarity = sim.random_similarity(len(classes), rng)
+        per_class = (settings.n_per_class or SANDBOX_PER_CLASS) + settings.n_prototypes
+        x, y = sandbox_features(similarity, per_class, settings.feature_dim, settings.separation, rng)
+        source = (
+            f"SURROGATE sandbox features ({settings.feature_dim}-d, class geometry from {geometry}); "
+            "give dataset.features_path for real features"
+        )
+    return make_pool(
+        settings.name, classes, x, y, similarity, source,
+        settings.n_per_class, settings.n_prototypes, settings.imbalance_ratio, rng,
+    )
+
+
+def _human_similarity(classes: list[str], amt: AmtData | None) -> np.ndarray | None:
+    """Human confusion structure of these classes from the AMT file, when it covers them all."""
+    if amt is None or not all(c.lower() in amt.wnids for c in classes):
+        return None
+    idx = amt.indices(classes)
+    return sim.from_human_confusions(amt.total_counts[np.ix_(idx, idx)])
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray, list[str], str]:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.data / 16.0).astype(np.float32)
+    return x, digits.target.astype(np.int64), [str(d) for d in range(10)], "scikit-learn digits (8x8, real images)"

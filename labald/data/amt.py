@@ -1,0 +1,98 @@
+"""Liao et al.'s real AMT worker annotations (`group_workers.json`, MIT), read from the data directory.
+
+The file holds, per class group, one 100 x 100 count matrix per AMT worker over ImageNet100
+(rows = true class, columns = answer). It is never copied into the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from labald.errors import LabaldError
+
+AMT_FILENAME = "group_workers.json"
+
+
+@dataclass(frozen=True)
+class AmtData:
+    """The parsed worker file: wnids in matrix order and per-group count tensors [n_workers, 100, 100]."""
+
+    path: Path
+    wnids: tuple[str, ...]
+    groups: dict[str, np.ndarray]
+    total_counts: np.ndarray
+
+    def indices(self, wnids: list[str]) -> np.ndarray:
+        """Matrix indices of `wnids`; raises a LabaldError naming any wnid the file does not know."""
+        position = {w: i for i, w in enumerate(self.wnids)}
+        missing = [w for w in wnids if w.lower() not in position]
+        if missing:
+            raise LabaldError(
+                f"wnids {', '.join(missing[:5])} are absent from the worker data {self.path}; "
+                "use ImageNet100 wnids or set workers=synthetic"
+            )
+        return np.array([position[w.lower()] for w in wnids])
+
+    def group_of(self, wnids: list[str]) -> str:
+        """The AMT group whose workers annotated every class of `wnids` (rows with answers)."""
+        idx = self.indices(wnids)
+        for group, counts in sorted(self.groups.items()):
+            if (counts[:, idx, :].sum(axis=(0, 2)) > 0).all():
+                return group
+        raise LabaldError(
+            "the wnids do not all belong to one AMT worker group, so no real crowd covers them; "
+            "pick wnids from one subtask or set workers=synthetic"
+        )
+
+    def group_counts(self, group: str, wnids: list[str]) -> np.ndarray:
+        """Per-worker counts of `group` restricted to `wnids` (rows and columns): [n_workers, K, K]."""
+        idx = self.indices(wnids)
+        return self.groups[group][:, idx][:, :, idx].astype(np.float64)
+
+
+def resolve_data_dir(data_dir: str | None) -> Path:
+    """The AMT data directory: the config value, else $LABALD_DATA_DIR, else ./data."""
+    return Path(data_dir or os.environ.get("LABALD_DATA_DIR") or "data").expanduser()
+
+
+def find_amt_file(data_dir: str | os.PathLike | None) -> Path | None:
+    """Path of `group_workers.json` under the data directory, or None when it is not there."""
+    path = resolve_data_dir(None if data_dir is None else str(data_dir)) / AMT_FILENAME
+    return path if path.is_file() else None
+
+
+def load_amt(path: Path) -> AmtData:
+    """Parse and check the worker file (cached per path and modification time)."""
+    path = Path(path)
+    return _load_amt(str(path.resolve()), path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=4)
+def _load_amt(path: str, _mtime: int) -> AmtData:
+    fix = f"restore it from Liao et al.'s release (make data) or move it away to use workers=synthetic"
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+        wnids = tuple(str(w).lower() for w in raw["imagenet100"])
+        n = len(wnids)
+        groups = {str(g): np.asarray(ms, dtype=np.float64) for g, ms in raw["group_workers"].items()}
+        total = np.asarray(raw.get("total_cm", np.zeros((n, n))), dtype=np.float64)
+    except OSError as e:
+        raise LabaldError(f"cannot read the AMT worker file {path} ({e.strerror}); {fix}") from e
+    except (ValueError, KeyError, TypeError) as e:
+        raise LabaldError(f"the AMT worker file {path} is corrupt ({type(e).__name__}: {e}); {fix}") from e
+    for g, counts in groups.items():
+        if counts.ndim != 3 or counts.shape[1:] != (n, n) or not np.isfinite(counts).all() or (counts < 0).any():
+            raise LabaldError(
+                f"the AMT worker file {path} is corrupt (group {g} is not a list of {n}x{n} "
+                f"non-negative count matrices); {fix}"
+            )
+    if total.shape != (n, n):
+        raise LabaldError(f"the AMT worker file {path} is corrupt (total_cm is not {n}x{n}); {fix}")
+    return AmtData(Path(path), wnids, groups, total)

@@ -1,0 +1,86 @@
+"""Everything a run is made of, built once from its settings: pool, workers, learner, sampler."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from labald.aggregation import dirichlet_prior
+from labald.data import Pool, load_pool
+from labald.data.amt import AmtData, find_amt_file, load_amt
+from labald.learner import MCDropoutLearner, expected_calibration_error, split_prototypes
+from labald.samplers import SAMPLERS, Sampler
+from labald.settings import RunSettings
+from labald.workers import WorkerPool, build_workers
+
+log = logging.getLogger("labald")
+
+
+@dataclass
+class Experiment:
+    settings: RunSettings
+    pool: Pool
+    workers: WorkerPool
+    sampler: Sampler
+    learner: MCDropoutLearner | None
+    alpha_K_K: np.ndarray  # Dirichlet prior of every worker's confusion (SPEC 3)
+    prior_accuracy: float
+    x_pool: torch.Tensor  # [N, D] float32
+    train_prototypes: np.ndarray  # indices into the prototypes
+    val_prototypes: np.ndarray
+
+    @property
+    def joint(self) -> bool:
+        return self.settings.method in ("j_bald", "la_bald")
+
+    def model_ece(self, probs_N_K: np.ndarray) -> float:
+        """Expected calibration error of the model's mean prediction over the pool."""
+        return expected_calibration_error(torch.from_numpy(probs_N_K), torch.from_numpy(self.pool.labels))
+
+    @property
+    def capacity_per_step(self) -> int:
+        """Per-worker tasks per step: the configured value, else ceil(2B / M) (SPEC 5)."""
+        configured = self.settings.workers.per_worker_per_step
+        return configured or -(-2 * self.settings.batch_size // self.workers.n_workers)
+
+
+def build_experiment(settings: RunSettings) -> Experiment:
+    """Load data and workers, and set up the learner and sampler; logs where the data come from."""
+    amt = _load_amt_if_wanted(settings)
+    pool = load_pool(settings.dataset, amt, settings.seed)
+    workers = build_workers(settings.workers, pool, amt, settings.seed)
+    log.info("data: %s: %d images, %d classes, %d prototypes", pool.source, pool.n_images,
+             pool.n_classes, len(pool.prototype_labels))
+    log.info("workers: %d (%d experts), %s", workers.n_workers, int(workers.is_expert.sum()), workers.source)
+    agg = settings.aggregation
+    accuracy = agg.prior_accuracy or float(np.diagonal(workers.confusions, axis1=1, axis2=2).mean())
+    alpha = dirichlet_prior(pool.n_classes, accuracy, workers.row_total, agg.prior_strength)
+    n_train = settings.dataset.n_prototypes // 2
+    train_idx, val_idx = split_prototypes(pool.prototype_labels, n_train, np.random.default_rng([settings.seed, 303]))
+    learner = None
+    if settings.learner is not None:
+        learner = MCDropoutLearner(settings.learner, pool.features.shape[1], pool.n_classes, settings.seed)
+    sampler_cls = SAMPLERS[settings.method]
+    options = {"local": settings.acquisition.local, "chunk": settings.acquisition.chunk} if _is_joint(settings) else {}
+    return Experiment(
+        settings, pool, workers, sampler_cls(**options), learner, alpha, accuracy,
+        torch.from_numpy(pool.features), train_idx, val_idx,
+    )
+
+
+def _is_joint(settings: RunSettings) -> bool:
+    return settings.method in ("j_bald", "la_bald")
+
+
+def _load_amt_if_wanted(settings: RunSettings) -> AmtData | None:
+    """The AMT file when it exists (real crowd and sandbox geometry), else None (synthetic fallback)."""
+    path = find_amt_file(settings.data_dir)
+    if path is None:
+        if settings.workers.source == "amt" and settings.dataset.kind != "digits":
+            log.warning("no AMT worker file group_workers.json in the data directory (data_dir / "
+                        "LABALD_DATA_DIR); falling back to a synthetic crowd")
+        return None
+    return load_amt(path)

@@ -1,0 +1,198 @@
+"""The online labeling loop (SPEC 1): select pairs, simulate answers, aggregate, retrain, record.
+
+All of a run's mutable state lives in `LoopState`, saved after every completed step, so a killed
+run resumes where it stopped. Randomness comes from the workers' own generators (saved) and from
+generators derived from (seed, step), so resuming needs no other RNG state.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from labald import metrics
+from labald.aggregation import EMResult, annotation_log_likelihood, confidence, dawid_skene, prior_mean
+from labald.annotations import Annotations
+from labald.experiment import Experiment
+from labald.samplers import Beliefs, Candidates
+from labald.stopping import decide
+
+log = logging.getLogger("labald")
+
+
+@dataclass
+class LoopState:
+    """Everything that changes during a run."""
+
+    step: int
+    annotations: Annotations
+    posterior_N_K: np.ndarray  # EM posterior q
+    confusions_M_K_K: np.ndarray  # EM estimate What
+    prior_N_K: np.ndarray  # the kept model's calibrated mean prediction (uniform without a learner)
+    mc_step: int = -1  # step whose generator drew the kept model's MC predictions (-1: none)
+    rows: list[dict] = field(default_factory=list)
+    stop_reason: str | None = None
+    mc_probs_T_N_K: torch.Tensor | None = None  # derived from the learner; not saved
+
+
+def initial_state(exp: Experiment) -> LoopState:
+    """Step 0: no answers yet; the learner trains on the training prototypes alone (SPEC 1, 4)."""
+    n, k, m = exp.pool.n_images, exp.pool.n_classes, exp.workers.n_workers
+    state = LoopState(
+        step=0,
+        annotations=Annotations(n, m),
+        posterior_N_K=np.full((n, k), 1.0 / k),
+        confusions_M_K_K=np.broadcast_to(prior_mean(k, exp.prior_accuracy), (m, k, k)).copy(),
+        prior_N_K=np.full((n, k), 1.0 / k),
+    )
+    started = time.perf_counter()
+    timing = _train(exp, state, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    result = _aggregate(exp, state)
+    timing["seconds_em"] = result.seconds
+    state.rows.append(_row(exp, state, result.em, "label", n_eligible=_eligible(exp, state, "label").sum(),
+                           timing=timing, started=started))
+    return state
+
+
+def run_steps(exp: Experiment, state: LoopState, on_step=None, progress: bool = True) -> LoopState:
+    """Advance until a stopping rule fires; `on_step(state)` runs after every completed step."""
+    s = exp.settings
+    bar = tqdm(initial=state.step, disable=not progress, unit="step", desc=f"{s.dataset.name}/{s.method}")
+    try:
+        while state.stop_reason is None:
+            decision = decide(state.rows, s.stopping, s.batch_size, s.max_steps)
+            if decision.stop is not None:
+                state.stop_reason = decision.stop
+                break
+            if not advance(exp, state, decision.phase):
+                state.stop_reason = "no eligible image-worker pair left"
+                break
+            row = state.rows[-1]
+            bar.update(1)
+            bar.set_postfix_str(
+                f"ann/img {row['annotations_per_image']:.3f} acc {row['label_accuracy']:.3f} "
+                f"eligible {row['n_eligible']}"
+            )
+            if on_step is not None:
+                on_step(state)
+    finally:
+        bar.close()
+    return state
+
+
+def advance(exp: Experiment, state: LoopState, phase: str) -> bool:
+    """One step (SPEC 1): select, answer, aggregate, retrain, record. False if nothing could be asked."""
+    s = exp.settings
+    started = time.perf_counter()
+    step = state.step + 1
+    used = state.annotations.per_worker()
+    capacity = np.full(exp.workers.n_workers, exp.capacity_per_step)
+    if s.workers.max_per_worker is not None:
+        capacity = np.minimum(capacity, np.maximum(s.workers.max_per_worker - used, 0))
+    candidates = Candidates(_eligible(exp, state, phase), state.annotations.asked(), capacity, s.batch_size)
+    beliefs = Beliefs(
+        state.posterior_N_K,
+        state.confusions_M_K_K,
+        annotation_log_likelihood(state.annotations.image, state.annotations.worker, state.annotations.label,
+                                  state.confusions_M_K_K, exp.pool.n_images),
+        state.mc_probs_T_N_K,
+    )
+    selection = exp.sampler.select(candidates, beliefs, np.random.default_rng([s.seed, 404, step]))
+    if len(selection.images) == 0:
+        return False
+    answers = exp.workers.answer(selection.images, selection.workers, exp.pool.labels)
+    state.annotations.add(selection.images, selection.workers, answers, step)
+    state.step = step
+    result = _aggregate(exp, state)
+    confident = np.flatnonzero(confidence(state.posterior_N_K) >= s.confidence)
+    timing = _train(exp, state, confident, state.posterior_N_K[confident].argmax(axis=1))
+    timing.update(seconds_em=result.seconds, seconds_scoring=selection.seconds_scoring,
+                  seconds_selection=selection.seconds_selection)
+    n_eligible = int(_eligible(exp, state, "label").sum())
+    state.rows.append(_row(exp, state, result.em, phase, n_eligible, timing, started, selection.extra))
+    return True
+
+
+@dataclass(frozen=True)
+class _Aggregated:
+    em: EMResult
+    seconds: float
+
+
+def _aggregate(exp: Experiment, state: LoopState) -> _Aggregated:
+    """EM over every answer so far, the model's prediction as prior, warm-started from What."""
+    agg, ann = exp.settings.aggregation, state.annotations
+    start = time.perf_counter()
+    result = dawid_skene(
+        ann.image, ann.worker, ann.label, state.prior_N_K, exp.alpha_K_K, exp.workers.n_workers,
+        init_confusions=state.confusions_M_K_K, max_iter=agg.max_iter, tol=agg.tol,
+    )
+    state.posterior_N_K, state.confusions_M_K_K = result.posterior, result.confusions
+    return _Aggregated(result, time.perf_counter() - start)
+
+
+def _train(exp: Experiment, state: LoopState, images: np.ndarray, labels: np.ndarray) -> dict:
+    """Retrain on confident images (pseudo-labels) plus training prototypes; adopt only if better."""
+    if exp.learner is None:
+        return {"model_adopted": False, "seconds_train": 0.0, "seconds_inference": 0.0}
+    pool = exp.pool
+    start = time.perf_counter()
+    x = torch.from_numpy(np.concatenate([pool.features[images], pool.prototype_features[exp.train_prototypes]]))
+    y = torch.from_numpy(np.concatenate([labels, pool.prototype_labels[exp.train_prototypes]]).astype(np.int64))
+    report = exp.learner.fit(
+        x, y,
+        torch.from_numpy(pool.prototype_features[exp.val_prototypes]),
+        torch.from_numpy(pool.prototype_labels[exp.val_prototypes]),
+        state.step,
+    )
+    trained = time.perf_counter()
+    if report.adopted or state.mc_probs_T_N_K is None:
+        refresh_predictions(exp, state, state.step)
+    return {
+        "model_adopted": report.adopted,
+        "seconds_train": trained - start,
+        "seconds_inference": time.perf_counter() - trained,
+    }
+
+
+def refresh_predictions(exp: Experiment, state: LoopState, mc_step: int) -> None:
+    """MC predictions of the kept model, drawn with the generator of `mc_step`; their mean is the prior."""
+    state.mc_probs_T_N_K = exp.learner.predict_mc(exp.x_pool, mc_step)
+    state.prior_N_K = state.mc_probs_T_N_K.mean(dim=0).double().numpy()
+    state.mc_step = mc_step
+
+
+def _eligible(exp: Experiment, state: LoopState, phase: str) -> np.ndarray:
+    """Images under the per-image cap that are unconfident (or any, in the over-annotation phase)."""
+    under_cap = state.annotations.per_image() < exp.settings.max_per_image
+    if phase == "over":
+        return under_cap
+    return under_cap & (confidence(state.posterior_N_K) < exp.settings.confidence)
+
+
+def _row(exp, state, em: EMResult, phase, n_eligible, timing, started, extra=None) -> dict:
+    pool = exp.pool
+    model_probs = state.prior_N_K if exp.learner is not None else None
+    row = {
+        "step": state.step,
+        "phase": phase,
+        "n_annotations": len(state.annotations),
+        "annotations_per_image": len(state.annotations) / pool.n_images,
+        "label_accuracy": metrics.accuracy(state.posterior_N_K, pool.labels),
+        "model_accuracy": None if model_probs is None else metrics.accuracy(model_probs, pool.labels),
+        "ece": None if model_probs is None else exp.model_ece(model_probs),
+        "n_confident": int((confidence(state.posterior_N_K) >= exp.settings.confidence).sum()),
+        "n_eligible": int(n_eligible),
+        "em_iterations": em.iterations,
+        "seconds_scoring": 0.0,
+        "seconds_selection": 0.0,
+        **timing,
+        **(extra or {}),
+    }
+    row["seconds_step"] = time.perf_counter() - started
+    return row

@@ -1,0 +1,53 @@
+"""Per-step metrics (SPEC 7) and the `metrics.csv` they are written to."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+# Columns every run writes, in order; method- or learner-specific ones follow (see `columns`).
+BASE_COLUMNS = (
+    "step", "phase", "n_annotations", "annotations_per_image", "label_accuracy", "model_accuracy",
+    "ece", "n_confident", "n_eligible", "em_iterations", "model_adopted",
+    "seconds_em", "seconds_train", "seconds_inference", "seconds_scoring", "seconds_selection", "seconds_step",
+)
+JACCARD_COLUMNS = ("jaccard_la_global", "jaccard_la_local", "jaccard_global_local")
+TIMING_COLUMNS = tuple(c for c in BASE_COLUMNS if c.startswith("seconds_"))
+
+
+def columns(joint_method: bool) -> tuple[str, ...]:
+    return BASE_COLUMNS + (JACCARD_COLUMNS if joint_method else ())
+
+
+def accuracy(probs_N_K: np.ndarray, labels_N: np.ndarray) -> float:
+    """Fraction of images whose argmax matches the truth."""
+    return float((np.asarray(probs_N_K).argmax(axis=1) == labels_N).mean())
+
+
+def to_csv(rows: list[dict], cols: tuple[str, ...]) -> str:
+    """CSV text of the rows; missing cells stay empty, floats keep full precision."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(cols), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(row.get(k)) for k in cols})
+    return out.getvalue()
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    if isinstance(value, (bool, np.bool_)):
+        return str(int(value))
+    return str(value)
+
+
+def read_metrics(path: Path) -> list[dict]:
+    """Rows of a metrics.csv as dicts of strings."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))

@@ -1,0 +1,146 @@
+"""One run end to end: its directory, checkpoint and resume, metrics.csv and summary (SPEC 7, 8)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import pickle
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from labald import metrics
+from labald.errors import LabaldError
+from labald.experiment import Experiment, build_experiment
+from labald.loop import LoopState, initial_state, refresh_predictions, run_steps
+from labald.annotations import Annotations
+from labald.rundir import atomic_write_text, save_checkpoint, write_json
+from labald.settings import RunSettings
+
+log = logging.getLogger("labald")
+
+CHECKPOINT = "checkpoint.pt"
+# Keys that may change between a run and its resumption without changing its results.
+_NOT_FINGERPRINTED = {"results_dir", "run_dir", "data_dir", "max_steps"}
+
+
+def fingerprint(settings: RunSettings) -> str:
+    """Hash of every setting that affects results."""
+    values = {k: v for k, v in dataclasses.asdict(settings).items() if k not in _NOT_FINGERPRINTED}
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def run_experiment(settings: RunSettings, resume: bool = True, progress: bool = True) -> dict:
+    """Run (or resume) one experiment and return its summary; all files go to settings.output_dir."""
+    out = settings.output_dir
+    saved = _load_checkpoint(out / CHECKPOINT, settings) if resume else None
+    wall = time.perf_counter()
+    exp = build_experiment(settings)
+    if saved is not None:
+        state = _restore(exp, saved)
+        log.info("resuming %s from step %d", out, state.step)
+    else:
+        state = initial_state(exp)
+        (out / "summary.json").unlink(missing_ok=True)
+        _save(exp, state, out)
+    run_steps(exp, state, on_step=lambda st: _save(exp, st, out), progress=progress)
+    _save(exp, state, out)
+    summary = _summary(exp, state, time.perf_counter() - wall)
+    write_json(out / "summary.json", summary)
+    log.info("stopped: %s; label accuracy %.4f at %.3f annotations per image; results in %s",
+             state.stop_reason, summary["label_accuracy"], summary["annotations_per_image"], out)
+    return summary
+
+
+def _save(exp: Experiment, state: LoopState, out: Path) -> None:
+    """Config, metrics and checkpoint of the last completed step, each written atomically."""
+    s = exp.settings
+    atomic_write_text(out / "config.yaml", yaml.safe_dump(_plain(dataclasses.asdict(s)), sort_keys=False))
+    atomic_write_text(out / "metrics.csv", metrics.to_csv(state.rows, metrics.columns(exp.joint)))
+    save_checkpoint(out / CHECKPOINT, {
+        "fingerprint": fingerprint(s),
+        "step": state.step,
+        "annotations": state.annotations.state_dict(),
+        "posterior": state.posterior_N_K,
+        "confusions": state.confusions_M_K_K,
+        "prior": state.prior_N_K,
+        "mc_step": state.mc_step,
+        "rows": state.rows,
+        "stop_reason": state.stop_reason,
+        "worker_rngs": exp.workers.rng_states(),
+        "learner": None if exp.learner is None else exp.learner.state_dict(),
+    })
+
+
+def _load_checkpoint(path: Path, settings: RunSettings) -> dict | None:
+    if not path.exists():
+        return None
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        saved["fingerprint"], saved["rows"]  # noqa: B018 - presence check
+    except (OSError, RuntimeError, EOFError, KeyError, TypeError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
+        raise LabaldError(
+            f"checkpoint {path} is corrupt ({type(e).__name__}); delete it or rerun with resume=false to start over"
+        ) from None
+    if saved["fingerprint"] != fingerprint(settings):
+        raise LabaldError(
+            f"{path.parent} holds a run with a different config; rerun with resume=false to start over "
+            "or set results_dir=... for a separate run"
+        )
+    return saved
+
+
+def _restore(exp: Experiment, saved: dict) -> LoopState:
+    annotations = Annotations(exp.pool.n_images, exp.workers.n_workers)
+    annotations.load_state_dict(saved["annotations"])
+    state = LoopState(
+        step=saved["step"], annotations=annotations, posterior_N_K=saved["posterior"],
+        confusions_M_K_K=saved["confusions"], prior_N_K=saved["prior"], mc_step=saved["mc_step"],
+        rows=list(saved["rows"]), stop_reason=saved["stop_reason"],
+    )
+    exp.workers.set_rng_states(saved["worker_rngs"])
+    if exp.learner is not None:
+        exp.learner.load_state_dict(saved["learner"])
+        refresh_predictions(exp, state, state.mc_step)
+    return state
+
+
+def _summary(exp: Experiment, state: LoopState, seconds: float) -> dict:
+    last = state.rows[-1]
+    return {
+        "dataset": exp.settings.dataset.name,
+        "method": exp.settings.method,
+        "seed": exp.settings.seed,
+        "stop_reason": state.stop_reason,
+        "steps": state.step,
+        "n_images": exp.pool.n_images,
+        "n_classes": exp.pool.n_classes,
+        "n_workers": exp.workers.n_workers,
+        "n_annotations": last["n_annotations"],
+        "annotations_per_image": last["annotations_per_image"],
+        "label_accuracy": last["label_accuracy"],
+        "model_accuracy": last["model_accuracy"],
+        "data_source": exp.pool.source,
+        "worker_source": exp.workers.source,
+        "prior_accuracy": exp.prior_accuracy,
+        "wall_seconds": seconds,
+        "seconds_total": {c: float(sum(r.get(c) or 0.0 for r in state.rows)) for c in metrics.TIMING_COLUMNS},
+        "fingerprint": fingerprint(exp.settings),
+    }
+
+
+def _plain(obj):
+    """Tuples to lists so the YAML stays plain."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj

@@ -1,0 +1,50 @@
+"""What a sampler sees each step and what it returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The constraints of this step: eligible images, pairs already asked, worker capacities."""
+
+    eligible_N: np.ndarray  # bool
+    asked_N_M: np.ndarray  # bool
+    capacity_M: np.ndarray  # int, tasks each worker may still take this step
+    batch_size: int
+
+    @property
+    def valid_N_M(self) -> np.ndarray:
+        """Pairs a sampler may pick: eligible image, new pair, worker with capacity."""
+        return self.eligible_N[:, None] & ~self.asked_N_M & (self.capacity_M > 0)[None, :]
+
+
+@dataclass(frozen=True)
+class Beliefs:
+    """What the loop knows: EM posterior and confusions, the model's MC predictions, and the
+    log-likelihood of each image's answers (to fold into each MC sample)."""
+
+    posterior_N_K: np.ndarray
+    confusions_M_K_K: np.ndarray
+    log_likelihood_N_K: np.ndarray
+    mc_probs_T_N_K: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class Selection:
+    images: np.ndarray
+    workers: np.ndarray
+    seconds_scoring: float = 0.0
+    seconds_selection: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)  # per-step metrics, e.g. Jaccard similarities
+
+
+class Sampler(Protocol):
+    name: str
+
+    def select(self, candidates: Candidates, beliefs: Beliefs, rng: np.random.Generator) -> Selection: ...

@@ -1,0 +1,103 @@
+"""Constrained greedy batch selection (SPEC 5), shared by every sampler.
+
+Pairs are taken in descending score, skipping any that would give an image a second pair this
+step, repeat an (image, worker) pair, or exceed a worker's capacity, until B pairs are chosen.
+Ties are broken by a seeded random order, never by index.
+
+The sequential rule is computed in rounds, exactly: every free image proposes its best pair among
+workers with capacity left; proposals are ranked, and the longest prefix in which no worker
+exceeds its capacity is accepted (it is what the sequential scan would accept); then workers that
+filled up drop out and the rest propose again. Each round is a few array operations, and there are
+at most as many rounds as workers that fill up, plus one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def greedy_select(
+    scores_N_M: np.ndarray,
+    valid_N_M: np.ndarray,
+    capacity_M: np.ndarray,
+    batch_size: int,
+    rng: np.random.Generator,
+    image_priority_N: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Choose up to `batch_size` (image, worker) pairs; returns (images, workers) in selection order.
+
+    With `image_priority_N`, images are visited in descending priority and each takes its best
+    valid worker by `scores_N_M` (Rand-I samplers); otherwise pairs compete on score alone.
+    """
+    n, m = scores_N_M.shape
+    if valid_N_M.shape != (n, m) or capacity_M.shape != (m,):
+        raise ValueError(f"valid {valid_N_M.shape} and capacity {capacity_M.shape} must match scores {(n, m)}")
+    rows = np.flatnonzero(valid_N_M.any(axis=1))
+    if len(rows) == 0 or batch_size <= 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    score = np.where(valid_N_M[rows], scores_N_M[rows].astype(np.float64), -np.inf)
+    tie = rng.random(score.shape)
+    order = np.lexsort((tie, -score), axis=-1)  # per image: workers from best to worst
+    valid_sorted = np.take_along_axis(valid_N_M[rows], order, axis=1)
+    capacity = capacity_M.astype(np.int64).copy()
+    free = np.ones(len(rows), dtype=bool)
+    row_tie = rng.random(len(rows))
+    chosen_rows, chosen_workers = [], []
+    left = batch_size
+    while left > 0:
+        open_sorted = valid_sorted & (capacity[order] > 0)
+        proposing = np.flatnonzero(free & open_sorted.any(axis=1))
+        if len(proposing) == 0:
+            break
+        first = open_sorted[proposing].argmax(axis=1)
+        worker = order[proposing, first]
+        if image_priority_N is None:
+            rank = np.lexsort((tie[proposing, first], -score[proposing, first]))
+        else:
+            rank = np.lexsort((row_tie[proposing], -image_priority_N[rows[proposing]]))
+        proposing, worker = proposing[rank], worker[rank]
+        cut = min(_first_overflow(worker, capacity), left)
+        accepted, accepted_workers = proposing[:cut], worker[:cut]
+        free[accepted] = False
+        np.subtract.at(capacity, accepted_workers, 1)
+        chosen_rows.append(accepted)
+        chosen_workers.append(accepted_workers)
+        left -= cut
+    return rows[np.concatenate(chosen_rows)], np.concatenate(chosen_workers).astype(np.int64)
+
+
+def _first_overflow(worker_seq: np.ndarray, capacity_M: np.ndarray) -> int:
+    """Position of the first proposal whose worker has no capacity left after the earlier ones."""
+    position = np.arange(len(worker_seq))
+    by_worker = np.lexsort((position, worker_seq))
+    sorted_w = worker_seq[by_worker]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_w)) + 1]
+    run_start = np.repeat(starts, np.diff(np.r_[starts, len(sorted_w)]))
+    occurrence = np.empty(len(worker_seq), dtype=np.int64)
+    occurrence[by_worker] = np.arange(len(sorted_w)) - run_start
+    over = occurrence >= capacity_M[worker_seq]
+    return int(np.argmax(over)) if over.any() else len(worker_seq)
+
+
+def greedy_select_reference(
+    scores_N_M: np.ndarray,
+    valid_N_M: np.ndarray,
+    capacity_M: np.ndarray,
+    batch_size: int,
+    tie_N_M: np.ndarray,
+) -> list[tuple[int, int]]:
+    """The sequential definition, pair by pair (slow; for tests): descending score, then tie key."""
+    pairs = [(i, j) for i, j in zip(*np.nonzero(valid_N_M))]
+    pairs.sort(key=lambda p: (-scores_N_M[p], tie_N_M[p]))
+    capacity = capacity_M.copy()
+    taken: set[int] = set()
+    out = []
+    for i, j in pairs:
+        if len(out) == batch_size:
+            break
+        if i in taken or capacity[j] <= 0:
+            continue
+        out.append((int(i), int(j)))
+        taken.add(i)
+        capacity[j] -= 1
+    return out

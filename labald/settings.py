@@ -1,0 +1,192 @@
+"""Typed run settings built from a plain config mapping (what `run.py` gets from Hydra), with every
+value range-checked before any work starts. Components only ever see these dataclasses."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from labald.data import DatasetSettings
+from labald.errors import LabaldError
+from labald.learner import LearnerSettings
+from labald.stopping import RULES, StoppingSettings
+from labald.workers import WorkerSettings
+
+METHODS = ("ss", "rand_i_greedy_w", "j_bald", "la_bald")
+DATASET_KINDS = ("sandbox", "digits", "custom")
+LOCAL_FORMS = ("paper", "exact")
+
+
+@dataclass(frozen=True)
+class AggregationSettings:
+    """`aggregation.*`: Dirichlet prior strength, EM iterations and tolerance, prior mean accuracy
+    (None = the average per-class accuracy of the run's workers, as the paper sets it)."""
+
+    prior_strength: float = 1.0
+    max_iter: int = 10
+    tol: float = 1e-3
+    prior_accuracy: float | None = None
+
+
+@dataclass(frozen=True)
+class AcquisitionSettings:
+    """`acquisition.*`: form of the local influence and images per scoring block."""
+
+    local: str = "paper"
+    chunk: int = 2048
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    seed: int
+    method: str
+    dataset: DatasetSettings
+    workers: WorkerSettings
+    aggregation: AggregationSettings
+    learner: LearnerSettings | None  # None: learner=none, uniform prior
+    acquisition: AcquisitionSettings
+    stopping: StoppingSettings
+    batch_size: int = 100
+    max_per_image: int = 3
+    confidence: float = 0.9
+    max_steps: int = 10_000
+    results_dir: str = "results"
+    data_dir: str | None = None
+    run_dir: str | None = None  # None: <results_dir>/runs/<dataset>/<method>/seed=<seed>
+
+    @property
+    def output_dir(self) -> Path:
+        if self.run_dir:
+            return Path(self.run_dir)
+        return Path(self.results_dir) / "runs" / self.dataset.name / self.method / f"seed={self.seed}"
+
+
+def settings_from_config(cfg: Mapping[str, Any]) -> RunSettings:
+    """Build and validate RunSettings from a resolved config mapping; LabaldError on any bad value."""
+    learner_cfg = dict(cfg.get("learner") or {})
+    learner_name = learner_cfg.pop("name", "none")
+    if learner_name not in ("none", "mlp"):
+        raise LabaldError(f"learner={learner_name!r} is unknown; use learner=mlp or learner=none")
+    method = dict(cfg.get("method") or {}).get("name")
+    stopping = dict(cfg.get("stopping") or {})
+    stopping["rule"] = stopping.pop("name", stopping.get("rule"))
+    dataset = dict(cfg.get("dataset") or {})
+    if dataset.get("wnids") is not None:
+        dataset["wnids"] = tuple(str(w) for w in dataset["wnids"])
+    settings = RunSettings(
+        seed=cfg.get("seed"),
+        method=method,
+        dataset=_build(DatasetSettings, dataset, "dataset"),
+        workers=_build(WorkerSettings, cfg.get("workers"), "workers"),
+        aggregation=_build(AggregationSettings, cfg.get("aggregation"), "aggregation"),
+        learner=None if learner_name == "none" else _build(LearnerSettings, learner_cfg, "learner"),
+        acquisition=_build(AcquisitionSettings, cfg.get("acquisition"), "acquisition"),
+        stopping=_build(StoppingSettings, stopping, "stopping"),
+        **{f.name: cfg[f.name] for f in fields(RunSettings) if f.name in cfg and f.name in _TOP_LEVEL},
+    )
+    validate(settings)
+    return settings
+
+
+_TOP_LEVEL = {"batch_size", "max_per_image", "confidence", "max_steps", "results_dir", "data_dir", "run_dir"}
+
+
+def _build(cls, values: Mapping[str, Any] | None, group: str):
+    values = dict(values or {})
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise LabaldError(f"{group}.{unknown[0]} is not a known key; known keys: {', '.join(sorted(known))}")
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as e:
+        raise LabaldError(f"{group}: {e}; fix the value in the config or on the command line") from None
+
+
+def validate(s: RunSettings) -> None:
+    """Range-check every value; the first problem raises a LabaldError naming the key and the fix."""
+    _int("seed", s.seed, 0)
+    _choice("method", s.method, METHODS)
+    _int("batch_size", s.batch_size, 1)
+    _int("max_per_image", s.max_per_image, 1)
+    _open_unit("confidence", s.confidence)
+    _int("max_steps", s.max_steps, 1)
+    d = s.dataset
+    _choice("dataset.kind", d.kind, DATASET_KINDS)
+    _int("dataset.n_per_class", d.n_per_class, 1, optional=True)
+    _int("dataset.n_prototypes", d.n_prototypes, 2)
+    _number("dataset.imbalance_ratio", d.imbalance_ratio, 1.0)
+    _int("dataset.feature_dim", d.feature_dim, 1)
+    _number("dataset.separation", d.separation, 0.0, strict=True)
+    w = s.workers
+    _choice("workers.source", w.source, ("amt", "synthetic"))
+    _int("workers.n_crowd", w.n_crowd, 0)
+    _int("workers.n_expert", w.n_expert, 0)
+    if w.n_crowd + w.n_expert < 1:
+        raise LabaldError("workers.n_crowd + workers.n_expert is 0; at least one worker is needed")
+    if w.mean_accuracy is not None:
+        _open_unit("workers.mean_accuracy", w.mean_accuracy)
+    _int("workers.per_worker_per_step", w.per_worker_per_step, 1, optional=True)
+    _int("workers.max_per_worker", w.max_per_worker, 1, optional=True)
+    a = s.aggregation
+    _number("aggregation.prior_strength", a.prior_strength, 0.0)
+    _int("aggregation.max_iter", a.max_iter, 1)
+    _number("aggregation.tol", a.tol, 0.0, strict=True)
+    if a.prior_accuracy is not None:
+        _open_unit("aggregation.prior_accuracy", a.prior_accuracy)
+    if s.learner is not None:
+        lr = s.learner
+        _int("learner.hidden", lr.hidden, 1)
+        if not (isinstance(lr.dropout, (int, float)) and 0 <= lr.dropout < 1):
+            raise LabaldError(f"learner.dropout={lr.dropout!r} is out of range; use 0 <= dropout < 1, e.g. 0.3")
+        _number("learner.lr", lr.lr, 0.0, strict=True)
+        _number("learner.weight_decay", lr.weight_decay, 0.0)
+        _int("learner.batch_size", lr.batch_size, 1)
+        _int("learner.mc_samples", lr.mc_samples, 1)
+        _int("learner.max_epochs", lr.max_epochs, 1)
+        _int("learner.patience", lr.patience, 1)
+    _choice("acquisition.local", s.acquisition.local, LOCAL_FORMS)
+    _int("acquisition.chunk", s.acquisition.chunk, 1)
+    st = s.stopping
+    _choice("stopping", st.rule, RULES)
+    _int("stopping.patience", st.patience, 1)
+    if st.rule == "budget":
+        if st.annotations_per_image is None:
+            raise LabaldError("stopping=budget needs stopping.annotations_per_image=<number>, e.g. 2")
+        _number("stopping.annotations_per_image", st.annotations_per_image, 0.0, strict=True)
+        if st.annotations_per_image > s.max_per_image:
+            raise LabaldError(
+                f"stopping.annotations_per_image={st.annotations_per_image} exceeds max_per_image="
+                f"{s.max_per_image}; lower the budget or raise max_per_image"
+            )
+    for key in ("features_path", "labels_path"):
+        value = getattr(d, key)
+        if value and not Path(value).is_file():
+            raise LabaldError(f"dataset.{key}={value} does not exist; give the path of an existing file")
+
+
+def _int(key: str, value: Any, low: int, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise LabaldError(f"{key}={value!r} is invalid; it must be an integer >= {low}")
+
+
+def _number(key: str, value: Any, low: float, strict: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < low or (strict and value == low):
+        raise LabaldError(f"{key}={value!r} is invalid; it must be a number {'>' if strict else '>='} {low}")
+
+
+def _open_unit(key: str, value: Any) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1
+    if not ok:
+        raise LabaldError(f"{key}={value!r} is invalid; it must lie strictly between 0 and 1, e.g. 0.9")
+
+
+def _choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise LabaldError(f"{key}={value!r} is unknown; choose one of: {', '.join(choices)}")

@@ -1,0 +1,130 @@
+"""labald's Hydra entry point: one run, or a sweep with `-m`.
+
+    python run.py method=ss dataset=commodity
+    python run.py -m method=ss,la_bald dataset=digits seed=0,1
+
+Bad input (unknown group option or key, out-of-range value, unreadable file) prints one line to
+stderr and exits with status 2 before anything is written; LABALD_DEBUG=1 shows the traceback.
+This is the only module that sees Hydra; the package gets plain typed settings.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from labald.errors import LabaldError
+from labald.runner import run_experiment
+from labald.settings import settings_from_config
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+MAX_PRECHECKED_JOBS = 2000
+_failed_jobs: list[str] = []
+log = logging.getLogger("labald")
+
+
+def _settings(cfg: DictConfig):
+    container = OmegaConf.to_container(cfg, resolve=True)
+    container.pop("hydra", None)
+    return settings_from_config(container), bool(container.get("resume", True))
+
+
+@hydra.main(config_path="configs", config_name="config", version_base="1.3")
+def hydra_main(cfg: DictConfig) -> None:
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    try:
+        settings, resume = _settings(cfg)
+        run_experiment(settings, resume=resume, progress=sys.stderr.isatty())
+    except LabaldError as e:
+        if not multirun:
+            _fail(e)
+        _failed_jobs.append(str(e))
+        log.error("job %s failed: %s", HydraConfig.get().job.override_dirname, e)
+    except Exception as e:  # a sweep keeps going; the other jobs' results stay intact
+        if not multirun or os.environ.get("LABALD_DEBUG"):
+            raise
+        _failed_jobs.append(repr(e))
+        log.error("job %s failed: %s: %s", HydraConfig.get().job.override_dirname, type(e).__name__, e)
+
+
+def precheck(args: list[str]) -> int:
+    """Compose and validate every job of the command line before Hydra starts any; returns the count."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    overrides = [a for a in args if not a.startswith("-") and not a.startswith("hydra")]
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except HydraException as e:
+        raise LabaldError(f"cannot parse the command line: {_first_line(e)}") from None
+    for o in parsed:
+        group = CONFIG_DIR / o.key_or_group
+        if group.is_dir() and not o.is_sweep_override():
+            _check_option(o.key_or_group, str(o.value()))
+    choices = []
+    for o in parsed:
+        values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
+        for v in values:
+            if (CONFIG_DIR / o.key_or_group).is_dir():
+                _check_option(o.key_or_group, v)
+        choices.append([f"{o.get_key_element()}={v}" for v in values])
+    jobs = list(itertools.islice(itertools.product(*choices), MAX_PRECHECKED_JOBS))
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        for job in jobs:
+            try:
+                cfg = compose(config_name="config", overrides=list(job))
+            except (HydraException, OmegaConfBaseException) as e:
+                raise LabaldError(f"{_first_line(e)}; check the spelling against configs/") from None
+            try:
+                _settings(cfg)
+            except OmegaConfBaseException as e:
+                raise LabaldError(f"bad config value: {_first_line(e)}") from None
+    return len(jobs)
+
+
+def _check_option(group: str, value: str) -> None:
+    options = sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))
+    if value not in options:
+        raise LabaldError(f"{group}={value} is unknown; choose one of: {', '.join(options)}")
+
+
+def _first_line(e: Exception) -> str:
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return lines[0] if lines else type(e).__name__
+
+
+def _fail(e: BaseException) -> None:
+    if os.environ.get("LABALD_DEBUG"):
+        raise e
+    print(f"labald: error: {e}", file=sys.stderr)
+    sys.exit(2)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="[labald] %(message)s", stream=sys.stderr)
+    logging.getLogger("labald").setLevel(logging.INFO)
+    args = sys.argv[1:]
+    if not any(a in ("-h", "--help", "--hydra-help", "--info", "-i", "--cfg", "-c", "--shell-completion", "-sc")
+               or a.startswith("--info") for a in args):
+        try:
+            precheck(args)
+        except LabaldError as e:
+            _fail(e)
+    hydra_main()
+    if _failed_jobs:
+        print(f"labald: error: {len(_failed_jobs)} job(s) failed; see the messages above", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
