@@ -102,8 +102,8 @@ def _restore(exp: Experiment, saved: dict) -> LoopState:
     state = LoopState(
         step=saved["step"], annotations=annotations, posterior_N_K=saved["posterior"],
         confusions_M_K_K=saved["confusions"], prior_N_K=saved["prior"], mc_step=saved["mc_step"],
-        rows=list(saved["rows"]), stop_reason=saved["stop_reason"],
-    )
+        rows=list(saved["rows"]),
+    )  # the stop reason is decided afresh: a larger max_steps lets a finished run go on
     exp.workers.set_rng_states(saved["worker_rngs"])
     if exp.learner is not None:
         exp.learner.load_state_dict(saved["learner"])

@@ -52,7 +52,7 @@ def greedy_select(
         first = open_sorted[proposing].argmax(axis=1)
         worker = order[proposing, first]
         if image_priority_N is None:
-            rank = np.lexsort((tie[proposing, first], -score[proposing, first]))
+            rank = np.lexsort((tie[proposing, worker], -score[proposing, worker]))
         else:
             rank = np.lexsort((row_tie[proposing], -image_priority_N[rows[proposing]]))
         proposing, worker = proposing[rank], worker[rank]

@@ -1,0 +1,50 @@
+# labald: `make run` and `make test` install what they need on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# AMT worker data: $LABALD_DATA_DIR, else ../shared/data beside a checkout, else ./data (`make data`).
+LABALD_DATA_DIR ?= $(if $(wildcard ../shared/data/group_workers.json),../shared/data,data)
+export LABALD_DATA_DIR
+RUN_ARGS ?= method=ss dataset=commodity
+SOURCE ?=
+
+.PHONY: help install run test test-slow test-all lint data bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+install: $(STAMP)  ## create .venv: torch 2.13.0 (CPU) first, then labald editable with dev tools
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)  ## the main job (override with RUN_ARGS="method=... dataset=...")
+	$(PY) run.py $(RUN_ARGS)
+
+test: $(STAMP)  ## the test suite without the slow tests
+	$(PY) -m pytest -m "not slow"
+
+test-slow: $(STAMP)  ## only the slow tests (CI runs them after `make test`)
+	$(PY) -m pytest -m slow
+
+test-all: $(STAMP)  ## every test
+	$(PY) -m pytest
+
+lint: $(STAMP)  ## ruff over the code
+	$(VENV)/bin/ruff check labald tests scripts run.py
+
+data: $(STAMP)  ## fetch group_workers.json into ./data (SOURCE=path/to/file-or-dir to copy a local copy)
+	$(PY) scripts/fetch_data.py --dest data $(if $(SOURCE),--source $(SOURCE),)
+
+bench: $(STAMP)  ## the benchmark scripts (crowd-kit comparison needs `pip install -e .[bench]`)
+	$(PY) scripts/bench_em.py
+	$(PY) scripts/bench_learner.py
+	$(PY) scripts/bench_scoring.py
+
+clean:  ## remove the venv and caches (results stay)
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

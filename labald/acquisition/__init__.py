@@ -1,0 +1,21 @@
+"""Acquisition scores of image-worker pairs: global and local influence, LA-BALD (SPEC 5)."""
+
+from labald.acquisition.overlap import top_k_jaccard
+from labald.acquisition.posterior import annotation_posterior
+from labald.acquisition.scores import (
+    InfluenceScores,
+    global_influence,
+    influence_scores,
+    la_bald,
+    local_influence,
+)
+
+__all__ = [
+    "InfluenceScores",
+    "annotation_posterior",
+    "global_influence",
+    "influence_scores",
+    "la_bald",
+    "local_influence",
+    "top_k_jaccard",
+]

@@ -1,0 +1,42 @@
+"""Agreement of two pair rankings (appendix B.1): Jaccard similarity of their top-k sets."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def _top_k_pairs(scores_N_M: Tensor, valid_N_M: Tensor | None, k: int) -> set[int]:
+    """Flat indices i * M + j of the k best valid pairs; ties go to the lower index."""
+    flat = scores_N_M.reshape(-1)
+    index = torch.arange(flat.numel(), device=flat.device)
+    if valid_N_M is not None:
+        keep = valid_N_M.reshape(-1)
+        flat, index = flat[keep], index[keep]
+    order = torch.sort(flat, descending=True, stable=True).indices[:k]
+    return set(index[order].tolist())
+
+
+def top_k_jaccard(
+    scores_a: Tensor, scores_b: Tensor, k: int = 50, valid: Tensor | None = None
+) -> float:
+    """J(D_a, D_b) = |D_a ∩ D_b| / |D_a ∪ D_b| for the top-k (image, worker) pairs of two scores.
+
+    scores_a, scores_b: [N, M]; valid: optional [N, M] bool mask, pairs where False are ignored.
+    With fewer than k valid pairs, all of them form both sets (J = 1); with none, J is NaN.
+    """
+    if not isinstance(scores_a, Tensor) or not isinstance(scores_b, Tensor):
+        raise ValueError("scores_a and scores_b must be torch tensors")
+    if scores_a.dim() != 2 or scores_a.shape != scores_b.shape:
+        raise ValueError(f"scores must both be [N, M], got {tuple(scores_a.shape)} and "
+                         f"{tuple(scores_b.shape)}")
+    if valid is not None and (valid.shape != scores_a.shape or valid.dtype != torch.bool):
+        raise ValueError(f"valid must be a bool [N, M] mask of shape {tuple(scores_a.shape)}")
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    top_a = _top_k_pairs(scores_a, valid, k)
+    top_b = _top_k_pairs(scores_b, valid, k)
+    union = top_a | top_b
+    if not union:
+        return float("nan")
+    return len(top_a & top_b) / len(union)

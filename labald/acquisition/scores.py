@@ -1,0 +1,167 @@
+"""Pair scores of LA-BALD: global influence I(z_ij; theta) and local influence I(z_ij; y_i | theta).
+
+Notation (SPEC section 5): q_t(i, y) is the t-th MC posterior of image i's label, W_j the confusion
+matrix of worker j in the layout ``confusion_M_K_K[j, true, answered]``, and
+
+    p_t(z | i, j) = sum_y q_t(i, y) W_j[y, z]          (the predicted answer of worker j on i).
+
+Every expectation over the answer z is exact, by enumerating its K values. The only quantity that
+needs all T samples is mean_t H[p_t(. | i, j)], an O(T N M K^2) matmul plus O(T N M K) logs; it is
+computed in image blocks whose work buffers hold at most ``_BLOCK_ELEMENTS`` numbers, so memory
+stays bounded whatever N and T are. Both local forms are linear in q_t (see `local_influence`), so
+they need only the mean posterior qbar(i, .) = mean_t q_t(i, .).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from labald.acquisition._checks import check_chunk, check_probs_and_confusions
+
+# Cap on the numbers in one block's [T * block, M * K] work buffers (4 MiB each in float32): small
+# blocks stay in cache, and the cap keeps peak memory flat in N, T and `chunk`.
+_BLOCK_ELEMENTS = 2**20
+# The paper form takes log W_j[y, z] of entries that may be 0 (its Prop. 2 needs W > 0, which EM
+# with a Dirichlet prior guarantees); zeros are floored here so the score stays finite.
+_LOG_FLOOR = 1e-12
+
+
+class InfluenceScores(NamedTuple):
+    """All pair scores from one pass over the MC samples, each [N, M] in nats."""
+
+    global_N_M: Tensor
+    local_paper_N_M: Tensor
+    local_exact_N_M: Tensor
+
+    @property
+    def la_bald_N_M(self) -> Tensor:
+        """LA-BALD's ranking score, global + local (paper form)."""
+        return self.global_N_M + self.local_paper_N_M
+
+
+def _answer_probs(probs_R_K: Tensor, confusion_K_MK: Tensor, out: Tensor | None = None) -> Tensor:
+    """p(z | i, j) + tiny for every worker at once, [R, M * K]: one [R, K] @ [K, M * K] matmul.
+
+    The smallest normal number is added (fused into the matmul) so that log p is finite where
+    p = 0; it leaves every p above 1e-30 unchanged in float32 and keeps 0 log 0 = 0.
+    """
+    tiny = torch.finfo(probs_R_K.dtype).tiny
+    return torch.addmm(confusion_K_MK.new_full((1,), tiny), probs_R_K, confusion_K_MK, out=out)
+
+
+def _predictive_entropies(
+    probs_T_N_K: Tensor, confusion_M_K_K: Tensor, chunk: int
+) -> tuple[Tensor, Tensor]:
+    """Return (H[pbar(. | i, j)], mean_t H[p_t(. | i, j)]), both [N, M], with pbar = mean_t p_t."""
+    T, N, K = probs_T_N_K.shape
+    M = confusion_M_K_K.shape[0]
+    entropy_of_mean_N_M = probs_T_N_K.new_zeros(N, M)
+    mean_entropy_N_M = probs_T_N_K.new_zeros(N, M)
+    if N == 0 or M == 0:
+        return entropy_of_mean_N_M, mean_entropy_N_M
+    confusion_K_MK = confusion_M_K_K.permute(1, 0, 2).reshape(K, M * K)
+    block = max(1, min(chunk, _BLOCK_ELEMENTS // (T * M * K)))
+    answers_buf = probs_T_N_K.new_empty(T * block * M * K)
+    plogp_buf = torch.empty_like(answers_buf)
+    for c0 in range(0, N, chunk):
+        c1 = min(N, c0 + chunk)
+        # p_t is linear in q_t, so the mean answer distribution is the mean's image.
+        mean_answers_c_MK = _answer_probs(probs_T_N_K[:, c0:c1].mean(0), confusion_K_MK)
+        plogp_c_M_K = (mean_answers_c_MK.log() * mean_answers_c_MK).view(c1 - c0, M, K)
+        entropy_of_mean_N_M[c0:c1] = plogp_c_M_K.sum(-1).neg_()
+        for i0 in range(c0, c1, block):
+            b = min(block, c1 - i0)
+            rows, size = T * b, T * b * M * K
+            answers_R_MK = answers_buf[:size].view(rows, M * K)
+            # rows are (t, image) pairs, t-major; the copy of the [T, b, K] slice is small.
+            _answer_probs(probs_T_N_K[:, i0 : i0 + b].reshape(rows, K), confusion_K_MK,
+                          out=answers_R_MK)
+            plogp_R_MK = torch.log(answers_R_MK, out=plogp_buf[:size].view(rows, M * K))
+            plogp_R_MK.mul_(answers_R_MK)
+            # Sum over t first (contiguous slabs), then over the K answers of each worker.
+            sum_plogp_b_M = plogp_R_MK.view(T, b * M * K).sum(0).view(b, M, K).sum(-1)
+            mean_entropy_N_M[i0 : i0 + b] = sum_plogp_b_M.div_(-T)
+    return entropy_of_mean_N_M, mean_entropy_N_M
+
+
+def _row_entropies(confusion_M_K_K: Tensor) -> Tensor:
+    """H[W_j[y, .]], [M, K]: the noise of worker j's answer when the true label is y."""
+    return -torch.special.xlogy(confusion_M_K_K, confusion_M_K_K).sum(-1)
+
+
+def _paper_local_weights(confusion_M_K_K: Tensor) -> Tensor:
+    """c_j[y] = sum_z W_j[y,z] (log W_j[y,z] - (1/K) sum_y' log W_j[y',z]), returned as [K, M]."""
+    K = confusion_M_K_K.shape[-1]
+    log_col_sums_M_K = confusion_M_K_K.clamp_min(_LOG_FLOOR).log().sum(1)  # [M, answered]
+    cross_M_K = torch.einsum("myz,mz->my", confusion_M_K_K, log_col_sums_M_K)
+    return (-_row_entropies(confusion_M_K_K) - cross_M_K / K).T
+
+
+def influence_scores(probs: Tensor, confusions: Tensor, chunk: int = 2048) -> InfluenceScores:
+    """Global, local (paper) and local (exact) influence of every pair in one pass; see below.
+
+    probs: q_t, [T, N, K]; confusions: W, [M, K, K] as [worker, true, answered]. Returns [N, M]
+    tensors in nats, in probs' dtype. `chunk` caps the images processed per block.
+    """
+    confusion_M_K_K = check_probs_and_confusions(probs, confusions)
+    check_chunk(chunk)
+    entropy_of_mean_N_M, mean_entropy_N_M = _predictive_entropies(probs, confusion_M_K_K, chunk)
+    mean_probs_N_K = probs.mean(0)
+    # Both are mutual informations, >= 0; clamping removes rounding noise of order 1e-7 (float32).
+    global_N_M = (entropy_of_mean_N_M - mean_entropy_N_M).clamp_min_(0)
+    local_exact_N_M = (mean_entropy_N_M - mean_probs_N_K @ _row_entropies(confusion_M_K_K).T)
+    local_exact_N_M.clamp_min_(0)
+    local_paper_N_M = mean_probs_N_K @ _paper_local_weights(confusion_M_K_K)
+    return InfluenceScores(global_N_M, local_paper_N_M, local_exact_N_M)
+
+
+def global_influence(probs: Tensor, confusions: Tensor, chunk: int = 2048) -> Tensor:
+    """Global influence G_ij = I(z_ij; theta), [N, M] in nats (J-BALD's score).
+
+        G_ij = H[mean_t p_t(. | i, j)] - mean_t H[p_t(. | i, j)]
+
+    probs: q_t(i, y), [T, N, K]; confusions: W_j[y, z], [M, K, K]. 0 <= G_ij <= log K; a perfect
+    worker (W = I) gives the model's plain BALD, an uninformative one (equal rows) gives 0.
+    """
+    confusion_M_K_K = check_probs_and_confusions(probs, confusions)
+    check_chunk(chunk)
+    entropy_of_mean_N_M, mean_entropy_N_M = _predictive_entropies(probs, confusion_M_K_K, chunk)
+    return (entropy_of_mean_N_M - mean_entropy_N_M).clamp_min_(0)
+
+
+def local_influence(
+    probs: Tensor, confusions: Tensor, form: str = "paper", chunk: int = 2048
+) -> Tensor:
+    """Local influence I(z_ij; y_i | theta), [N, M] in nats.
+
+    form="paper" (LA-BALD, Prop. 2, uniform label prior), p_t(y | z) = q_t(y) W[y, z] / p_t(z):
+
+        L_ij = mean_t sum_z p_t(z | i, j) sum_y (p_t(y | z, i, j) - 1/K) log W_j[y, z]
+             = sum_{y,z} (qbar(i, y) W_j[y, z] - pbar(z | i, j) / K) log W_j[y, z]
+             = sum_y qbar(i, y) c_j[y],  c_j[y] = sum_z W_j[y,z] (log W_j[y,z] - S_j[z] / K),
+
+    since p_t(z) p_t(y | z) = q_t(y) W[y, z]; S_j[z] = sum_y log W_j[y, z]. Linear in q_t, so
+    O(N M K) after O(M K^2). Zero entries of W are floored at 1e-12 inside the log; the paper form
+    can be negative when qbar is far from uniform.
+
+    form="exact" (the true conditional mutual information, averaged over MC samples):
+
+        L_ij = mean_t H[p_t(. | i, j)] - sum_y qbar(i, y) H[W_j[y, .]]
+
+    Global + exact local = I(z_ij; y_i) under qbar = H[pbar] - sum_y qbar(y) H[W_j[y, .]].
+    """
+    if form == "paper":
+        confusion_M_K_K = check_probs_and_confusions(probs, confusions)
+        check_chunk(chunk)
+        return probs.mean(0) @ _paper_local_weights(confusion_M_K_K)
+    if form == "exact":
+        return influence_scores(probs, confusions, chunk).local_exact_N_M
+    raise ValueError(f"form must be 'paper' or 'exact', got {form!r}")
+
+
+def la_bald(probs: Tensor, confusions: Tensor, chunk: int = 2048) -> Tensor:
+    """LA-BALD score S_ij = G_ij + L_ij (local in the paper form), [N, M] in nats."""
+    return influence_scores(probs, confusions, chunk).la_bald_N_M

@@ -1,0 +1,32 @@
+"""The once-per-seed split of the gold prototypes into training and validation halves (SPEC 4)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def split_prototypes(labels: np.ndarray, n_train_per_class: int,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Indices into ``labels``: per class, ``n_train_per_class`` at random train, the rest validate.
+
+    Both returned arrays are sorted int64 and disjoint; every class keeps at least one
+    validation prototype, so the model never validates only on what it trained on.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
+    if n_train_per_class < 0:
+        raise ValueError(f"n_train_per_class must be >= 0, got {n_train_per_class}")
+    train, val = [], []
+    for cls in np.unique(labels):
+        members = np.flatnonzero(labels == cls)
+        if members.size <= n_train_per_class:
+            raise ValueError(f"class {cls} has {members.size} prototypes; need more than "
+                             f"n_train_per_class={n_train_per_class} to keep one for validation")
+        members = rng.permutation(members)
+        train.append(members[:n_train_per_class])
+        val.append(members[n_train_per_class:])
+    empty = np.empty(0, dtype=np.int64)
+    train_idx = np.sort(np.concatenate(train)).astype(np.int64) if train else empty
+    val_idx = np.sort(np.concatenate(val)).astype(np.int64) if val else empty
+    return train_idx, val_idx

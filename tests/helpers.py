@@ -1,0 +1,34 @@
+"""Shared test helpers: where the AMT data lives and how to build settings like the CLI does."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from labald.settings import RunSettings, settings_from_config
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = ROOT / "configs"
+
+
+def amt_data_dir() -> Path:
+    """The AMT data directory: $LABALD_DATA_DIR, else ../shared/data beside the checkout."""
+    path = Path(os.environ.get("LABALD_DATA_DIR") or ROOT.parent / "shared" / "data")
+    assert (path / "group_workers.json").is_file(), f"AMT data missing at {path}; set LABALD_DATA_DIR"
+    return path
+
+
+def compose_config(overrides: list[str]) -> dict:
+    """The resolved config of `python run.py <overrides>` as a plain dict (what run.py passes on)."""
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
+    container = OmegaConf.to_container(cfg, resolve=True)
+    container.pop("hydra", None)
+    return container
+
+
+def make_settings(overrides: list[str], tmp_path: Path) -> RunSettings:
+    return settings_from_config(compose_config([f"results_dir={tmp_path}", *overrides]))

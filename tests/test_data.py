@@ -1,0 +1,119 @@
+"""Pools: sandbox geometry, sizes, imbalance, digits, and the real features-file loader."""
+
+import numpy as np
+import pytest
+
+from labald.data import DatasetSettings, load_pool
+from labald.data.amt import find_amt_file, load_amt
+from labald.data.subtasks import SUBTASKS
+from labald.errors import LabaldError
+from tests.helpers import amt_data_dir
+
+
+@pytest.fixture(scope="module")
+def amt():
+    return load_amt(find_amt_file(amt_data_dir()))
+
+
+def test_sandbox_sizes_prototypes_and_seeding(amt):
+    s = DatasetSettings(name="commodity", n_per_class=40)
+    pool = load_pool(s, amt, seed=0)
+    k = len(SUBTASKS["commodity"])
+    assert pool.n_classes == k and pool.class_names == tuple(SUBTASKS["commodity"])
+    assert np.bincount(pool.labels, minlength=k).tolist() == [40] * k
+    assert np.bincount(pool.prototype_labels, minlength=k).tolist() == [10] * k
+    # prototypes are distinct images, not copies of pool images
+    pool_rows = {row.tobytes() for row in pool.features}
+    assert not any(row.tobytes() in pool_rows for row in pool.prototype_features)
+    again = load_pool(s, amt, seed=0)
+    assert np.array_equal(pool.features, again.features) and np.array_equal(pool.labels, again.labels)
+    other = load_pool(s, amt, seed=1)
+    assert not np.array_equal(pool.features, other.features)
+    assert "SURROGATE" in pool.source
+
+
+def test_default_sandbox_has_imagenet_class_sizes(amt):
+    pool = load_pool(DatasetSettings(name="commodity"), amt, seed=0)
+    assert pool.n_images == 16 * 1300
+
+
+def test_sandbox_puts_confused_classes_closer(amt):
+    pool = load_pool(DatasetSettings(name="dog", n_per_class=200), amt, seed=0)
+    k = pool.n_classes
+    centroids = np.stack([pool.features[pool.labels == c].mean(0) for c in range(k)])
+    dist = np.linalg.norm(centroids[:, None] - centroids[None], axis=-1)
+    sym = pool.similarity + pool.similarity.T
+    off = ~np.eye(k, dtype=bool)
+    corr = np.corrcoef(sym[off], dist[off])[0, 1]
+    assert corr < -0.5, f"distance should fall as human confusion rises, corr={corr:.2f}"
+
+
+def test_imbalance_ratio_sets_majority_over_minority(amt):
+    pool = load_pool(DatasetSettings(name="insect_fungus", n_per_class=200, imbalance_ratio=10), amt, seed=3)
+    counts = np.bincount(pool.labels)
+    assert counts.max() == 200 and counts.min() == 20
+
+
+def test_digits_is_the_real_sklearn_set():
+    pool = load_pool(DatasetSettings(name="digits", kind="digits"), None, seed=0)
+    assert pool.n_images + len(pool.prototype_labels) == 1797
+    assert pool.n_classes == 10 and len(pool.prototype_labels) == 100
+    assert "digits" in pool.source
+
+
+def test_wnids_override_defines_a_new_subtask(amt):
+    wnids = tuple(SUBTASKS["dog"][:4])
+    pool = load_pool(DatasetSettings(name="my_dogs", wnids=wnids, n_per_class=30), amt, seed=0)
+    assert pool.class_names == wnids and pool.n_images == 120
+
+
+def _write_features(tmp_path, x, names):
+    np.save(tmp_path / "f.npy", x)
+    (tmp_path / "l.txt").write_text("".join(f"{n}\n" for n in names))
+    return tmp_path / "f.npy", tmp_path / "l.txt"
+
+
+def test_features_file_with_wnid_filename_lines(tmp_path):
+    rng = np.random.default_rng(0)
+    names = [w for w in ("n01", "n02", "n03") for _ in range(30)]
+    x = rng.normal(size=(90, 5)).astype(np.float32)
+    f, l = _write_features(tmp_path, x, [f"{n}/img_{i}.JPEG" for i, n in enumerate(names)])
+    s = DatasetSettings(name="custom", kind="custom", features_path=str(f), labels_path=str(l),
+                        wnids=("n03", "n01"), n_prototypes=4)
+    pool = load_pool(s, None, seed=0)
+    assert pool.class_names == ("n03", "n01")
+    assert pool.n_images == 2 * 26 and len(pool.prototype_labels) == 8
+    # features travel with their labels: every pool row is a row of x from the right class
+    source_class = {x[i].tobytes(): names[i] for i in range(90)}
+    assert all(source_class[row.tobytes()] == pool.class_names[c] for row, c in zip(pool.features, pool.labels))
+
+
+@pytest.mark.parametrize(
+    "problem, message",
+    [
+        ("mismatch", "must match row for row"),
+        ("nan", "NaN or infinite"),
+        ("missing_wnid", "have no rows"),
+        ("not_npy", "not a readable .npy"),
+        ("one_dim", "N x D"),
+    ],
+)
+def test_features_file_problems_are_one_clear_error(tmp_path, problem, message):
+    x = np.ones((20, 3), dtype=np.float32)
+    names = ["a"] * 10 + ["b"] * 10
+    wnids = None
+    if problem == "mismatch":
+        names = names[:-1]
+    elif problem == "nan":
+        x[3, 1] = np.nan
+    elif problem == "missing_wnid":
+        wnids = ("a", "zz")
+    f, l = _write_features(tmp_path, x, names)
+    if problem == "not_npy":
+        f.write_bytes(b"not numpy")
+    elif problem == "one_dim":
+        np.save(f, np.ones(20, dtype=np.float32))
+    s = DatasetSettings(name="custom", kind="custom", features_path=str(f), labels_path=str(l),
+                        wnids=wnids, n_prototypes=2)
+    with pytest.raises(LabaldError, match=message):
+        load_pool(s, None, seed=0)

@@ -1,0 +1,103 @@
+"""End-to-end runs through the same config path as the CLI, and the CLI's handling of bad input."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from labald.metrics import TIMING_COLUMNS
+from labald.runner import run_experiment
+from tests.helpers import CONFIG_DIR, ROOT, compose_config, make_settings
+
+
+def _run(tmp_path, overrides):
+    settings = make_settings(overrides, tmp_path)
+    summary = run_experiment(settings, progress=False)
+    return settings, summary, pd.read_csv(settings.output_dir / "metrics.csv")
+
+
+def test_ss_on_digits_labels_the_pool_within_the_constraints(tmp_path):
+    settings, summary, m = _run(tmp_path, ["dataset=digits", "method=ss", "learner=none"])
+    out = tmp_path / "runs" / "digits" / "ss" / "seed=0"
+    assert settings.output_dir == out
+    for name in ("metrics.csv", "config.yaml", "summary.json", "checkpoint.pt"):
+        assert (out / name).is_file()
+    assert m["label_accuracy"].iloc[-1] > 0.8
+    assert m["label_accuracy"].iloc[-1] > m["label_accuracy"].iloc[0] + 0.5
+    assert "paper's rule" in summary["stop_reason"] and m["n_eligible"].iloc[-1] < 10
+    assert (m["n_annotations"].diff().dropna() <= 100).all()
+    import torch
+
+    ann = torch.load(out / "checkpoint.pt", weights_only=False)["annotations"]
+    per_image = np.bincount(ann["image"])
+    assert per_image.max() <= 3
+    pairs = set(zip(ann["image"].tolist(), ann["worker"].tolist()))
+    assert len(pairs) == len(ann["image"]), "an image-worker pair repeated"
+    assert set(m.columns) >= {"step", "phase", "n_annotations", "annotations_per_image", "label_accuracy",
+                              "n_confident", "n_eligible", "em_iterations", "seconds_em"}
+
+
+def test_same_seed_same_metrics_and_other_seed_differs(tmp_path):
+    cols = lambda m: m.drop(columns=list(TIMING_COLUMNS))  # noqa: E731
+    _, _, a = _run(tmp_path / "a", ["dataset=digits", "learner=none", "max_steps=6"])
+    _, _, b = _run(tmp_path / "b", ["dataset=digits", "learner=none", "max_steps=6"])
+    _, _, c = _run(tmp_path / "c", ["dataset=digits", "learner=none", "max_steps=6", "seed=1"])
+    pd.testing.assert_frame_equal(cols(a), cols(b))
+    assert not cols(a).equals(cols(c))
+
+
+def test_resume_continues_to_the_same_end(tmp_path):
+    full_settings, _, full = _run(tmp_path / "full", ["dataset=digits", "learner=none", "max_steps=8"])
+    _run(tmp_path / "cut", ["dataset=digits", "learner=none", "max_steps=3"])
+    _, _, resumed = _run(tmp_path / "cut", ["dataset=digits", "learner=none", "max_steps=8"])
+    cols = [c for c in full.columns if c not in TIMING_COLUMNS]
+    pd.testing.assert_frame_equal(full[cols], resumed[cols])
+
+
+@pytest.mark.parametrize("group", ["dataset", "workers", "method", "stopping", "learner"])
+def test_every_config_option_composes_and_validates(group, tmp_path):
+    from labald.errors import LabaldError
+
+    for option in sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml") if not p.stem.startswith("_")):
+        if option == "custom":
+            with pytest.raises(LabaldError, match="features_path"):
+                from labald.data import load_pool
+
+                load_pool(make_settings([f"{group}={option}"], tmp_path).dataset, None, 0)
+            continue
+        settings = make_settings([f"{group}={option}"], tmp_path)
+        assert settings is not None
+
+
+def test_config_defaults_follow_the_paper():
+    cfg = compose_config([])
+    assert cfg["batch_size"] == 100 and cfg["max_per_image"] == 3 and cfg["confidence"] == 0.9
+    assert cfg["workers"]["n_crowd"] == 50 and cfg["workers"]["n_expert"] == 10
+    assert cfg["aggregation"]["prior_strength"] == 1 and cfg["aggregation"]["max_iter"] == 10
+    assert cfg["learner"]["mc_samples"] == 100 and cfg["learner"]["dropout"] == 0.3
+    assert cfg["stopping"]["name"] == "unconfident" and cfg["dataset"]["n_prototypes"] == 10
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["dataset=no_such_dataset"], "dataset=no_such_dataset is unknown"),
+        (["batch_size=-5"], "batch_size=-5 is invalid"),
+        (["method=magic"], "method=magic is unknown"),
+        (["learner.dropout=1.5"], "dropout"),
+        (["no_such_key=3"], "no_such_key"),
+        (["-m", "seed=0,1", "confidence=2"], "confidence=2"),
+    ],
+)
+def test_bad_command_line_exits_2_with_one_line_and_writes_nothing(tmp_path, args, message):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), f"results_dir={tmp_path / 'results'}", *args],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []

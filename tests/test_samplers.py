@@ -1,0 +1,89 @@
+"""Batch selection under the constraints of SPEC 5, and the random-image samplers."""
+
+import numpy as np
+import pytest
+
+from labald.samplers import Beliefs, Candidates, make_sampler
+from labald.samplers.selection import greedy_select, greedy_select_reference
+
+
+def _check_constraints(images, workers, valid, capacity, batch):
+    assert len(images) <= batch
+    assert len(set(images.tolist())) == len(images), "an image got two pairs in one step"
+    assert valid[images, workers].all(), "an invalid (asked, ineligible or full) pair was chosen"
+    assert (np.bincount(workers, minlength=len(capacity)) <= capacity).all()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_greedy_equals_the_sequential_definition(seed):
+    rng = np.random.default_rng(seed)
+    n, m, batch = 60, 7, 25
+    scores = rng.random((n, m))
+    scores[rng.integers(0, n, 5)] += 1.0  # a few images that every worker wants
+    valid = rng.random((n, m)) > 0.3
+    capacity = rng.integers(0, 6, m)
+    images, workers = greedy_select(scores, valid, capacity, batch, np.random.default_rng(0))
+    expected = greedy_select_reference(scores, valid, capacity, batch, np.zeros((n, m)))
+    assert list(zip(images.tolist(), workers.tolist())) == expected
+    _check_constraints(images, workers, valid, capacity, batch)
+
+
+def test_ties_are_broken_at_random_not_by_index():
+    n, m = 500, 10
+    valid = np.ones((n, m), dtype=bool)
+    firsts = []
+    for seed in range(20):
+        images, workers = greedy_select(np.zeros((n, m)), valid, np.full(m, 100), 50, np.random.default_rng(seed))
+        firsts.append(images.mean())
+        assert workers.min() >= 0
+    assert 150 < np.mean(firsts) < 350  # uniform over 0..499 would give about 250
+    assert len({tuple(sorted(greedy_select(np.zeros((n, m)), valid, np.full(m, 100), 50,
+                                           np.random.default_rng(s))[0])) for s in range(3)}) == 3
+
+
+def test_selection_stops_when_no_pair_is_left():
+    valid = np.zeros((5, 3), dtype=bool)
+    valid[2, 1] = True
+    images, workers = greedy_select(np.ones((5, 3)), valid, np.array([1, 1, 1]), 100, np.random.default_rng(0))
+    assert images.tolist() == [2] and workers.tolist() == [1]
+
+
+def _candidates(n, m, rng, batch=30):
+    eligible = rng.random(n) > 0.4
+    asked = rng.random((n, m)) > 0.7
+    return Candidates(eligible, asked, np.full(m, 4), batch)
+
+
+def _beliefs(n, m, k, rng):
+    posterior = rng.dirichlet(np.ones(k), size=n)
+    confusions = rng.dirichlet(np.ones(k), size=(m, k))
+    return Beliefs(posterior, confusions, np.zeros((n, k)))
+
+
+def test_ss_picks_only_eligible_images_uniformly():
+    rng = np.random.default_rng(0)
+    n, m = 200, 12
+    cands = _candidates(n, m, rng)
+    counts = np.zeros(n)
+    sampler = make_sampler("ss")
+    for seed in range(200):
+        sel = sampler.select(cands, _beliefs(n, m, 3, rng), np.random.default_rng(seed))
+        _check_constraints(sel.images, sel.workers, cands.valid_N_M, cands.capacity_M, cands.batch_size)
+        assert len(sel.images) == cands.batch_size
+        counts[sel.images] += 1
+    pickable = cands.valid_N_M.any(1)
+    assert counts[~pickable].sum() == 0
+    expected = 200 * cands.batch_size / pickable.sum()
+    assert np.abs(counts[pickable] / expected - 1).max() < 0.6
+
+
+def test_rand_i_greedy_w_gives_each_image_its_best_available_worker():
+    rng = np.random.default_rng(1)
+    n, m, k = 80, 9, 4
+    cands = Candidates(np.ones(n, dtype=bool), rng.random((n, m)) > 0.8, np.full(m, 100), 20)
+    beliefs = _beliefs(n, m, k, rng)
+    sel = make_sampler("rand_i_greedy_w").select(cands, beliefs, np.random.default_rng(0))
+    expected_acc = beliefs.posterior_N_K @ np.diagonal(beliefs.confusions_M_K_K, axis1=1, axis2=2).T
+    for i, j in zip(sel.images, sel.workers):
+        available = np.flatnonzero(cands.valid_N_M[i])
+        assert expected_acc[i, j] == expected_acc[i, available].max()

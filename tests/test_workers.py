@@ -1,0 +1,100 @@
+"""Simulated workers: AMT-derived crowds, experts, synthetic crowds, seeded answers."""
+
+import numpy as np
+import pytest
+
+from labald.data import DatasetSettings, load_pool
+from labald.data.amt import find_amt_file, load_amt
+from labald.data.subtasks import AMT_GROUP, CROWD_ACCURACY, SUBTASKS
+from labald.workers import WorkerSettings, build_workers
+from labald.workers.crowd import amt_crowd, expert_from, synthetic_crowd
+from tests.helpers import amt_data_dir
+
+
+@pytest.fixture(scope="module")
+def amt():
+    return load_amt(find_amt_file(amt_data_dir()))
+
+
+def _diag(w):
+    return np.diagonal(w, axis1=-2, axis2=-1)
+
+
+@pytest.mark.parametrize("subtask", sorted(SUBTASKS))
+def test_amt_crowd_accuracy_near_the_papers_figures(amt, subtask):
+    pool = load_pool(DatasetSettings(name=subtask, n_per_class=5), amt, seed=0)
+    workers = build_workers(WorkerSettings(), pool, amt, seed=0)
+    crowd = workers.confusions[~workers.is_expert]
+    assert np.allclose(workers.confusions.sum(-1), 1.0)
+    assert abs(_diag(crowd).mean() - CROWD_ACCURACY[subtask]) < 0.06
+    assert "AMT" in workers.source
+    assert amt.group_of(SUBTASKS[subtask]) == AMT_GROUP[subtask]
+
+
+@pytest.mark.parametrize("subtask", sorted(SUBTASKS))
+def test_each_expert_beats_its_crowd_source_on_every_class(amt, subtask):
+    counts = amt.group_counts(AMT_GROUP[subtask], SUBTASKS[subtask])
+    crowd = amt_crowd(counts, 10, np.random.default_rng(0))
+    for w in crowd:
+        e = expert_from(w)
+        assert np.allclose(e.sum(1), 1.0)
+        below_one = _diag(w) < 1.0
+        assert (_diag(e)[below_one] > _diag(w)[below_one]).all()
+        assert np.allclose(_diag(e), (_diag(w) + 0.5) / 1.5)
+
+
+def test_amt_crowd_follows_s_plus_ten_a():
+    # two AMT workers over 2 classes; with 2 workers all sampling draws both, so C = S + 10 S
+    counts = np.array([[[3, 1], [0, 4]], [[2, 0], [1, 1]]], dtype=float)
+    crowd = amt_crowd(counts, 1, np.random.default_rng(0))
+    s = counts.sum(0)
+    expected = (s + 10 * s) / (s + 10 * s).sum(1, keepdims=True)
+    assert np.allclose(crowd[0], expected)
+
+
+def test_synthetic_crowd_matches_mean_accuracy_and_confuses_similar_classes():
+    k = 8
+    sim = np.full((k, k), 0.01)
+    sim[0, 1] = sim[1, 0] = 1.0
+    np.fill_diagonal(sim, 0)
+    sim /= sim.sum(1, keepdims=True)
+    crowd = synthetic_crowd(sim, 200, 0.7, np.random.default_rng(0))
+    assert np.allclose(crowd.sum(-1), 1.0) and (crowd >= 0).all()
+    assert abs(_diag(crowd).mean() - 0.7) < 0.01
+    errors_of_0 = crowd[:, 0, :].mean(0)
+    assert errors_of_0[1] > 3 * np.delete(errors_of_0, [0, 1]).max()
+
+
+def test_ids_are_shuffled_per_seed(amt):
+    pool = load_pool(DatasetSettings(name="commodity", n_per_class=5), amt, seed=0)
+    layouts = {tuple(np.flatnonzero(build_workers(WorkerSettings(), pool, amt, s).is_expert)) for s in range(5)}
+    assert len(layouts) > 1
+    assert any(layout != tuple(range(50, 60)) for layout in layouts)
+
+
+def test_missing_amt_file_falls_back_to_synthetic_with_the_right_accuracy(amt):
+    pool = load_pool(DatasetSettings(name="vertebrate", n_per_class=5), amt, seed=0)
+    workers = build_workers(WorkerSettings(), pool, None, seed=0)
+    assert "synthetic" in workers.source and "no AMT file" in workers.source
+    assert abs(_diag(workers.confusions[~workers.is_expert]).mean() - CROWD_ACCURACY["vertebrate"]) < 0.01
+
+
+def test_answers_follow_the_confusion_rows_and_are_seeded():
+    pool = load_pool(DatasetSettings(name="digits", kind="digits"), None, seed=0)
+    workers = build_workers(WorkerSettings(n_crowd=3, n_expert=0), pool, None, seed=0)
+    n = 20000
+    images = np.full(n, 0)  # the same image (true class labels[0]) asked again and again
+    y = pool.labels[0]
+    for j in range(3):
+        z = workers.answer(images, np.full(n, j), pool.labels)
+        freq = np.bincount(z, minlength=pool.n_classes) / n
+        assert np.abs(freq - workers.confusions[j, y]).max() < 0.015
+    a = build_workers(WorkerSettings(n_crowd=3, n_expert=0), pool, None, seed=7)
+    b = build_workers(WorkerSettings(n_crowd=3, n_expert=0), pool, None, seed=7)
+    imgs, wrk = np.arange(300), np.arange(300) % 3
+    first = a.answer(imgs, wrk, pool.labels)
+    states = a.rng_states()
+    assert np.array_equal(first, b.answer(imgs, wrk, pool.labels))
+    next_a = a.answer(imgs, wrk, pool.labels)
+    b.set_rng_states(states)
+    assert np.array_equal(next_a, b.answer(imgs, wrk, pool.labels))
