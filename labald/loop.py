@@ -16,7 +16,13 @@ import torch
 from tqdm.auto import tqdm
 
 from labald import metrics
-from labald.aggregation import EMResult, annotation_log_likelihood, confidence, dawid_skene, prior_mean
+from labald.aggregation import (
+    EMResult,
+    annotation_log_likelihood,
+    confidence,
+    dawid_skene,
+    prior_mean,
+)
 from labald.annotations import Annotations
 from labald.experiment import Experiment
 from labald.samplers import Beliefs, Candidates

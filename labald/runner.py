@@ -16,10 +16,10 @@ import torch
 import yaml
 
 from labald import metrics
+from labald.annotations import Annotations
 from labald.errors import LabaldError
 from labald.experiment import Experiment, build_experiment
 from labald.loop import LoopState, initial_state, refresh_predictions, run_steps
-from labald.annotations import Annotations
 from labald.rundir import atomic_write_text, save_checkpoint, write_json
 from labald.settings import RunSettings
 

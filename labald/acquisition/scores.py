@@ -93,7 +93,10 @@ def _row_entropies(confusion_M_K_K: Tensor) -> Tensor:
 
 
 def _paper_local_weights(confusion_M_K_K: Tensor) -> Tensor:
-    """c_j[y] = sum_z W_j[y,z] (log W_j[y,z] - (1/K) sum_y' log W_j[y',z]), returned as [K, M]."""
+    """c_j[y] = sum_z W_j[y,z] (log W_j[y,z] - (1/K) sum_y' log W_j[y',z]), returned as [K, M].
+
+    This is (1/K) sum_y' KL(W_j[y, .] || W_j[y', .]), the mean divergence of row y from the rest.
+    """
     K = confusion_M_K_K.shape[-1]
     log_col_sums_M_K = confusion_M_K_K.clamp_min(_LOG_FLOOR).log().sum(1)  # [M, answered]
     cross_M_K = torch.einsum("myz,mz->my", confusion_M_K_K, log_col_sums_M_K)
@@ -144,8 +147,9 @@ def local_influence(
              = sum_y qbar(i, y) c_j[y],  c_j[y] = sum_z W_j[y,z] (log W_j[y,z] - S_j[z] / K),
 
     since p_t(z) p_t(y | z) = q_t(y) W[y, z]; S_j[z] = sum_y log W_j[y, z]. Linear in q_t, so
-    O(N M K) after O(M K^2). Zero entries of W are floored at 1e-12 inside the log; the paper form
-    can be negative when qbar is far from uniform.
+    O(N M K) after O(M K^2). Equivalently c_j[y] = (1/K) sum_y' KL(W_j[y, .] || W_j[y', .]): the
+    paper form is >= 0, equals the exact one when qbar is uniform, and is infinite for a zero in
+    W where another row is positive, so zero entries are floored at 1e-12 inside the log.
 
     form="exact" (the true conditional mutual information, averaged over MC samples):
 

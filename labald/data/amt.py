@@ -75,7 +75,7 @@ def load_amt(path: Path) -> AmtData:
 
 @lru_cache(maxsize=4)
 def _load_amt(path: str, _mtime: int) -> AmtData:
-    fix = f"restore it from Liao et al.'s release (make data) or move it away to use workers=synthetic"
+    fix = "restore it from Liao et al.'s release (make data) or move it away to use workers=synthetic"
     try:
         with open(path, encoding="utf-8") as f:
             raw = json.load(f)
