@@ -5,8 +5,9 @@ Model (Dawid & Skene 1979; Liao et al. 2021; LA-BALD appendix F):
     M step:  What_j[y, z] ∝ alpha[y, z] + sum_i q_i(y) [z_ij = z]
 The M step is the exact maximiser of the objective
     log p(Z | What, pi) + sum_{j, y, z} alpha[y, z] log What_j[y, z]
-(a Dirichlet(alpha + 1) MAP), so EM never lowers it. Everything is vectorised over annotations
-with `index_add_`; there is no Python loop over images or answers.
+(a Dirichlet(alpha + 1) MAP), so EM never lowers it. Answers are held as a sparse one-hot matrix
+R [answered images, (worker, answer)], so the E step's log-likelihood is R @ log What and the
+M step's soft counts are R^T @ q: no Python loop over images or answers.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy import sparse
 
 _TINY = 1e-300
 
@@ -47,8 +49,9 @@ def annotation_log_likelihood(
     image: np.ndarray, worker: np.ndarray, label: np.ndarray, confusions_M_K_K: np.ndarray, n_images: int
 ) -> np.ndarray:
     """[N, K] log p(Z_i | y_i = y, What) = sum over i's answers (j, z) of log What_j[y, z]."""
-    log_w = torch.from_numpy(np.log(np.clip(confusions_M_K_K, _TINY, None)))
-    return _log_likelihood(_as_index(image), _as_index(worker), _as_index(label), log_w, n_images).numpy()
+    m, k, _ = np.shape(confusions_M_K_K)
+    answers = _one_hot(np.asarray(image, dtype=np.int64), worker, label, n_images, m, k)
+    return answers @ _log_confusions(np.asarray(confusions_M_K_K, dtype=np.float64))
 
 
 def dawid_skene(
@@ -66,57 +69,92 @@ def dawid_skene(
     """Aggregate answers (parallel arrays `image`, `worker`, `label`) into posteriors and confusions.
 
     Starts from `init_confusions` (the previous step's estimate) or a matrix with `init_accuracy`
-    on the diagonal, then alternates M and E steps until the mean absolute change of q is below
-    `tol` or `max_iter` M steps were taken.
+    on the diagonal, then alternates M and E steps until the mean absolute change of q over the
+    answered images is below `tol`, or `max_iter` M steps were taken. Images without answers keep
+    their prior as posterior, so the E step only visits answered ones.
     """
+    prior_N_K = np.asarray(prior_N_K, dtype=np.float64)
     n, k = prior_N_K.shape
-    img, wrk, lab = _as_index(image), _as_index(worker), _as_index(label)
-    log_prior = torch.from_numpy(np.log(np.clip(np.asarray(prior_N_K, dtype=np.float64), _TINY, None)))
-    alpha = torch.from_numpy(np.asarray(alpha_K_K, dtype=np.float64))
+    _check_inputs(image, worker, label, prior_N_K, alpha_K_K, n_workers, init_confusions)
+    answered, local = np.unique(np.asarray(image, dtype=np.int64), return_inverse=True)
+    answers = _one_hot(local, worker, label, len(answered), n_workers, k)
+    answers_t = answers.T.tocsr()
+    log_prior = np.log(np.clip(prior_N_K[answered], _TINY, None))
+    alpha = np.asarray(alpha_K_K, dtype=np.float64)
     if init_confusions is None:
-        confusions = torch.from_numpy(np.broadcast_to(prior_mean(k, init_accuracy), (n_workers, k, k)).copy())
+        confusions = np.broadcast_to(prior_mean(k, init_accuracy), (n_workers, k, k)).copy()
     else:
-        confusions = torch.from_numpy(np.array(init_confusions, dtype=np.float64))
-    q, _ = _e_step(img, wrk, lab, log_prior, confusions)
-    iterations, converged = 0, len(img) == 0
+        confusions = np.array(init_confusions, dtype=np.float64)
+    q, log_evidence = _e_step(answers, log_prior, confusions)
+    iterations, converged = 0, len(answered) == 0
     while not converged and iterations < max_iter:
-        confusions = _m_step(img, wrk, lab, q, alpha, n_workers)
-        q_new, _ = _e_step(img, wrk, lab, log_prior, confusions)
-        delta = (q_new - q).abs().sum(dim=1).mean().item()
-        q, iterations, converged = q_new, iterations + 1, delta < tol
-    objective = log_objective(img, wrk, lab, log_prior, confusions, alpha)
-    return EMResult(q.numpy(), confusions.numpy(), iterations, objective, converged)
+        confusions = _m_step(answers_t, q, alpha)
+        q_new, log_evidence = _e_step(answers, log_prior, confusions)
+        delta = np.abs(q_new - q).sum() / len(q)
+        q, iterations, converged = q_new, iterations + 1, bool(delta < tol)
+    posterior = prior_N_K / prior_N_K.sum(axis=1, keepdims=True)
+    posterior[answered] = q
+    # log p(Z | What, pi) + sum alpha log What; an image without answers contributes log sum pi_i = 0.
+    objective = float(log_evidence.sum() + (alpha * np.log(np.clip(confusions, _TINY, None))).sum())
+    objective += float(np.log(prior_N_K.sum(axis=1)).sum() - np.log(prior_N_K[answered].sum(axis=1)).sum())
+    return EMResult(posterior, confusions, iterations, objective, converged)
 
 
-def log_objective(img, wrk, lab, log_prior: torch.Tensor, confusions: torch.Tensor, alpha: torch.Tensor) -> float:
-    """log p(Z | What, pi) + sum alpha log What: the quantity EM climbs."""
-    _, log_evidence = _e_step(img, wrk, lab, log_prior, confusions)
-    log_w = torch.log(confusions.clamp_min(_TINY))
-    return float(log_evidence.sum() + (alpha * log_w).sum())
+def _check_inputs(image, worker, label, prior_N_K, alpha_K_K, n_workers, init_confusions) -> None:
+    n, k = prior_N_K.shape
+    if not (len(image) == len(worker) == len(label)):
+        raise ValueError(f"image, worker and label must have one entry per answer, got "
+                         f"{len(image)}, {len(worker)}, {len(label)}")
+    if np.shape(alpha_K_K) != (k, k):
+        raise ValueError(f"alpha_K_K must be [{k}, {k}] to match prior_N_K, got {np.shape(alpha_K_K)}")
+    if init_confusions is not None and np.shape(init_confusions) != (n_workers, k, k):
+        raise ValueError(f"init_confusions must be [{n_workers}, {k}, {k}], got {np.shape(init_confusions)}")
+    for name, values, bound in (("image", image, n), ("worker", worker, n_workers), ("label", label, k)):
+        if len(values) and (np.min(values) < 0 or np.max(values) >= bound):
+            raise ValueError(f"{name} ids must lie in [0, {bound}), got range [{np.min(values)}, {np.max(values)}]")
 
 
-def _e_step(img, wrk, lab, log_prior: torch.Tensor, confusions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior q [N, K] and per-image log evidence log p(Z_i) [N]."""
-    log_w = torch.log(confusions.clamp_min(_TINY))
-    joint = log_prior + _log_likelihood(img, wrk, lab, log_w, log_prior.shape[0])
-    log_evidence = torch.logsumexp(joint, dim=1)
-    return torch.exp(joint - log_evidence[:, None]), log_evidence
+def _e_step(answers, log_prior: np.ndarray, confusions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior q [n, K] and per-image log evidence log p(Z_i) [n] of the answered images.
+
+    Each row is shifted by an upper bound of its maximum (the prior's largest log plus, per answer,
+    the largest log What over y), found with one sparse product instead of a slow row-wise max;
+    the rare row where that bound is too loose and every term underflows is redone exactly.
+    """
+    log_w = _log_confusions(confusions)
+    joint = answers @ log_w
+    joint += log_prior
+    top = answers @ log_w.max(axis=1)
+    top += log_prior.max(axis=1) if log_prior.shape[0] else 0.0
+    q = joint - top[:, None]
+    torch.from_numpy(q).exp_()  # in place, on the same memory; torch's exp is the fastest here
+    total = q @ np.ones(q.shape[1])
+    loose = total < 1e-200
+    if loose.any():
+        exact = joint[loose].max(axis=1)
+        q[loose] = np.exp(joint[loose] - exact[:, None])
+        top[loose] = exact
+        total[loose] = q[loose].sum(axis=1)
+    q /= total[:, None]
+    return q, top + np.log(total)
 
 
-def _m_step(img, wrk, lab, q: torch.Tensor, alpha: torch.Tensor, n_workers: int) -> torch.Tensor:
+def _m_step(answers_t, q: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """What_j[y, z] ∝ alpha[y, z] + soft counts; an all-zero row (no prior, no answers) becomes uniform."""
     k = q.shape[1]
-    counts = torch.zeros(n_workers * k, k, dtype=q.dtype)  # [(j, z), y]
-    counts.index_add_(0, wrk * k + lab, q[img])
-    counts = counts.view(n_workers, k, k).transpose(1, 2) + alpha  # [j, y, z]
-    rows = counts.sum(dim=2, keepdim=True)
-    return torch.where(rows > 0, counts / rows.clamp_min(_TINY), torch.full_like(counts, 1.0 / k))
+    counts = (answers_t @ q).reshape(-1, k, k).transpose(0, 2, 1) + alpha  # [(j, z), y] -> [j, y, z]
+    rows = counts.sum(axis=2, keepdims=True)
+    return np.where(rows > 0, counts / np.where(rows > 0, rows, 1.0), 1.0 / k)
 
 
-def _log_likelihood(img, wrk, lab, log_w: torch.Tensor, n_images: int) -> torch.Tensor:
-    out = torch.zeros(n_images, log_w.shape[1], dtype=log_w.dtype)
-    return out.index_add_(0, img, log_w[wrk, :, lab])
+def _log_confusions(confusions_M_K_K: np.ndarray) -> np.ndarray:
+    """log What laid out as [(j, z), y], the right operand of the one-hot answer matrix."""
+    m, k, _ = confusions_M_K_K.shape
+    return np.log(np.clip(confusions_M_K_K, _TINY, None)).transpose(0, 2, 1).reshape(m * k, k)
 
 
-def _as_index(a: np.ndarray) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(a, dtype=np.int64))
+def _one_hot(image: np.ndarray, worker, label, n_images: int, n_workers: int, k: int) -> sparse.csr_matrix:
+    """R [n_images, n_workers * K]: R[i, j * K + z] = 1 when worker j answered z on image i."""
+    column = np.asarray(worker, dtype=np.int64) * k + np.asarray(label, dtype=np.int64)
+    ones = np.ones(len(column))
+    return sparse.csr_matrix((ones, (image, column)), shape=(n_images, n_workers * k))
