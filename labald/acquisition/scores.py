@@ -148,8 +148,10 @@ def local_influence(
 
     since p_t(z) p_t(y | z) = q_t(y) W[y, z]; S_j[z] = sum_y log W_j[y, z]. Linear in q_t, so
     O(N M K) after O(M K^2). Equivalently c_j[y] = (1/K) sum_y' KL(W_j[y, .] || W_j[y', .]): the
-    paper form is >= 0, equals the exact one when qbar is uniform, and is infinite for a zero in
-    W where another row is positive, so zero entries are floored at 1e-12 inside the log.
+    paper form is >= 0 and infinite for a zero in W where another row is positive, so zero entries
+    are floored at 1e-12 inside the log. It is not the exact MI even for a uniform posterior: the
+    proof's step -log p(z) = -sum_y p(y) log p(z | y) is Jensen's inequality, so for uniform q_t
+    the paper form upper-bounds the exact one (KL is convex in its second argument).
 
     form="exact" (the true conditional mutual information, averaged over MC samples):
 

@@ -123,7 +123,9 @@ class MCDropoutLearner:
         adopted = not self._fitted or (math.isfinite(val_nll) and val_nll < self._best_val_nll)
         if adopted:
             self._model, self._opt_state = candidate.eval(), best_state[1]
-            self._temperature, self._best_val_nll, self._fitted = temperature, val_nll, True
+            self._temperature, self._fitted = temperature, True
+            # a diverged first model (NaN NLL) is kept only until any finite candidate comes
+            self._best_val_nll = val_nll if math.isfinite(val_nll) else math.inf
         return FitReport(adopted, val_nll, self._best_val_nll, temperature, epochs, n_train)
 
     def _train_epoch(self, model: MLP, opt: torch.optim.Optimizer, x: Tensor, y: Tensor,

@@ -1,0 +1,310 @@
+"""The learner: MC dropout (fast path vs naive oracle), calibration, keep-best, determinism."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.datasets import load_digits
+
+from labald.learner import (
+    MLP,
+    LearnerSettings,
+    MCDropoutLearner,
+    expected_calibration_error,
+    fit_temperature,
+    mc_dropout_predict,
+    mc_dropout_predict_naive,
+    nll,
+    split_prototypes,
+)
+from labald.learner.mc import sample_masks
+
+FAST = LearnerSettings(mc_samples=20, max_epochs=8, patience=3)
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """Standardised sklearn digits split into train / validation ("prototypes") / test."""
+    x, y = load_digits(return_X_y=True)
+    x = (x - x.mean(0)) / (x.std(0) + 1e-6)
+    order = np.random.default_rng(0).permutation(len(y))
+    x, y = torch.tensor(x[order], dtype=torch.float32), torch.tensor(y[order])
+    return {"train": (x[:1000], y[:1000]), "val": (x[1000:1300], y[1000:1300]),
+            "test": (x[1300:], y[1300:])}
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    """A learner fitted once on digits with the default settings (T = 100)."""
+    learner = MCDropoutLearner(LearnerSettings(), 64, 10, seed=0)
+    report = learner.fit(*digits["train"], *digits["val"], step=0)
+    return learner, report
+
+
+def _random_mlp(seed: int = 0, d: int = 12, k: int = 5, hidden: int = 16) -> MLP:
+    torch.manual_seed(seed)
+    return MLP(d, k, hidden=hidden, dropout=0.3)
+
+
+# --- MC dropout -------------------------------------------------------------------------------
+
+
+def test_cached_path_equals_naive_full_network_for_same_masks():
+    model = _random_mlp()
+    x = torch.randn(37, 12)
+    fast = mc_dropout_predict(model, x, 9, torch.Generator().manual_seed(5), 1.7, chunk=8)
+    slow = mc_dropout_predict_naive(model, x, 9, torch.Generator().manual_seed(5), 1.7, chunk=8)
+    assert fast.shape == (9, 37, 5)
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-6)
+
+
+def test_masks_of_an_image_do_not_depend_on_chunking_or_on_later_images():
+    model = _random_mlp()
+    x = torch.randn(50, 12)
+    whole = mc_dropout_predict(model, x, 6, torch.Generator().manual_seed(1), chunk=1000)
+    chunked = mc_dropout_predict(model, x, 6, torch.Generator().manual_seed(1), chunk=7)
+    prefix = mc_dropout_predict(model, x[:20], 6, torch.Generator().manual_seed(1))
+    # same masks; only BLAS blocking (which follows the matrix sizes) may round differently
+    torch.testing.assert_close(whole, chunked, rtol=0, atol=1e-6)
+    torch.testing.assert_close(whole[:, :20], prefix, rtol=0, atol=1e-6)
+
+
+def test_each_mc_sample_is_one_network_shared_by_all_images():
+    model = _random_mlp()
+    x = torch.randn(30, 12)
+    probs = mc_dropout_predict(model, x, 4, torch.Generator().manual_seed(3))
+    keep = sample_masks(4, 16, 0.3, torch.Generator().manual_seed(3)).float() / 0.7
+    for t in range(4):
+        a1 = torch.relu(model.fc1(x)) * keep[t, 0]
+        a2 = torch.relu(model.fc2(a1)) * keep[t, 1]
+        torch.testing.assert_close(probs[t], torch.softmax(model.fc3(a2), -1), rtol=1e-5, atol=1e-6)
+
+
+def test_mc_dropout_drops_units_at_the_dropout_rate():
+    keep = sample_masks(2000, 64, 0.3, torch.Generator().manual_seed(0))
+    assert keep.shape == (2000, 2, 64)
+    assert abs((~keep).double().mean().item() - 0.3) < 0.005  # 256k Bernoulli draws: sd ~ 1e-3
+
+
+def test_mc_samples_differ_while_their_mean_is_stable(trained, digits):
+    learner, _ = trained
+    x = digits["test"][0][:200]
+    model = learner.model
+    a = mc_dropout_predict(model, x, 100, torch.Generator().manual_seed(1))
+    b = mc_dropout_predict(model, x, 100, torch.Generator().manual_seed(2))
+    assert not torch.equal(a, b)
+    spread = a.std(dim=0).max(dim=1).values  # per image, across the T samples
+    assert (spread > 1e-3).float().mean() > 0.5
+    gap = (a.mean(0) - b.mean(0)).abs()
+    assert gap.mean() < 0.01 and gap.max() < 0.15
+
+
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(0, 30), t=st.integers(1, 6), chunk=st.integers(1, 12),
+       temperature=st.floats(0.1, 10.0))
+def test_mc_predictions_are_distributions(n, t, chunk, temperature):
+    model = _random_mlp()
+    x = torch.randn(n, 12, generator=torch.Generator().manual_seed(n))
+    probs = mc_dropout_predict(model, x, t, torch.Generator().manual_seed(0), temperature,
+                               chunk=chunk)
+    assert probs.shape == (t, n, 5)
+    assert bool((probs >= 0).all())
+    torch.testing.assert_close(probs.sum(-1), torch.ones(t, n))
+
+
+def test_mc_paths_reject_bad_shapes_and_leave_inputs_alone():
+    model = _random_mlp()
+    with pytest.raises(ValueError, match=r"x must be \[N, 12\]"):
+        mc_dropout_predict(model, torch.randn(4, 11), 3, torch.Generator())
+    with pytest.raises(ValueError, match="temperature"):
+        mc_dropout_predict(model, torch.randn(4, 12), 3, torch.Generator(), temperature=0.0)
+    x = torch.randn(4, 12)
+    before = x.clone()
+    mc_dropout_predict(model, x, 3, torch.Generator())
+    assert torch.equal(x, before)
+
+
+# --- calibration ------------------------------------------------------------------------------
+
+
+def test_temperature_recovers_the_temperature_labels_were_drawn_at():
+    gen = torch.Generator().manual_seed(0)
+    logits = 3.0 * torch.randn(5_000, 6, generator=gen)
+    labels = torch.multinomial(torch.softmax(logits, -1), 1, generator=gen).squeeze(1)
+    fitted = fit_temperature(4.0 * logits, labels)  # 4x over-confident
+    assert fitted == pytest.approx(4.0, rel=0.1)
+    grid = [nll(4.0 * logits, labels, t) for t in np.linspace(0.5, 8.0, 76)]
+    assert nll(4.0 * logits, labels, fitted) <= min(grid) + 1e-9
+
+
+def test_temperature_stays_one_when_scaling_cannot_help():
+    labels = torch.tensor([0, 1, 2, 1])
+    assert fit_temperature(torch.zeros(4, 3), labels) == 1.0  # uniform: NLL flat in T
+
+
+def test_temperature_scaling_lowers_prototype_nll_of_an_overconfident_model(trained, digits):
+    learner, _ = trained
+    model = MLP(64, 10)  # an over-confident copy of the trained model
+    model.load_state_dict(learner.model.state_dict())
+    with torch.no_grad():
+        model.fc3.weight.mul_(8.0)
+        model.fc3.bias.mul_(8.0)
+    model.eval()
+    x_val, y_val = digits["val"]
+    with torch.no_grad():
+        logits = model(x_val)
+    temperature = fit_temperature(logits, y_val)
+    assert temperature > 2.0
+    assert nll(logits, y_val, temperature) < 0.5 * nll(logits, y_val)
+
+
+def test_ece_is_zero_for_perfect_confident_predictions():
+    labels = torch.tensor([0, 2, 1, 2])
+    assert expected_calibration_error(torch.eye(3)[labels], labels) == 0.0
+
+
+def test_ece_matches_a_hand_computation():
+    probs = torch.tensor([[0.75, 0.25], [0.75, 0.25], [0.45, 0.55], [0.05, 0.95]])
+    labels = torch.tensor([0, 1, 1, 1])
+    # bins of width 0.1: (0.7, 0.8] holds two at 0.75, one right: 2/4 * |0.5 - 0.75| = 0.125;
+    # (0.5, 0.6] one right at 0.55: 1/4 * 0.45 = 0.1125; (0.9, 1] one right at 0.95: 0.0125.
+    assert expected_calibration_error(probs, labels, n_bins=10) == pytest.approx(0.25)
+
+
+# --- the learner ------------------------------------------------------------------------------
+
+
+def test_learner_reaches_high_accuracy_with_calibrated_predictions(trained, digits):
+    learner, report = trained
+    assert report.adopted and report.n_train == 1000 and report.temperature > 0
+    x_test, y_test = digits["test"]
+    mean = learner.predict_mean(x_test, step=1)
+    torch.testing.assert_close(mean.sum(1), torch.ones(len(y_test)))
+    assert (mean.argmax(1) == y_test).float().mean() > 0.93
+    assert expected_calibration_error(mean, y_test) < 0.08
+    assert learner.predict_mc(x_test, step=1).shape == (100, len(y_test), 10)
+
+
+def test_keep_best_never_adopts_a_worse_model(trained, digits):
+    learner = MCDropoutLearner(FAST, 64, 10, seed=0)
+    learner.load_state_dict(trained[0].state_dict())  # a well-trained kept model
+    first = trained[1]
+    x_test = digits["test"][0]
+    params = {k: v.clone() for k, v in learner.model.state_dict().items()}
+    before = learner.predict_mc(x_test, step=5)
+    # pseudo-labels all shifted by one class, 8 batches an epoch: the first epoch already hurts
+    # (with one batch an epoch, Adam's carried momentum can make epoch 1 slightly better)
+    x_train, y_train = digits["train"]
+    y_wrong = (y_train + 1) % 10
+    second = learner.fit(x_train.repeat(8, 1), y_wrong.repeat(8), *digits["val"], step=1)
+    assert first.adopted and not second.adopted
+    assert second.val_nll > first.val_nll == second.best_val_nll
+    assert learner.temperature == first.temperature
+    assert all(torch.equal(v, params[k]) for k, v in learner.model.state_dict().items())
+    assert torch.equal(learner.predict_mc(x_test, step=5), before)
+
+
+def test_first_fit_is_always_adopted_even_when_poor(digits):
+    learner = MCDropoutLearner(FAST, 64, 10, seed=0)
+    x_train, y_train = digits["train"]
+    report = learner.fit(x_train, torch.zeros_like(y_train), *digits["val"], step=0)
+    assert report.adopted and report.best_val_nll == report.val_nll
+
+
+def test_fits_and_predictions_are_bit_identical_for_the_same_seed_and_step(digits):
+    x_train, y_train = digits["train"]
+    x_test = digits["test"][0][:200]
+    runs = []
+    for seed in (3, 3, 4):
+        learner = MCDropoutLearner(FAST, 64, 10, seed=seed)
+        report = learner.fit(x_train[:400], y_train[:400], *digits["val"], step=0)
+        runs.append((report, learner.predict_mc(x_test, step=1)))
+    assert runs[0][0] == runs[1][0]
+    assert torch.equal(runs[0][1], runs[1][1])
+    assert not torch.equal(runs[2][1], runs[0][1])
+
+
+def test_fit_leaves_inputs_and_global_rng_untouched(digits):
+    learner = MCDropoutLearner(FAST, 64, 10, seed=0)
+    inputs = [*digits["train"], *digits["val"]]
+    copies = [t.clone() for t in inputs]
+    rng_state = torch.get_rng_state()
+    learner.fit(*inputs, step=0)
+    learner.predict_mc(digits["test"][0], step=0)
+    assert all(torch.equal(a, b) for a, b in zip(inputs, copies, strict=True))
+    assert torch.equal(torch.get_rng_state(), rng_state)
+
+
+def test_state_dict_round_trip_resumes_identically(digits):
+    x_train, y_train = digits["train"]
+    original = MCDropoutLearner(FAST, 64, 10, seed=0)
+    original.fit(x_train[:500], y_train[:500], *digits["val"], step=0)
+    resumed = MCDropoutLearner(FAST, 64, 10, seed=99)
+    resumed.load_state_dict(original.state_dict())
+    x_test = digits["test"][0]
+    assert torch.equal(resumed.predict_mc(x_test, step=1), original.predict_mc(x_test, step=1))
+    a = original.fit(x_train, y_train, *digits["val"], step=1)
+    b = resumed.fit(x_train, y_train, *digits["val"], step=1)
+    assert a == b
+    assert torch.equal(resumed.predict_mc(x_test, step=2), original.predict_mc(x_test, step=2))
+
+
+def test_cold_start_fit_does_not_depend_on_history(digits):
+    cold = LearnerSettings(mc_samples=20, max_epochs=8, patience=3, warm_start=False)
+    x_train, y_train = digits["train"]
+    with_history = MCDropoutLearner(cold, 64, 10, seed=0)
+    with_history.fit(x_train[:300], y_train[:300], *digits["val"], step=0)
+    fresh = MCDropoutLearner(cold, 64, 10, seed=0)
+    a = with_history.fit(x_train, y_train, *digits["val"], step=1)
+    b = fresh.fit(x_train, y_train, *digits["val"], step=1)
+    assert a.val_nll == b.val_nll and a.temperature == b.temperature
+
+
+def test_learner_rejects_bad_shapes_and_early_predictions(digits):
+    learner = MCDropoutLearner(FAST, 64, 10, seed=0)
+    x_val, y_val = digits["val"]
+    with pytest.raises(RuntimeError, match="fit"):
+        learner.predict_mean(x_val, step=0)
+    with pytest.raises(ValueError, match=r"x \[N, 64\]"):
+        learner.fit(x_val[:, :10], y_val, x_val, y_val, step=0)
+    with pytest.raises(ValueError, match="labels must lie"):
+        learner.fit(x_val, y_val + 10, x_val, y_val, step=0)
+    with pytest.raises(ValueError, match="at least one"):
+        learner.fit(x_val[:0], y_val[:0], x_val, y_val, step=0)
+    with pytest.raises(ValueError, match="dropout"):
+        LearnerSettings(dropout=1.0)
+
+
+# --- prototypes -------------------------------------------------------------------------------
+
+
+def test_split_prototypes_is_disjoint_per_class_and_seeded():
+    labels = np.random.default_rng(0).permutation(np.repeat(np.arange(4), 10))
+    train, val = split_prototypes(labels, 5, np.random.default_rng(7))
+    assert np.intersect1d(train, val).size == 0
+    assert np.array_equal(np.sort(np.concatenate([train, val])), np.arange(40))
+    assert np.array_equal(np.bincount(labels[train]), [5, 5, 5, 5])
+    assert np.array_equal(np.bincount(labels[val]), [5, 5, 5, 5])
+    again, _ = split_prototypes(labels, 5, np.random.default_rng(7))
+    other, _ = split_prototypes(labels, 5, np.random.default_rng(8))
+    assert np.array_equal(train, again) and not np.array_equal(train, other)
+
+
+def test_split_prototypes_keeps_a_validation_prototype_per_class():
+    with pytest.raises(ValueError, match="class 1 has 2 prototypes"):
+        split_prototypes(np.array([0, 0, 0, 1, 1]), 2, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("n_train", [300, 1000])
+def test_adam_runs_at_the_rate_ratio_learning_rate(digits, n_train):
+    learner = MCDropoutLearner(LearnerSettings(max_epochs=1, batch_size=500), 64, 10, seed=0)
+    x_train, y_train = digits["train"]
+    learner.fit(x_train[:n_train], y_train[:n_train], *digits["val"], step=0)
+    lr = learner.state_dict()["optimizer"]["param_groups"][0]["lr"]
+    assert lr == pytest.approx(1e-4 * math.sqrt(min(500, n_train)))
