@@ -79,7 +79,7 @@ def dawid_skene(
     answered, local = np.unique(np.asarray(image, dtype=np.int64), return_inverse=True)
     answers = _one_hot(local, worker, label, len(answered), n_workers, k)
     answers_t = answers.T.tocsr()
-    log_prior = np.log(np.clip(prior_N_K[answered], _TINY, None))
+    log_prior = _LogPrior(np.log(np.clip(prior_N_K[answered], _TINY, None)))
     alpha = np.asarray(alpha_K_K, dtype=np.float64)
     if init_confusions is None:
         confusions = np.broadcast_to(prior_mean(k, init_accuracy), (n_workers, k, k)).copy()
@@ -90,13 +90,15 @@ def dawid_skene(
     while not converged and iterations < max_iter:
         confusions = _m_step(answers_t, q, alpha)
         q_new, log_evidence = _e_step(answers, log_prior, confusions)
-        delta = np.abs(q_new - q).sum() / len(q)
+        q -= q_new
+        delta = np.abs(q, out=q).sum() / len(q)
         q, iterations, converged = q_new, iterations + 1, bool(delta < tol)
-    posterior = prior_N_K / prior_N_K.sum(axis=1, keepdims=True)
+    posterior = prior_N_K / (prior_N_K @ np.ones(k))[:, None]
     posterior[answered] = q
     # log p(Z | What, pi) + sum alpha log What; an image without answers contributes log sum pi_i = 0.
     objective = float(log_evidence.sum() + (alpha * np.log(np.clip(confusions, _TINY, None))).sum())
-    objective += float(np.log(prior_N_K.sum(axis=1)).sum() - np.log(prior_N_K[answered].sum(axis=1)).sum())
+    prior_totals = np.log(prior_N_K @ np.ones(k))
+    objective += float(prior_totals.sum() - prior_totals[answered].sum())
     return EMResult(posterior, confusions, iterations, objective, converged)
 
 
@@ -114,7 +116,7 @@ def _check_inputs(image, worker, label, prior_N_K, alpha_K_K, n_workers, init_co
             raise ValueError(f"{name} ids must lie in [0, {bound}), got range [{np.min(values)}, {np.max(values)}]")
 
 
-def _e_step(answers, log_prior: np.ndarray, confusions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _e_step(answers, log_prior: _LogPrior, confusions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Posterior q [n, K] and per-image log evidence log p(Z_i) [n] of the answered images.
 
     Each row is shifted by an upper bound of its maximum (the prior's largest log plus, per answer,
@@ -122,21 +124,29 @@ def _e_step(answers, log_prior: np.ndarray, confusions: np.ndarray) -> tuple[np.
     the rare row where that bound is too loose and every term underflows is redone exactly.
     """
     log_w = _log_confusions(confusions)
-    joint = answers @ log_w
-    joint += log_prior
     top = answers @ log_w.max(axis=1)
-    top += log_prior.max(axis=1) if log_prior.shape[0] else 0.0
-    q = joint - top[:, None]
+    top += log_prior.row_max
+    q = answers @ log_w
+    q += log_prior.values
+    q -= top[:, None]
     torch.from_numpy(q).exp_()  # in place, on the same memory; torch's exp is the fastest here
     total = q @ np.ones(q.shape[1])
-    loose = total < 1e-200
-    if loose.any():
-        exact = joint[loose].max(axis=1)
-        q[loose] = np.exp(joint[loose] - exact[:, None])
-        top[loose] = exact
+    loose = np.flatnonzero(total < 1e-200)
+    if len(loose):
+        joint = answers[loose] @ log_w + log_prior.values[loose]
+        top[loose] = joint.max(axis=1)
+        q[loose] = np.exp(joint - top[loose, None])
         total[loose] = q[loose].sum(axis=1)
     q /= total[:, None]
     return q, top + np.log(total)
+
+
+class _LogPrior:
+    """log pi of the answered images with its row maxima, computed once per solve."""
+
+    def __init__(self, values: np.ndarray):
+        self.values = values
+        self.row_max = values.max(axis=1) if len(values) else np.zeros(0)
 
 
 def _m_step(answers_t, q: np.ndarray, alpha: np.ndarray) -> np.ndarray:
