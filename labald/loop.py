@@ -100,7 +100,10 @@ def advance(exp: Experiment, state: LoopState, phase: str) -> bool:
     capacity = np.full(exp.workers.n_workers, exp.capacity_per_step)
     if s.workers.max_per_worker is not None:
         capacity = np.minimum(capacity, np.maximum(s.workers.max_per_worker - used, 0))
-    candidates = Candidates(_eligible(exp, state, phase), state.annotations.asked(), capacity, s.batch_size)
+    unavailable = state.annotations.asked()
+    if exp.workers.available_N_M is not None:  # a replayed log answers only the pairs it holds
+        unavailable |= ~exp.workers.available_N_M
+    candidates = Candidates(_eligible(exp, state, phase), unavailable, capacity, s.batch_size)
     beliefs = Beliefs(
         state.posterior_N_K,
         state.confusions_M_K_K,

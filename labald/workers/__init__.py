@@ -40,6 +40,7 @@ class WorkerPool:
         self.is_expert = is_expert
         self.source = source
         self.row_total = row_total  # prior pseudo-counts per row for EM (SPEC 3)
+        self.available_N_M: np.ndarray | None = None  # pairs that may be asked; None = all (simulation)
         self._rngs = [np.random.default_rng([seed, 202, j]) for j in range(len(confusions))]
 
     @property
