@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -28,7 +29,6 @@ from labald.settings import settings_from_config
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 MAX_PRECHECKED_JOBS = 2000
 _failed_jobs: list[str] = []
-log = logging.getLogger("labald")
 
 
 def _settings(cfg: DictConfig):
@@ -37,7 +37,7 @@ def _settings(cfg: DictConfig):
     return settings_from_config(container), bool(container.get("resume", True))
 
 
-@hydra.main(config_path="configs", config_name="config", version_base="1.3")
+@hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")
 def hydra_main(cfg: DictConfig) -> None:
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
@@ -47,12 +47,13 @@ def hydra_main(cfg: DictConfig) -> None:
         if not multirun:
             _fail(e)
         _failed_jobs.append(str(e))
-        log.error("job %s failed: %s", HydraConfig.get().job.override_dirname, e)
+        print(f"labald: error: job {HydraConfig.get().job.override_dirname} failed: {e}", file=sys.stderr)
     except Exception as e:  # a sweep keeps going; the other jobs' results stay intact
         if not multirun or os.environ.get("LABALD_DEBUG"):
             raise
         _failed_jobs.append(repr(e))
-        log.error("job %s failed: %s: %s", HydraConfig.get().job.override_dirname, type(e).__name__, e)
+        print(f"labald: error: job {HydraConfig.get().job.override_dirname} failed: {type(e).__name__}: {e}",
+              file=sys.stderr)
 
 
 def precheck(args: list[str]) -> int:
@@ -84,7 +85,7 @@ def precheck(args: list[str]) -> int:
             try:
                 cfg = compose(config_name="config", overrides=list(job))
             except (HydraException, OmegaConfBaseException) as e:
-                raise LabaldError(f"{_first_line(e)}; check the spelling against configs/") from None
+                raise LabaldError(_composition_error(e)) from None
             try:
                 _settings(cfg)
             except OmegaConfBaseException as e:
@@ -96,6 +97,15 @@ def _check_option(group: str, value: str) -> None:
     options = sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))
     if value not in options:
         raise LabaldError(f"{group}={value} is unknown; choose one of: {', '.join(options)}")
+
+
+def _composition_error(e: Exception) -> str:
+    """Hydra's composition error as one line a user can act on."""
+    match = re.search(r"Could not (?:override|append to config) '([^']+)'", str(e))
+    if match:
+        return (f"{match.group(1)} is not a config key here (or not in the chosen group option); "
+                "check the spelling against configs/ (use +key=value to add a new key)")
+    return f"{_first_line(e)}; check the spelling against configs/"
 
 
 def _first_line(e: Exception) -> str:
@@ -113,13 +123,17 @@ def _fail(e: BaseException) -> None:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="[labald] %(message)s", stream=sys.stderr)
     logging.getLogger("labald").setLevel(logging.INFO)
-    args = sys.argv[1:]
+    # Hydra's argparse stops taking overrides after a flag; accept `-m` anywhere on the line.
+    flags = [a for a in sys.argv[1:] if a in ("-m", "--multirun")]
+    args = flags + [a for a in sys.argv[1:] if a not in flags]
+    sys.argv[1:] = args
     if not any(a in ("-h", "--help", "--hydra-help", "--info", "-i", "--cfg", "-c", "--shell-completion", "-sc")
                or a.startswith("--info") for a in args):
         try:
             precheck(args)
         except LabaldError as e:
             _fail(e)
+    _failed_jobs.clear()
     hydra_main()
     if _failed_jobs:
         print(f"labald: error: {len(_failed_jobs)} job(s) failed; see the messages above", file=sys.stderr)

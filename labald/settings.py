@@ -16,7 +16,7 @@ from labald.stopping import RULES, StoppingSettings
 from labald.workers import WorkerSettings
 
 METHODS = ("ss", "rand_i_greedy_w", "j_bald", "la_bald")
-DATASET_KINDS = ("sandbox", "digits", "custom")
+DATASET_KINDS = ("sandbox", "digits", "custom", "replay")
 LOCAL_FORMS = ("paper", "exact")
 
 
@@ -103,7 +103,8 @@ def _build(cls, values: Mapping[str, Any] | None, group: str):
     try:
         return cls(**values)
     except (TypeError, ValueError) as e:
-        raise LabaldError(f"{group}: {e}; fix the value in the config or on the command line") from None
+        where = "" if str(e).startswith(f"{group}.") else f"{group}: "
+        raise LabaldError(f"{where}{e}; fix the value in the config or on the command line") from None
 
 
 def validate(s: RunSettings) -> None:
@@ -137,17 +138,7 @@ def validate(s: RunSettings) -> None:
     _number("aggregation.tol", a.tol, 0.0, strict=True)
     if a.prior_accuracy is not None:
         _open_unit("aggregation.prior_accuracy", a.prior_accuracy)
-    if s.learner is not None:
-        lr = s.learner
-        _int("learner.hidden", lr.hidden, 1)
-        if not (isinstance(lr.dropout, (int, float)) and 0 <= lr.dropout < 1):
-            raise LabaldError(f"learner.dropout={lr.dropout!r} is out of range; use 0 <= dropout < 1, e.g. 0.3")
-        _number("learner.lr", lr.lr, 0.0, strict=True)
-        _number("learner.weight_decay", lr.weight_decay, 0.0)
-        _int("learner.batch_size", lr.batch_size, 1)
-        _int("learner.mc_samples", lr.mc_samples, 1)
-        _int("learner.max_epochs", lr.max_epochs, 1)
-        _int("learner.patience", lr.patience, 1)
+    # learner values are range-checked by LearnerSettings itself when it is built
     _choice("acquisition.local", s.acquisition.local, LOCAL_FORMS)
     _int("acquisition.chunk", s.acquisition.chunk, 1)
     st = s.stopping
@@ -162,7 +153,7 @@ def validate(s: RunSettings) -> None:
                 f"stopping.annotations_per_image={st.annotations_per_image} exceeds max_per_image="
                 f"{s.max_per_image}; lower the budget or raise max_per_image"
             )
-    for key in ("features_path", "labels_path"):
+    for key in ("features_path", "labels_path", "answers_path"):
         value = getattr(d, key)
         if value and not Path(value).is_file():
             raise LabaldError(f"dataset.{key}={value} does not exist; give the path of an existing file")

@@ -31,8 +31,8 @@ def read_features(path: Path) -> np.ndarray:
         raise LabaldError(f"features file {path} does not exist; set dataset.features_path to an N x D .npy file")
     try:
         x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise LabaldError(f"features file {path} is not a readable .npy array ({e}); save it with numpy.save") from None
+    except (OSError, ValueError, EOFError):
+        raise LabaldError(f"features file {path} is not a readable .npy array; save it with numpy.save") from None
     if x.ndim != 2 or not np.issubdtype(x.dtype, np.number):
         raise LabaldError(
             f"features file {path} holds a {x.dtype} array of shape {x.shape}; it must be a numeric N x D array"

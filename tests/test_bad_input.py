@@ -1,0 +1,170 @@
+"""Bad input, table-driven (issue 6): each case exits 2 with one `labald: error:` line naming the
+problem, no traceback, and writes or overwrites nothing. Runs `run.main()` in-process (the same
+code path as the command line; tests/test_run.py also drives a few through a real subprocess)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+import run
+from tests.helpers import amt_data_dir
+
+DIGITS = ["dataset=digits", "learner=none", "max_steps=2"]
+
+
+def _files(tmp_path):
+    """Feature and label files for the file cases."""
+    good_x = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
+    names = ["a"] * 30 + ["b"] * 30
+    np.save(tmp_path / "good.npy", good_x)
+    (tmp_path / "labels.txt").write_text("\n".join(names) + "\n")
+    (tmp_path / "short_labels.txt").write_text("\n".join(names[:-5]) + "\n")
+    (tmp_path / "empty_labels.txt").write_text("\n")
+    bad = good_x.copy()
+    bad[4, 2] = np.inf
+    np.save(tmp_path / "nan.npy", bad)
+    (tmp_path / "garbage.npy").write_bytes(b"\x00\x01 not numpy")
+    np.save(tmp_path / "strings.npy", np.array([["x", "y"]] * 60))
+    amt_dir = tmp_path / "corrupt_amt"
+    amt_dir.mkdir()
+    (amt_dir / "group_workers.json").write_text('{"imagenet100": ["n01"], "group_workers": {"0": [[[1')
+    wrong_dir = tmp_path / "wrong_amt"
+    wrong_dir.mkdir()
+    (wrong_dir / "group_workers.json").write_text(json.dumps(
+        {"imagenet100": ["n01", "n02"], "group_workers": {"0": [[[1, 2, 3]]]}, "total_cm": [[0, 0], [0, 0]]}))
+
+
+def _custom(tmp_path, features="good.npy", labels="labels.txt"):
+    return ["dataset=custom", f"dataset.features_path={tmp_path / features}",
+            f"dataset.labels_path={tmp_path / labels}", "dataset.n_prototypes=4", "learner=none"]
+
+
+CASES = {
+    # config values
+    "negative batch": (["batch_size=-5"], "batch_size=-5 is invalid"),
+    "zero batch": (["batch_size=0"], "batch_size=0 is invalid"),
+    "text batch": (["batch_size=abc"], "batch_size='abc' is invalid"),
+    "cap zero": (["max_per_image=0"], "max_per_image=0 is invalid"),
+    "confidence above 1": (["confidence=1.5"], "confidence=1.5"),
+    "confidence zero": (["confidence=0"], "confidence=0"),
+    "negative seed": (["seed=-1"], "seed=-1 is invalid"),
+    "zero steps": (["max_steps=0"], "max_steps=0 is invalid"),
+    "dropout one": (lambda t: ["dataset=digits", "learner.dropout=1.0"], "learner.dropout must be in [0, 1)"),
+    "no mc samples": (lambda t: ["dataset=digits", "learner.mc_samples=0"], "learner.mc_samples must be >= 1"),
+    "zero lr": (lambda t: ["dataset=digits", "learner.lr=0"], "learner.lr must be > 0"),
+    "key of a disabled learner": (["learner.dropout=0.5"], "learner.dropout is not a config key"),
+    "negative crowd": (["workers.n_crowd=-1"], "workers.n_crowd=-1"),
+    "no workers": (["workers.n_crowd=0", "workers.n_expert=0"], "at least one worker"),
+    "unknown worker source": (["workers.source=mturk"], "workers.source='mturk' is unknown"),
+    "unknown method": (["method=magic"], "method=magic is unknown"),
+    "unknown dataset": (["dataset=no_such_dataset"], "dataset=no_such_dataset is unknown"),
+    "unknown stopping": (["stopping=forever"], "stopping=forever is unknown"),
+    "unknown learner": (["learner=cnn"], "learner=cnn is unknown"),
+    "budget over cap": (["stopping=budget", "stopping.annotations_per_image=5"], "exceeds max_per_image"),
+    "unknown local form": (["acquisition.local=approx"], "acquisition.local='approx' is unknown"),
+    "negative prior strength": (["aggregation.prior_strength=-1"], "aggregation.prior_strength=-1"),
+    "imbalance below one": (["dataset.imbalance_ratio=0.5"], "dataset.imbalance_ratio=0.5"),
+    "one prototype": (["dataset.n_prototypes=1"], "dataset.n_prototypes=1"),
+    "unknown key": (["no_such_key=3"], "no_such_key"),
+    "unknown group key": (["workers.n_crowds=3"], "n_crowds"),
+    "bad sweep value": (["-m", "seed=0,1", "confidence=2"], "confidence=2"),
+    # files
+    "custom without files": (["dataset=custom"], "features_path"),
+    "missing features": (lambda t: _custom(t, features="absent.npy"), "does not exist"),
+    "garbage features": (lambda t: _custom(t, features="garbage.npy"), "not a readable .npy"),
+    "text features": (lambda t: _custom(t, features="strings.npy"), "numeric N x D"),
+    "infinite features": (lambda t: _custom(t, features="nan.npy"), "NaN or infinite values in 1 rows"),
+    "count mismatch": (lambda t: _custom(t, labels="short_labels.txt"), "must match row for row"),
+    "empty labels": (lambda t: _custom(t, labels="empty_labels.txt"), "is empty"),
+    "wnids absent from worker data": (
+        lambda t: ["dataset=commodity", "dataset.wnids=[n99999999,n04517823]", "dataset.n_per_class=20",
+                   f"data_dir={amt_data_dir()}", "learner=none"],
+        "absent from the worker data"),
+    "corrupt AMT file": (lambda t: DIGITS[:0] + ["dataset=commodity", "dataset.n_per_class=20",
+                                                  f"data_dir={t / 'corrupt_amt'}"], "is corrupt"),
+    "AMT file of the wrong shape": (lambda t: ["dataset=commodity", "dataset.n_per_class=20",
+                                               f"data_dir={t / 'wrong_amt'}"], "is corrupt"),
+}
+
+
+def _main(argv, capsys):
+    old = sys.argv
+    sys.argv = ["run.py", *argv]
+    code = 0
+    try:
+        run.main()
+    except SystemExit as e:
+        code = e.code
+    finally:
+        sys.argv = old
+    return code, capsys.readouterr().err
+
+
+def _snapshot(root):
+    return {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()} if root.exists() else {}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_gets_one_line_exit_2_and_writes_nothing(case, tmp_path, capsys):
+    _files(tmp_path)
+    args, message = CASES[case]
+    args = args(tmp_path) if callable(args) else [*DIGITS, *args]
+    results = tmp_path / "results"
+    code, err = _main([f"results_dir={results}", *args], capsys)
+    errors = [line for line in err.splitlines() if line.startswith("labald: error:")]
+    assert code == 2, err
+    assert len(errors) == 1 and message in errors[0], err
+    assert "Traceback" not in err
+    assert not results.exists(), "a failed run must not write results"
+
+
+def _finished_run(tmp_path, capsys):
+    results = tmp_path / "results"
+    code, err = _main([f"results_dir={results}", *DIGITS, "max_steps=3"], capsys)
+    assert code == 0, err
+    return results
+
+
+def _run_once_then(tmp_path, capsys, extra):
+    results = _finished_run(tmp_path, capsys)
+    before = _snapshot(results)
+    return results, before, _main([f"results_dir={results}", *DIGITS, "max_steps=3", *extra], capsys)
+
+
+def test_checkpoint_of_another_config_is_refused_and_left_alone(tmp_path, capsys):
+    results, before, (code, err) = _run_once_then(tmp_path, capsys, ["batch_size=50"])
+    assert code == 2 and "different config" in err and "resume=false" in err
+    assert _snapshot(results) == before
+
+
+def test_corrupt_checkpoint_is_refused_and_left_alone(tmp_path, capsys):
+    results = _finished_run(tmp_path, capsys)
+    ckpt = next(results.rglob("checkpoint.pt"))
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+    before = _snapshot(results)
+    code, err = _main([f"results_dir={results}", *DIGITS, "max_steps=3"], capsys)
+    assert code == 2 and "checkpoint" in err and "corrupt" in err
+    assert _snapshot(results) == before
+
+
+def test_resume_false_starts_over(tmp_path, capsys):
+    results, before, (code, err) = _run_once_then(tmp_path, capsys, ["batch_size=50", "resume=false"])
+    assert code == 0, err
+    metrics = next(results.rglob("metrics.csv")).read_text().splitlines()
+    assert metrics[2].split(",")[2] == "50"  # step 1 now asked 50 pairs
+
+
+def test_a_failing_sweep_job_leaves_the_others_intact(tmp_path, capsys):
+    _files(tmp_path)
+    results = tmp_path / "results"
+    code, err = _main([f"results_dir={results}", "-m", "dataset=custom", "learner=none", "max_steps=2",
+                       "dataset.n_prototypes=4", f"dataset.labels_path={tmp_path / 'labels.txt'}",
+                       f"dataset.features_path={tmp_path / 'nan.npy'},{tmp_path / 'good.npy'}"], capsys)
+    assert code == 2
+    assert "NaN or infinite" in err and "1 job(s) failed" in err
+    metrics = results / "runs" / "custom" / "ss" / "seed=0" / "metrics.csv"
+    assert len(metrics.read_text().splitlines()) == 4  # header + steps 0..2 of the good job
