@@ -1,0 +1,64 @@
+"""Determinism and resume (issue 6): the same config and seed give the same metrics, and a run
+killed with SIGKILL at any point, then rerun, ends with the metrics of an uninterrupted run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from labald.metrics import TIMING_COLUMNS
+from labald.runner import run_experiment
+from tests.helpers import ROOT, make_settings
+
+# A joint sampler with the learner exercises every piece of state: answers, worker generators,
+# EM estimate, model and optimizer, MC predictions and keep-best.
+ARGS = ["dataset=digits", "method=la_bald", "max_steps=7", "learner.mc_samples=20"]
+
+
+def _metrics(path):
+    m = pd.read_csv(path)
+    return m.drop(columns=[c for c in TIMING_COLUMNS if c in m])
+
+
+def test_same_seed_same_metrics_with_learner_and_joint_sampler(tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        settings = make_settings([*ARGS, "max_steps=4"], tmp_path / name)
+        run_experiment(settings, progress=False)
+        runs.append(_metrics(settings.output_dir / "metrics.csv"))
+    pd.testing.assert_frame_equal(*runs)
+    assert runs[0]["model_accuracy"].notna().all() and runs[0]["jaccard_la_local"].notna().iloc[1:].all()
+
+
+def _command(results):
+    return [sys.executable, str(ROOT / "run.py"), f"results_dir={results}", *ARGS]
+
+
+@pytest.mark.slow
+def test_killed_runs_resume_to_the_uninterrupted_metrics(tmp_path):
+    reference = tmp_path / "reference"
+    subprocess.run(_command(reference), check=True, capture_output=True, timeout=600)
+    expected = _metrics(reference / "runs" / "digits" / "la_bald" / "seed=0" / "metrics.csv")
+
+    results = tmp_path / "killed"
+    metrics = results / "runs" / "digits" / "la_bald" / "seed=0" / "metrics.csv"
+    for kill_after_rows in (1, 3, 5):  # header + step 0, then later steps: kill at several points
+        proc = subprocess.Popen(_command(results), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None:
+            if metrics.exists() and len(metrics.read_text().splitlines()) > kill_after_rows:
+                break
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    done = subprocess.run(_command(results), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "resuming" in done.stderr
+    pd.testing.assert_frame_equal(_metrics(metrics), expected)
