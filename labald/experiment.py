@@ -77,6 +77,8 @@ def _is_joint(settings: RunSettings) -> bool:
 
 def _load_amt_if_wanted(settings: RunSettings) -> AmtData | None:
     """The AMT file when it exists (real crowd and sandbox geometry), else None (synthetic fallback)."""
+    if settings.dataset.kind == "replay":  # the log's workers answer; no simulated crowd
+        return None
     path = find_amt_file(settings.data_dir)
     if path is None:
         if settings.workers.source == "amt" and settings.dataset.kind != "digits":

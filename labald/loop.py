@@ -57,8 +57,8 @@ def initial_state(exp: Experiment) -> LoopState:
         prior_N_K=np.full((n, k), 1.0 / k),
     )
     started = time.perf_counter()
-    timing = _train(exp, state, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
-    result = _aggregate(exp, state)
+    timing = retrain(exp, state, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    result = aggregate(exp, state)
     timing["seconds_em"] = result.seconds
     state.rows.append(_row(exp, state, result.em, "label", n_eligible=_eligible(exp, state, "label").sum(),
                            timing=timing, started=started))
@@ -117,9 +117,9 @@ def advance(exp: Experiment, state: LoopState, phase: str) -> bool:
     answers = exp.workers.answer(selection.images, selection.workers, exp.pool.labels)
     state.annotations.add(selection.images, selection.workers, answers, step)
     state.step = step
-    result = _aggregate(exp, state)
+    result = aggregate(exp, state)
     confident = np.flatnonzero(confidence(state.posterior_N_K) >= s.confidence)
-    timing = _train(exp, state, confident, state.posterior_N_K[confident].argmax(axis=1))
+    timing = retrain(exp, state, confident, state.posterior_N_K[confident].argmax(axis=1))
     timing.update(seconds_em=result.seconds, seconds_scoring=selection.seconds_scoring,
                   seconds_selection=selection.seconds_selection)
     n_eligible = int(_eligible(exp, state, "label").sum())
@@ -133,7 +133,7 @@ class _Aggregated:
     seconds: float
 
 
-def _aggregate(exp: Experiment, state: LoopState) -> _Aggregated:
+def aggregate(exp: Experiment, state: LoopState) -> _Aggregated:
     """EM over every answer so far, the model's prediction as prior, warm-started from What."""
     agg, ann = exp.settings.aggregation, state.annotations
     start = time.perf_counter()
@@ -145,7 +145,7 @@ def _aggregate(exp: Experiment, state: LoopState) -> _Aggregated:
     return _Aggregated(result, time.perf_counter() - start)
 
 
-def _train(exp: Experiment, state: LoopState, images: np.ndarray, labels: np.ndarray) -> dict:
+def retrain(exp: Experiment, state: LoopState, images: np.ndarray, labels: np.ndarray) -> dict:
     """Retrain on confident images (pseudo-labels) plus training prototypes; adopt only if better."""
     if exp.learner is None:
         return {"model_adopted": False, "seconds_train": 0.0, "seconds_inference": 0.0}

@@ -22,7 +22,8 @@ SANDBOX_PER_CLASS = 1300  # ImageNet's train images per class
 
 @dataclass(frozen=True)
 class DatasetSettings:
-    """`dataset.*` config keys (SPEC 9). `kind`: sandbox subtask, digits, or custom (features file)."""
+    """`dataset.*` config keys (SPEC 9). `kind`: sandbox subtask, digits, custom (features file)
+    or replay (features, true labels and a real answer log; see labald/data/replay.py)."""
 
     name: str
     kind: str = "sandbox"
@@ -32,6 +33,7 @@ class DatasetSettings:
     imbalance_ratio: float = 1.0
     features_path: str | None = None
     labels_path: str | None = None
+    answers_path: str | None = None  # replay: the answer log, CSV task,worker,label
     feature_dim: int = 128
     separation: float = 6.0
 
@@ -40,6 +42,14 @@ def load_pool(settings: DatasetSettings, amt: AmtData | None, seed: int) -> Pool
     """Build the run's pool, seeded; real features when a features file is given, else the source
     that `kind` names (the sandbox generator or the bundled digits)."""
     rng = np.random.default_rng([seed, 101])
+    if settings.kind == "replay":
+        from labald.data.replay import load_replay_pool
+
+        return load_replay_pool(
+            settings.name, settings.features_path, settings.labels_path, settings.answers_path,
+            list(settings.wnids) if settings.wnids else None,
+            settings.n_per_class, settings.n_prototypes, settings.imbalance_ratio, seed,
+        )
     if settings.kind == "digits":
         x, y, classes, source = _digits()
         similarity = sim.from_centroids(x, y, len(classes))

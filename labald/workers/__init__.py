@@ -68,6 +68,10 @@ class WorkerPool:
 
 def build_workers(settings: WorkerSettings, pool: Pool, amt: AmtData | None, seed: int) -> WorkerPool:
     """The run's crowd (SPEC 2): AMT-derived when the file is there, else synthetic; ids shuffled per seed."""
+    if hasattr(pool, "answers_N_M"):  # dataset=replay: the log's own workers answer
+        from labald.workers.replay import replay_workers
+
+        return replay_workers(pool)
     rng = np.random.default_rng([seed, 201])
     n = settings.n_crowd + settings.n_expert
     counts = None

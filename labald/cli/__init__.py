@@ -1,0 +1,134 @@
+"""The `labald` console command: use the samplers and the EM on a real labeling campaign.
+
+    labald aggregate --annotations answers.csv [--features feats.npy --ids ids.txt]
+                     [--prototypes gold.csv] [--classes classes.txt] -o labels.csv
+    labald propose --annotations answers.csv --features feats.npy --ids ids.txt
+                   --workers roster.csv -B 100 [--method la_bald] -o tasks.csv
+
+Bad input prints one line, `labald: error: ...`, and exits with status 2 before anything is
+written; `--debug` (or LABALD_DEBUG=1) shows the traceback instead. File formats: labald/cli/io.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from labald.errors import LabaldError
+
+__all__ = ["main"]
+
+# labald.samplers.SAMPLERS's names, spelled out so that a bad command line fails before torch loads.
+METHODS = ("la_bald", "j_bald", "rand_i_greedy_w", "ss")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad command line as one LabaldError line, not usage plus error."""
+
+    def error(self, message: str):
+        raise LabaldError(f"{message} (see labald {self.prog.split()[-1]} --help)"
+                          if " " in self.prog else f"{message} (see labald --help)")
+
+
+def _positive_int(text: str) -> int:
+    value = _parse(int, text, "a whole number")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return value
+
+
+def _count(text: str) -> int:
+    value = _parse(int, text, "a whole number")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+    return value
+
+
+def _unit(text: str) -> float:
+    value = _parse(float, text, "a number")
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not strictly between 0 and 1")
+    return value
+
+
+def _nonnegative(text: str) -> float:
+    value = _parse(float, text, "a number")
+    if not value >= 0.0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number >= 0")
+    return value
+
+
+def _parse(kind, text: str, what: str):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+
+
+def _common(parser: argparse.ArgumentParser, features_required: bool) -> None:
+    parser.add_argument("--annotations", type=Path, required=True, metavar="answers.csv",
+                        help="answers, CSV task,worker,label (crowd-kit long format); optional integer column round")
+    parser.add_argument("--features", type=Path, required=features_required, metavar="feats.npy",
+                        help="float N x D .npy, one row per task of --ids (the learner's input)")
+    parser.add_argument("--ids", type=Path, required=features_required, metavar="ids.txt",
+                        help="one task id per line, row for row with --features")
+    parser.add_argument("--prototypes", type=Path, metavar="gold.csv",
+                        help="gold tasks, CSV task,label: train (half) and validate (half) the learner; answers "
+                             "on them set the prior mean accuracy")
+    parser.add_argument("--classes", type=Path, metavar="classes.txt",
+                        help="one class per line (default: sorted unique labels of answers and gold)")
+    parser.add_argument("--confidence", type=_unit, default=0.9, help="a task is confident when max q >= this (0.9)")
+    parser.add_argument("--prior-accuracy", type=_unit, default=None,
+                        help="prior mean worker accuracy (default: from answers on gold tasks, else 0.7)")
+    parser.add_argument("--prior-strength", type=_nonnegative, default=1.0,
+                        help="Dirichlet prior strength, x 20 pseudo-answers per confusion row (1, the paper's)")
+    parser.add_argument("--no-learner", action="store_true", help="EM without the model prior")
+    parser.add_argument("--epochs", type=_positive_int, default=50,
+                        help="learner epochs per round at most, with early stopping (50)")
+    parser.add_argument("--seed", type=_count, default=0, help="seed of the learner and the tie-breaks (0)")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="the CSV to write")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="labald", description="Aggregate crowd labels and propose the next labeling tasks "
+                                                "with LA-BALD and its baselines.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{aggregate,propose}")
+    agg = sub.add_parser("aggregate", help="labels per task and accuracy per worker (workers.csv beside -o)",
+                         description="EM with the learner as prior; writes task,label,confidence,risk,n_answers to "
+                                     "-o and worker,accuracy,n_answers to workers.csv in the same folder.")
+    _common(agg, features_required=False)
+    agg.add_argument("--refine", type=_count, default=3,
+                     help="EM <-> learner rounds after replaying the log (3; 0 = the online loop's labels)")
+    prop = sub.add_parser("propose", help="the next batch of task,worker pairs",
+                          description="The next batch of task,worker,score,round under the loop's constraints, or "
+                                      "a 'done' message (exit 0) when fewer than floor(B/10) tasks are eligible.")
+    _common(prop, features_required=True)
+    prop.add_argument("--workers", type=Path, required=True, metavar="roster.csv",
+                      help="who may be asked: CSV worker,capacity (tasks at most in this batch)")
+    prop.add_argument("-B", "--batch-size", type=_positive_int, default=100, help="pairs in the batch (100)")
+    prop.add_argument("--method", choices=METHODS, default="la_bald", help="task sampler (la_bald)")
+    prop.add_argument("--max-per-image", type=_positive_int, default=3, help="answers per task at most (3)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; returns (and as a script exits with) 0 on success, 2 on bad input."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or bool(os.environ.get("LABALD_DEBUG"))
+    logging.basicConfig(level=logging.WARNING, format="labald: %(message)s", stream=sys.stderr)
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "aggregate":
+            from labald.cli.aggregate import run
+        else:
+            from labald.cli.propose import run
+        return run(args)
+    except LabaldError as e:
+        if debug:
+            raise
+        print(f"labald: error: {e}", file=sys.stderr)
+        return 2

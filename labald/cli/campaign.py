@@ -1,0 +1,157 @@
+"""A real campaign's state, rebuilt from its answer log by replaying the online loop round by round.
+
+The loop's state after step s depends on every earlier step: EM is warm-started from the previous
+confusions with the previous model as prior, and the learner is warm-started and kept only when
+its validation loss improves. So `propose` and `aggregate` do not guess a state from the answers
+at once: they run the loop's own steps (`initial_state`, `advance`) with a scripted "sampler" that
+picks round r's logged pairs and "workers" that give their logged answers. With the same settings
+and seed, a campaign driven through CSV files therefore has exactly the in-process loop's state.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from labald.aggregation import dirichlet_prior
+from labald.cli.io import Campaign
+from labald.data import DatasetSettings, Pool
+from labald.errors import LabaldError
+from labald.experiment import Experiment
+from labald.learner import LearnerSettings, MCDropoutLearner, split_prototypes
+from labald.loop import LoopState, advance, aggregate, initial_state, retrain
+from labald.samplers import Beliefs, Candidates, Selection
+from labald.settings import AcquisitionSettings, AggregationSettings, RunSettings
+from labald.stopping import StoppingSettings
+from labald.workers import WorkerSettings
+from labald.workers.crowd import SYNTHETIC_ROW_TOTAL
+
+log = logging.getLogger("labald")
+
+DEFAULT_PRIOR_ACCURACY = 0.7  # the prior mean accuracy of a worker without gold answers to estimate it
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the command line sets; the rest are the run defaults (configs/, SPEC 3-5)."""
+
+    seed: int = 0
+    method: str = "la_bald"
+    batch_size: int = 100
+    max_per_image: int = 3
+    confidence: float = 0.9
+    prior_strength: float = 1.0
+    prior_accuracy: float | None = None  # None: from gold answers, else DEFAULT_PRIOR_ACCURACY
+    learner: bool = True
+    epochs: int = 50  # learner.max_epochs
+
+
+def prior_accuracy(campaign: Campaign, options: Options) -> float:
+    """The given value, else the mean per-class accuracy of the answers on gold tasks, else 0.7."""
+    if options.prior_accuracy is not None:
+        return options.prior_accuracy
+    if len(campaign.gold_truth) == 0:
+        return DEFAULT_PRIOR_ACCURACY
+    correct = campaign.gold_answer == campaign.gold_truth
+    per_class = [correct[campaign.gold_truth == y].mean() for y in np.unique(campaign.gold_truth)]
+    k = len(campaign.classes)
+    return float(np.clip(np.mean(per_class), 1.0 / k + 1e-3, 0.99))
+
+
+def build(campaign: Campaign, options: Options, n_workers: int) -> Experiment:
+    """An Experiment over the campaign's pool: the loop's settings, with the log in place of workers."""
+    n, k = len(campaign.task_ids), len(campaign.classes)
+    if n == 0:
+        raise LabaldError("there is no task to label: every task is a gold task")
+    use_learner = options.learner and campaign.features is not None
+    train_idx = val_idx = np.zeros(0, dtype=np.int64)
+    if use_learner:
+        train_idx, val_idx = _split_gold(campaign, options.seed)
+        use_learner = train_idx is not None
+    features = campaign.features if campaign.features is not None else np.zeros((n, 1), dtype=np.float32)
+    protos = campaign.prototype_features
+    pool = Pool(
+        name="campaign", class_names=tuple(campaign.classes), features=features,
+        labels=np.zeros(n, dtype=np.int64),  # unknown: the loop's accuracy columns are meaningless here
+        prototype_features=protos if protos is not None else np.zeros((0, features.shape[1]), np.float32),
+        prototype_labels=campaign.prototype_labels, similarity=np.zeros((k, k)), source="campaign files",
+    )
+    settings = RunSettings(
+        seed=options.seed, method=options.method, dataset=DatasetSettings(name="campaign", kind="custom"),
+        workers=WorkerSettings(), aggregation=AggregationSettings(prior_strength=options.prior_strength),
+        learner=LearnerSettings(max_epochs=options.epochs) if use_learner else None,
+        acquisition=AcquisitionSettings(),
+        stopping=StoppingSettings(), batch_size=options.batch_size, max_per_image=options.max_per_image,
+        confidence=options.confidence,
+    )
+    accuracy = prior_accuracy(campaign, options)
+    learner = MCDropoutLearner(settings.learner, features.shape[1], k, options.seed) if use_learner else None
+    logged = _LoggedRounds(campaign, n_workers)
+    return Experiment(
+        settings, pool, logged, logged, learner,
+        dirichlet_prior(k, accuracy, SYNTHETIC_ROW_TOTAL, options.prior_strength), accuracy,
+        torch.from_numpy(features), train_idx, val_idx,
+    )
+
+
+def _split_gold(campaign: Campaign, seed: int):
+    """The loop's prototype split: per class, half the gold tasks train and the rest validate.
+
+    None (learner off, with a note) when some class has fewer than 2 gold tasks with features.
+    """
+    counts = np.bincount(campaign.prototype_labels, minlength=len(campaign.classes))
+    if counts.min() < 2:
+        short = campaign.classes[int(np.argmin(counts))]
+        log.warning("the learner is off: it needs --prototypes with at least 2 gold tasks per class among the "
+                    "--ids (half train, half validate); class %r has %d", short, int(counts.min()))
+        return None, None
+    return split_prototypes(campaign.prototype_labels, int(counts.min()) // 2,
+                            np.random.default_rng([seed, 303]))
+
+
+class _LoggedRounds:
+    """Both the sampler and the workers of a replay: round r's logged pairs and their answers."""
+
+    def __init__(self, campaign: Campaign, n_workers: int):
+        self.n_workers = n_workers
+        self.available_N_M = None
+        self.is_expert = np.zeros(n_workers, dtype=bool)
+        self._campaign = campaign
+        self._pending = np.zeros(0, dtype=np.int64)  # indices into the campaign's answers
+
+    def play(self, round_number: int) -> None:
+        """The next step picks, and is answered with, this round's logged answers."""
+        self._pending = np.flatnonzero(self._campaign.round == round_number)
+
+    def select(self, candidates: Candidates, beliefs: Beliefs, rng: np.random.Generator) -> Selection:
+        c, mine = self._campaign, self._pending
+        return Selection(c.image[mine], c.worker[mine])
+
+    def answer(self, images: np.ndarray, workers: np.ndarray, true_labels: np.ndarray) -> np.ndarray:
+        return self._campaign.label[self._pending]
+
+    def rng_states(self) -> list[dict]:
+        return []
+
+
+def replay(exp: Experiment, campaign: Campaign) -> LoopState:
+    """Step 0, then one loop step per round of the log (rounds in increasing order)."""
+    state = initial_state(exp)
+    for r in np.unique(campaign.round):
+        exp.sampler.play(r)
+        advance(exp, state, "label")
+    return state
+
+
+def refine(exp: Experiment, state: LoopState, rounds: int) -> None:
+    """`rounds` more EM solves without new answers, each with the latest model as prior; the learner
+    retrains on the confident images between them (steps after the log's, for fresh seeds)."""
+    for r in range(rounds):
+        aggregate(exp, state)
+        if r < rounds - 1 and exp.learner is not None:
+            confident = np.flatnonzero(state.posterior_N_K.max(axis=1) >= exp.settings.confidence)
+            state.step += 1
+            retrain(exp, state, confident, state.posterior_N_K[confident].argmax(axis=1))
