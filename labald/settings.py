@@ -59,9 +59,34 @@ class RunSettings:
 
     @property
     def output_dir(self) -> Path:
+        """<results_dir>/runs/<dataset>/<method>[+variant]/seed=<seed>, or `run_dir` when given."""
         if self.run_dir:
             return Path(self.run_dir)
-        return Path(self.results_dir) / "runs" / self.dataset.name / self.method / f"seed={self.seed}"
+        name = "+".join([self.method, *self.variant()])
+        return Path(self.results_dir) / "runs" / self.dataset.name / name / f"seed={self.seed}"
+
+    def variant(self) -> list[str]:
+        """Settings that differ from the paper's protocol, as `key=value` tags, so that runs of
+        different settings (stopping rule, imbalance, local form, ...) get their own directories."""
+        d, tags = self.dataset, []
+        if self.stopping.rule != "unconfident":
+            budget = f"{self.stopping.annotations_per_image:g}" if self.stopping.rule == "budget" else ""
+            tags.append(f"stopping={self.stopping.rule}{budget}")
+        if d.imbalance_ratio != 1:
+            tags.append(f"imbalance={d.imbalance_ratio:g}")
+        if d.n_per_class is not None:
+            tags.append(f"n_per_class={d.n_per_class}")
+        if self.method in ("j_bald", "la_bald") and self.acquisition.local != "paper":
+            tags.append(f"local={self.acquisition.local}")
+        if self.learner is None:
+            tags.append("learner=none")
+        if self.workers.source != "amt":
+            tags.append(f"workers={self.workers.source}")
+        for key in ("batch_size", "max_per_image", "confidence"):
+            value = getattr(self, key)
+            if value != _PAPER[key]:
+                tags.append(f"{key}={value:g}")
+        return tags
 
 
 def settings_from_config(cfg: Mapping[str, Any]) -> RunSettings:
@@ -91,6 +116,7 @@ def settings_from_config(cfg: Mapping[str, Any]) -> RunSettings:
     return settings
 
 
+_PAPER = {"batch_size": 100, "max_per_image": 3, "confidence": 0.9}
 _TOP_LEVEL = {"batch_size", "max_per_image", "confidence", "max_steps", "results_dir", "data_dir", "run_dir"}
 
 

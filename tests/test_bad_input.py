@@ -4,10 +4,12 @@ code path as the command line; tests/test_run.py also drives a few through a rea
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import run
@@ -136,7 +138,7 @@ def _run_once_then(tmp_path, capsys, extra):
 
 
 def test_checkpoint_of_another_config_is_refused_and_left_alone(tmp_path, capsys):
-    results, before, (code, err) = _run_once_then(tmp_path, capsys, ["batch_size=50"])
+    results, before, (code, err) = _run_once_then(tmp_path, capsys, ["aggregation.prior_strength=10"])
     assert code == 2 and "different config" in err and "resume=false" in err
     assert _snapshot(results) == before
 
@@ -152,10 +154,12 @@ def test_corrupt_checkpoint_is_refused_and_left_alone(tmp_path, capsys):
 
 
 def test_resume_false_starts_over(tmp_path, capsys):
-    results, before, (code, err) = _run_once_then(tmp_path, capsys, ["batch_size=50", "resume=false"])
+    results, before, (code, err) = _run_once_then(tmp_path, capsys, ["aggregation.max_iter=1", "resume=false"])
     assert code == 0, err
-    metrics = next(results.rglob("metrics.csv")).read_text().splitlines()
-    assert metrics[2].split(",")[2] == "50"  # step 1 now asked 50 pairs
+    old = pd.read_csv(io.BytesIO(next(v for k, v in before.items() if k.name == "metrics.csv")))
+    assert (old["em_iterations"] > 1).any()
+    metrics = pd.read_csv(next(results.rglob("metrics.csv")))
+    assert len(metrics) == 4 and (metrics["em_iterations"] <= 1).all()  # the new config's run, from step 0
 
 
 def test_a_failing_sweep_job_leaves_the_others_intact(tmp_path, capsys):
@@ -166,5 +170,5 @@ def test_a_failing_sweep_job_leaves_the_others_intact(tmp_path, capsys):
                        f"dataset.features_path={tmp_path / 'nan.npy'},{tmp_path / 'good.npy'}"], capsys)
     assert code == 2
     assert "NaN or infinite" in err and "1 job(s) failed" in err
-    metrics = results / "runs" / "custom" / "ss" / "seed=0" / "metrics.csv"
+    metrics = results / "runs" / "custom" / "ss+learner=none" / "seed=0" / "metrics.csv"
     assert len(metrics.read_text().splitlines()) == 4  # header + steps 0..2 of the good job

@@ -20,7 +20,7 @@ def _run(tmp_path, overrides):
 
 def test_ss_on_digits_labels_the_pool_within_the_constraints(tmp_path):
     settings, summary, m = _run(tmp_path, ["dataset=digits", "method=ss", "learner=none"])
-    out = tmp_path / "runs" / "digits" / "ss" / "seed=0"
+    out = tmp_path / "runs" / "digits" / "ss+learner=none" / "seed=0"
     assert settings.output_dir == out
     for name in ("metrics.csv", "config.yaml", "summary.json", "checkpoint.pt"):
         assert (out / name).is_file()
@@ -101,3 +101,23 @@ def test_bad_command_line_exits_2_with_one_line_and_writes_nothing(tmp_path, arg
     assert len(lines) == 1 and message in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_runs_of_different_settings_get_their_own_directories(tmp_path):
+    paper = make_settings(["method=la_bald"], tmp_path).output_dir
+    assert paper == tmp_path / "runs" / "commodity" / "la_bald" / "seed=0"
+    variants = [
+        ["method=la_bald", "stopping=budget"],
+        ["method=la_bald", "dataset.imbalance_ratio=10"],
+        ["method=la_bald", "acquisition.local=exact"],
+        ["method=la_bald", "learner=none"],
+        ["method=la_bald", "stopping=budget", "stopping.annotations_per_image=3"],
+        ["method=la_bald", "seed=1"],
+        ["method=j_bald"],
+    ]
+    dirs = {make_settings(v, tmp_path).output_dir for v in variants}
+    assert len(dirs) == len(variants) and paper not in dirs
+    assert make_settings(["method=la_bald", "stopping=budget"], tmp_path).output_dir.parent.name == (
+        "la_bald+stopping=budget2")
+    # the local form only names joint methods' runs; SS ignores it
+    assert make_settings(["acquisition.local=exact"], tmp_path).output_dir.parent.name == "ss"
