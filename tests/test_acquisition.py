@@ -257,3 +257,26 @@ def test_bad_inputs_raise_clear_errors():
         la_bald(_t(q), _t(W), chunk=0)
     with pytest.raises(ValueError, match=r"\[N, K\]"):
         annotation_posterior(_t(q), _t(q[0, :2]))
+
+
+def test_split_over_t_and_threads_do_not_change_results(monkeypatch):
+    """Tiny work buffers force the split over MC samples; 1 vs 2 threads use the worker pool."""
+    import labald.acquisition.scores as scores
+
+    q, W = _case(11, T=7, N=9, M=3, K=4)
+    G, Lp, Le = oracle(q, W)
+    whole = influence_scores(_t(q), _t(W))
+    old_threads = torch.get_num_threads()
+    monkeypatch.setattr(scores, "_BLOCK_ELEMENTS", 3 * 3 * 4)  # 3 (t, image) rows per buffer
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            for chunk in (1, 4, 2048):
+                parts = influence_scores(_t(q), _t(W), chunk=chunk)
+                for a, b in zip(whole, parts, strict=True):
+                    torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+            assert torch.get_num_threads() == threads  # the worker pool leaves it as it was
+    finally:
+        torch.set_num_threads(old_threads)
+    np.testing.assert_allclose(whole.global_N_M.numpy(), G, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(whole.local_exact_N_M.numpy(), Le, rtol=1e-6, atol=1e-12)
