@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 import hydra
@@ -28,7 +29,9 @@ from labald.settings import settings_from_config
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 MAX_PRECHECKED_JOBS = 2000
-_failed_jobs: list[str] = []
+# Failed sweep jobs are recorded in a file named by this variable, so that jobs run in other
+# processes (hydra/launcher=joblib) are counted too.
+FAILURES_ENV = "LABALD_FAILED_JOBS"
 
 
 def _settings(cfg: DictConfig):
@@ -46,14 +49,19 @@ def hydra_main(cfg: DictConfig) -> None:
     except LabaldError as e:
         if not multirun:
             _fail(e)
-        _failed_jobs.append(str(e))
-        print(f"labald: error: job {HydraConfig.get().job.override_dirname} failed: {e}", file=sys.stderr)
+        _record_failure(f"job {HydraConfig.get().job.override_dirname} failed: {e}")
     except Exception as e:  # a sweep keeps going; the other jobs' results stay intact
         if not multirun or os.environ.get("LABALD_DEBUG"):
             raise
-        _failed_jobs.append(repr(e))
-        print(f"labald: error: job {HydraConfig.get().job.override_dirname} failed: {type(e).__name__}: {e}",
-              file=sys.stderr)
+        _record_failure(f"job {HydraConfig.get().job.override_dirname} failed: {type(e).__name__}: {e}")
+
+
+def _record_failure(message: str) -> None:
+    print(f"labald: error: {message}", file=sys.stderr)
+    path = os.environ.get(FAILURES_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(message + "\n")
 
 
 def precheck(args: list[str]) -> int:
@@ -133,10 +141,16 @@ def main() -> None:
             precheck(args)
         except LabaldError as e:
             _fail(e)
-    _failed_jobs.clear()
-    hydra_main()
-    if _failed_jobs:
-        print(f"labald: error: {len(_failed_jobs)} job(s) failed; see the messages above", file=sys.stderr)
+    with tempfile.TemporaryDirectory() as tmp:
+        failures = Path(tmp) / "failed_jobs.txt"
+        os.environ[FAILURES_ENV] = str(failures)
+        try:
+            hydra_main()
+        finally:
+            os.environ.pop(FAILURES_ENV, None)
+        failed = failures.read_text().splitlines() if failures.exists() else []
+    if failed:
+        print(f"labald: error: {len(failed)} job(s) failed; see the messages above", file=sys.stderr)
         sys.exit(2)
 
 

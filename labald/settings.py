@@ -16,6 +16,7 @@ from labald.stopping import RULES, StoppingSettings
 from labald.workers import WorkerSettings
 
 METHODS = ("ss", "rand_i_greedy_w", "j_bald", "la_bald")
+JOINT_METHODS = ("j_bald", "la_bald")
 DATASET_KINDS = ("sandbox", "digits", "custom", "replay")
 LOCAL_FORMS = ("paper", "exact")
 
@@ -59,34 +60,50 @@ class RunSettings:
 
     @property
     def output_dir(self) -> Path:
-        """<results_dir>/runs/<dataset>/<method>[+variant]/seed=<seed>, or `run_dir` when given."""
+        """<results_dir>/runs/<dataset>/<run name>/seed=<seed>, or `run_dir` when given."""
         if self.run_dir:
             return Path(self.run_dir)
-        name = "+".join([self.method, *self.variant()])
+        name = run_name(
+            self.method, stopping=self.stopping.rule, budget=self.stopping.annotations_per_image,
+            imbalance_ratio=self.dataset.imbalance_ratio, n_per_class=self.dataset.n_per_class,
+            local=self.acquisition.local, learner=self.learner is not None, workers=self.workers.source,
+            batch_size=self.batch_size, max_per_image=self.max_per_image, confidence=self.confidence,
+        )
         return Path(self.results_dir) / "runs" / self.dataset.name / name / f"seed={self.seed}"
 
-    def variant(self) -> list[str]:
-        """Settings that differ from the paper's protocol, as `key=value` tags, so that runs of
-        different settings (stopping rule, imbalance, local form, ...) get their own directories."""
-        d, tags = self.dataset, []
-        if self.stopping.rule != "unconfident":
-            budget = f"{self.stopping.annotations_per_image:g}" if self.stopping.rule == "budget" else ""
-            tags.append(f"stopping={self.stopping.rule}{budget}")
-        if d.imbalance_ratio != 1:
-            tags.append(f"imbalance={d.imbalance_ratio:g}")
-        if d.n_per_class is not None:
-            tags.append(f"n_per_class={d.n_per_class}")
-        if self.method in ("j_bald", "la_bald") and self.acquisition.local != "paper":
-            tags.append(f"local={self.acquisition.local}")
-        if self.learner is None:
-            tags.append("learner=none")
-        if self.workers.source != "amt":
-            tags.append(f"workers={self.workers.source}")
-        for key in ("batch_size", "max_per_image", "confidence"):
-            value = getattr(self, key)
-            if value != _PAPER[key]:
-                tags.append(f"{key}={value:g}")
-        return tags
+
+def run_name(
+    method: str,
+    stopping: str = "unconfident",
+    budget: float | None = None,
+    imbalance_ratio: float = 1.0,
+    n_per_class: int | None = None,
+    local: str = "paper",
+    learner: bool = True,
+    workers: str = "amt",
+    batch_size: int = 100,
+    max_per_image: int = 3,
+    confidence: float = 0.9,
+) -> str:
+    """The method, plus `+key=value` for every setting that differs from the paper's protocol, so
+    runs of different settings (stopping rule, imbalance, local form, ...) never share a directory."""
+    tags = []
+    if stopping != "unconfident":
+        tags.append(f"stopping={stopping}{f'{budget:g}' if stopping == 'budget' else ''}")
+    if imbalance_ratio != 1:
+        tags.append(f"imbalance={imbalance_ratio:g}")
+    if n_per_class is not None:
+        tags.append(f"n_per_class={n_per_class}")
+    if method in JOINT_METHODS and local != "paper":
+        tags.append(f"local={local}")
+    if not learner:
+        tags.append("learner=none")
+    if workers != "amt":
+        tags.append(f"workers={workers}")
+    for key, value in (("batch_size", batch_size), ("max_per_image", max_per_image), ("confidence", confidence)):
+        if value != _PAPER[key]:
+            tags.append(f"{key}={value:g}")
+    return "+".join([method, *tags])
 
 
 def settings_from_config(cfg: Mapping[str, Any]) -> RunSettings:

@@ -1,0 +1,72 @@
+"""Write every figure and table of SPEC 7 from a runs directory and the scoring benchmark CSV."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from labald.figures import plots, reduction, timing
+from labald.figures.load import load_runs
+
+
+def stem(name: str, setting: str) -> str:
+    """File stem of a figure of one study: `label_accuracy` for the paper's, `label_accuracy_budget_2` ..."""
+    return name if setting == "main" else f"{name}_{re.sub(r'[^A-Za-z0-9.]+', '_', setting).strip('_')}"
+
+
+def make_figures(runs_dir: Path, out_dir: Path, bench_csv: Path | None = None,
+                 say: Callable[[str], None] = print, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
+    """Write the figures (PNG and PDF by default) and tables to out_dir; returns the paths written.
+
+    Raises FiguresError when runs_dir holds no readable run; a missing benchmark CSV only skips its figure."""
+    frame = load_runs(Path(runs_dir))
+    out_dir = Path(out_dir)
+    n_runs, unfinished = frame["run"].nunique(), frame.loc[~frame["finished"], "run"].nunique()
+    studies = ", ".join(sorted(frame["setting"].unique()))
+    say(f"{n_runs} run(s) in {frame['panel'].nunique()} dataset(s), studies: {studies}"
+        + (f"; {unfinished} unfinished (plotted, left out of the reduction table)" if unfinished else ""))
+    written: list[Path] = []
+    for setting in sorted(frame["setting"].unique()):
+        for column in ("label_accuracy", "model_accuracy"):
+            fig = plots.accuracy_figure(frame, column, setting)
+            written += plots.save(fig, out_dir, stem(column, setting), formats)
+        fig = plots.jaccard_figure(frame, setting)
+        if fig is not None:
+            written += plots.save(fig, out_dir, stem("jaccard", setting), formats)
+    written += _scoring_time(bench_csv, out_dir, say, formats)
+    written += _tables(frame, out_dir, say)
+    return written
+
+
+def _scoring_time(bench_csv: Path | None, out_dir: Path, say: Callable[[str], None],
+                  formats: tuple[str, ...]) -> list[Path]:
+    if bench_csv is None or not Path(bench_csv).is_file():
+        where = f"at {bench_csv}" if bench_csv is not None else "given"
+        say(f"scoring-time figure skipped: no benchmark CSV {where} (run scripts/bench_scoring.py)")
+        return []
+    try:
+        bench = pd.read_csv(bench_csv)
+        assert {"param", "K", "T", "N", "M", "seconds"} <= set(bench.columns) and not bench.empty
+    except (AssertionError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError):
+        say(f"scoring-time figure skipped: {bench_csv} is not a param,K,T,N,M,seconds CSV")
+        return []
+    fig, slopes = plots.scoring_time_figure(bench)
+    say("scoring time log-log slopes: " + ", ".join(f"{k}: {v:.2f}" for k, v in slopes.items()))
+    return plots.save(fig, out_dir, "scoring_time", formats)
+
+
+def _tables(frame: pd.DataFrame, out_dir: Path, say: Callable[[str], None]) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = reduction.reduction_table(frame)
+    if table.empty:
+        say("reduction table empty: no dataset has finished runs of LA-BALD and a baseline with the same seed")
+    paths = [out_dir / "reduction.csv", out_dir / "reduction.md", out_dir / "timing.csv", out_dir / "timing.md"]
+    table.to_csv(paths[0], index=False)
+    paths[1].write_text(reduction.to_markdown(table))
+    times = timing.timing_table(frame)
+    times.to_csv(paths[2], index=False)
+    paths[3].write_text(timing.to_markdown(times))
+    return paths

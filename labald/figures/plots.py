@@ -1,0 +1,179 @@
+"""The figures of SPEC 7 as functions of a runs frame (see `load.load_runs`) returning a Figure.
+
+Curves over seeds: each seed's curve is interpolated linearly onto a common grid of annotations per
+image, on the range every seed of that method covers (no extrapolation past a run's end); the line is
+the mean, the band one standard deviation. Under stopping=budget the line turns dotted where the
+first seed enters its over-annotation phase (paper Fig. 12, 13).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+from labald.figures.style import method_colour, method_name, setting_title, sorted_methods  # noqa: E402
+
+GRID_POINTS = 200
+X_LABEL = "annotations per image"
+Y_LABELS = {"label_accuracy": "label accuracy (aggregated labels vs truth)",
+            "model_accuracy": "model accuracy (learner on the pool)"}
+JACCARD_PAIRS = {"jaccard_la_global": ("J(LA-BALD, global)", "-"),
+                 "jaccard_la_local": ("J(LA-BALD, local)", "--"),
+                 "jaccard_global_local": ("J(global, local)", "-.")}
+
+
+def seed_curves(runs: pd.DataFrame, column: str, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """Seeds' curves of `column` on `grid` restricted to the range all seeds cover.
+
+    Returns (x, values [n_seeds, len(x)], x where over-annotation starts or None)."""
+    ends, switches, curves = [], [], []
+    for _, run in runs.groupby("seed"):
+        run = run.dropna(subset=[column]).sort_values("step")
+        if run.empty:
+            continue
+        x, y = run["annotations_per_image"].to_numpy(float), run[column].to_numpy(float)
+        ends.append(x[-1])
+        over = (run["phase"] == "over").to_numpy()
+        if over.any():
+            first = int(np.argmax(over))
+            switches.append(x[max(first - 1, 0)])
+        curves.append((x, y))
+    if not curves:
+        return np.empty(0), np.empty((0, 0)), None
+    switch = min(switches) if switches else None
+    points = grid[grid <= min(ends)]
+    x = np.unique(np.concatenate([points, [min(ends)], [switch] if switch is not None else []]))
+    return x, np.stack([np.interp(x, cx, cy) for cx, cy in curves]), switch
+
+
+def _panel_grid(panel: pd.DataFrame) -> np.ndarray:
+    return np.linspace(0.0, float(panel["annotations_per_image"].max()), GRID_POINTS)
+
+
+def _axes_grid(n: int, title: str, width: float = 4.6, height: float = 3.6) -> tuple[Figure, list]:
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(max(width * cols, 6.5), height * rows + 0.8), layout="constrained")
+    axes = [fig.add_subplot(rows, cols, i + 1) for i in range(n)]
+    fig.suptitle(title, fontsize="medium")
+    return fig, axes
+
+
+def accuracy_figure(frame: pd.DataFrame, column: str = "label_accuracy", setting: str = "main") -> Figure:
+    """Label or model accuracy vs annotations per image: a panel per dataset, a line per method."""
+    frame = frame[frame["setting"] == setting]
+    panels = sorted(frame["panel"].unique())
+    what = "Label" if column == "label_accuracy" else "Model"
+    fig, axes = _axes_grid(len(panels), f"{what} accuracy vs annotations per image\n"
+                                        f"{setting_title(setting)}; mean over seeds, band ±1 s.d.")
+    for ax, panel_name in zip(axes, panels):
+        panel = frame[frame["panel"] == panel_name]
+        grid, any_over, drawn = _panel_grid(panel), False, False
+        for method in sorted_methods(panel["method"].unique()):
+            runs = panel[panel["method"] == method]
+            x, values, switch = seed_curves(runs, column, grid)
+            if values.size == 0:
+                continue
+            drawn = True
+            any_over |= _draw_mean(ax, method, x, values, switch, runs["seed"].nunique())
+        ax.set_title(panel_name)
+        ax.set_xlabel(X_LABEL)
+        ax.set_ylabel(Y_LABELS.get(column, column))
+        ax.grid(alpha=0.3)
+        if not drawn:
+            ax.text(0.5, 0.5, "no values (learner=none?)", ha="center", va="center", transform=ax.transAxes)
+            continue
+        handles, labels = ax.get_legend_handles_labels()
+        if any_over:
+            handles.append(Line2D([], [], color="black", linestyle=":", label="over-annotation"))
+        ax.legend(handles=handles, fontsize="small", loc="lower right")
+    return fig
+
+
+def _draw_mean(ax, method: str, x: np.ndarray, values: np.ndarray, switch: float | None, n_seeds: int) -> bool:
+    """Mean line (solid, then dotted past `switch`) and ±1 s.d. band; True if a dotted part was drawn."""
+    colour, mean = method_colour(method), values.mean(axis=0)
+    label = f"{method_name(method)} ({n_seeds} seed{'s' if n_seeds != 1 else ''})"
+    solid = x <= switch if switch is not None else np.ones_like(x, dtype=bool)
+    (line,) = ax.plot(x[solid], mean[solid], color=colour, linestyle="-", label=label)
+    line.set_gid(f"{method}:label")
+    if len(values) > 1:
+        sd = values.std(axis=0, ddof=1)
+        ax.fill_between(x, mean - sd, mean + sd, color=colour, alpha=0.15, linewidth=0)
+    if switch is None or solid.all():
+        return False
+    over = x >= switch
+    (dotted,) = ax.plot(x[over], mean[over], color=colour, linestyle=":", label=f"_{method} over-annotation")
+    dotted.set_gid(f"{method}:over")
+    return True
+
+
+def jaccard_figure(frame: pd.DataFrame, setting: str = "main") -> Figure | None:
+    """Jaccard similarities of the top-50 pair sets through time (paper Fig. 10), joint methods only."""
+    columns = [c for c in JACCARD_PAIRS if c in frame.columns]
+    frame = frame[frame["setting"] == setting]
+    if not columns or frame[columns].notna().to_numpy().sum() == 0:
+        return None
+    frame = frame[frame[columns].notna().any(axis=1)]
+    panels = sorted(frame["panel"].unique())
+    fig, axes = _axes_grid(len(panels), "Overlap of the top-50 pair sets through time\n"
+                                        f"{setting_title(setting)}; mean over seeds")
+    for ax, panel_name in zip(axes, panels):
+        panel = frame[frame["panel"] == panel_name]
+        for method in sorted_methods(panel["method"].unique()):
+            runs = panel[panel["method"] == method]
+            for column in columns:
+                by_step = runs.groupby("step")[column].mean().dropna()
+                if by_step.empty:
+                    continue
+                name, style = JACCARD_PAIRS[column]
+                (line,) = ax.plot(by_step.index, by_step.to_numpy(), color=method_colour(method), linestyle=style,
+                                  label=f"{method_name(method)}: {name}")
+                line.set_gid(f"{method}:{column}")
+        ax.set_title(panel_name)
+        ax.set_xlabel("step (one batch of B pairs)")
+        ax.set_ylabel("Jaccard similarity")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="x-small", loc="best")
+    return fig
+
+
+def scoring_time_figure(bench: pd.DataFrame) -> tuple[Figure, dict[str, float]]:
+    """All-pairs LA-BALD scoring time vs K, T and N*M on log-log axes, with fitted slopes."""
+    sizes = {"K": ("K", "classes K"), "T": ("T", "MC samples T"), "NM": ("NM", "image-worker pairs N*M")}
+    bench = bench.assign(NM=bench["N"] * bench["M"])
+    params = [p for p in sizes if p in set(bench["param"])]
+    fig, axes = _axes_grid(max(len(params), 1), "LA-BALD scoring time on all pairs\n(scripts/bench_scoring.py)")
+    slopes = {}
+    for ax, param in zip(axes, params):
+        rows = bench[(bench["param"] == param) & (bench["seconds"] > 0)].sort_values(sizes[param][0])
+        x, y = rows[sizes[param][0]].to_numpy(float), rows["seconds"].to_numpy(float)
+        ax.loglog(x, y, "o-", color=method_colour("la_bald"), label="measured")
+        if len(x) >= 2:
+            slope, intercept = np.polyfit(np.log(x), np.log(y), 1)
+            slopes[param] = float(slope)
+            ax.loglog(x, np.exp(intercept) * x**slope, "--", color="black", label=f"fit: slope {slope:.2f}")
+        ax.set_title(f"scoring time vs {sizes[param][0] if param != 'NM' else 'N*M'}")
+        ax.set_xlabel(sizes[param][1])
+        ax.set_ylabel("seconds")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize="small")
+    return fig, slopes
+
+
+def save(fig: Figure, out_dir: Path, stem: str, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
+    """Write the figure in each format (PNG and PDF by default); returns the paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{stem}.{fmt}" for fmt in formats]
+    for path in paths:
+        fig.savefig(path, dpi=130)
+    return paths

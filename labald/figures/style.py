@@ -1,0 +1,38 @@
+"""One colour and one display name per method, shared by every figure and table."""
+
+from __future__ import annotations
+
+METHOD_ORDER = ("ss", "rand_i_greedy_w", "j_bald", "la_bald")
+METHOD_NAMES = {"ss": "SS", "rand_i_greedy_w": "Rand-I+Greedy-W", "j_bald": "J-BALD", "la_bald": "LA-BALD"}
+METHOD_COLOURS = {"ss": "#7f7f7f", "rand_i_greedy_w": "#1f77b4", "j_bald": "#ff7f0e", "la_bald": "#d62728"}
+_SPARE_COLOURS = ("#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+
+
+def method_name(method: str) -> str:
+    return METHOD_NAMES.get(method, method)
+
+
+def method_colour(method: str) -> str:
+    """The method's colour; methods outside the paper get a spare colour fixed by their name."""
+    if method in METHOD_COLOURS:
+        return METHOD_COLOURS[method]
+    return _SPARE_COLOURS[sum(map(ord, method)) % len(_SPARE_COLOURS)]
+
+
+def sorted_methods(methods) -> list[str]:
+    """The paper's order first, then any other method alphabetically."""
+    methods = set(methods)
+    return [m for m in METHOD_ORDER if m in methods] + sorted(methods - set(METHOD_ORDER))
+
+
+def setting_title(setting: str) -> str:
+    """A readable name of a study slug from `load.setting_slug`."""
+    if setting == "main":
+        return "paper's stopping rule"
+    words = {"budget": "budget {} annotations/image (over-annotation dotted)", "imbalance": "imbalance ratio {}",
+             "local": "local influence: {}", "stopping": "stopping: {}"}
+    parts = []
+    for part in setting.split(","):
+        key, _, value = part.partition("=")
+        parts.append(words.get(key, key + " {}").format(value))
+    return "; ".join(parts)

@@ -1,0 +1,292 @@
+"""Reproduce the paper's benchmarks: Hydra multiruns of `run.py`, a progress summary, then the figures.
+
+    python scripts/reproduce.py                 # the paper's sweep (`make reproduce`)
+    python scripts/reproduce.py --quick         # digits + a small sandbox, 2 seeds (`make reproduce-quick`)
+    python scripts/reproduce.py --dry-run       # print the commands and the number of runs only
+
+Studies (SPEC 7, 8; paper Sec. 5 and appendices B.3, H), each over the four samplers:
+  main       stopping=unconfident (the paper's rule), on every subtask, --seeds seeds;
+  over       stopping=budget up to --budget annotations per image (over-annotation, phase=over);
+  imbalance  dataset.imbalance_ratio=--imbalance-ratio (majority/minority class size).
+Jobs run in parallel through Hydra's joblib launcher when it is installed and --jobs > 1
+(`pip install -e '.[launchers]'`), else one after the other. Runs land where run.py puts them,
+`runs/<dataset>/<method>[+setting=value...]/seed=<s>` (labald.settings.run_name), so studies never
+overwrite each other. A rerun resumes unfinished runs and skips studies whose runs are all finished (--force
+reruns them, resuming from their checkpoints). Logs go to <results>/reproduce/<study>.log; the wall
+time of every study goes to <results>/reproduce/summary.json. Then scripts/bench_scoring.py writes
+<results>/bench/scoring_sweep.csv (unless it exists; see --bench) and the figures go to <results>/figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from labald.settings import run_name
+
+ROOT = Path(__file__).resolve().parents[1]
+METHODS = ("ss", "rand_i_greedy_w", "j_bald", "la_bald")
+SUBTASKS = ("dog", "vertebrate", "insect_fungus", "commodity")
+
+
+@dataclass
+class Group:
+    """One `python run.py -m` command: a study on datasets sharing the same pool size."""
+
+    study: str
+    datasets: list[str]
+    seeds: list[int]
+    overrides: list[str]
+    setting: dict  # run_name keywords of the study's non-paper settings
+    methods: list[str] = field(default_factory=lambda: list(METHODS))
+
+    @property
+    def tags(self) -> str:
+        """The study's settings as run_name writes them, e.g. `+stopping=budget1+n_per_class=100`."""
+        return run_name("", **self.setting)
+
+    @property
+    def name(self) -> str:
+        return f"{self.study}:{','.join(self.datasets)}{self.tags}"
+
+    def run_dirs(self, results: Path) -> list[Path]:
+        return [results / "runs" / d / run_name(m, **self.setting) / f"seed={s}"
+                for d in self.datasets for m in self.methods for s in self.seeds]
+
+
+def setting(n_per_class: int | None = None, imbalance: float | None = None, budget: float | None = None) -> dict:
+    """run_name keywords of a study: only the values it changes."""
+    out: dict = {"n_per_class": n_per_class}
+    if imbalance is not None:
+        out["imbalance_ratio"] = float(imbalance)
+    if budget is not None:
+        out.update(stopping="budget", budget=float(budget))
+    return out
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{float(x):g}"
+
+
+def plan(args) -> list[Group]:
+    """The sweep as groups of jobs, from the command-line sizes."""
+    seeds = list(range(args.seeds))
+    extra = list(args.override)
+    if args.max_steps:
+        extra.append(f"max_steps={args.max_steps}")
+
+    def pool(dataset: str) -> tuple[list[str], int | None]:
+        n = None if dataset == "digits" else args.n_per_class
+        return ([f"dataset.n_per_class={n}"] if n else []), n
+
+    groups = []
+    studies = [("main", args.datasets, seeds, [], None, None),
+               ("over", args.over_datasets, list(range(args.over_seeds)),
+                ["stopping=budget", f"stopping.annotations_per_image={_num(args.budget)}"], None, args.budget),
+               ("imbalance", args.imbalance_datasets, list(range(args.imbalance_seeds)),
+                [f"dataset.imbalance_ratio={_num(args.imbalance_ratio)}"], args.imbalance_ratio, None)]
+    for study, datasets, study_seeds, overrides, ratio, budget in studies:
+        if study not in args.studies or not datasets or not study_seeds:
+            continue
+        by_size: dict[int | None, list[str]] = {}
+        for d in datasets:
+            by_size.setdefault(pool(d)[1], []).append(d)
+        for n, names in by_size.items():
+            groups.append(Group(study, names, study_seeds, pool(names[0])[0] + overrides + extra,
+                                setting(n, ratio, budget)))
+    return groups
+
+
+def command(group: Group, results: Path, jobs: int, launcher: bool) -> list[str]:
+    cmd = [sys.executable, str(ROOT / "run.py"), "-m", f"method={','.join(group.methods)}",
+           f"dataset={','.join(group.datasets)}", f"seed={','.join(map(str, group.seeds))}",
+           *group.overrides, f"results_dir={results}"]
+    if launcher and jobs > 1:
+        cmd += ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}"]
+    return cmd
+
+
+def finished(run_dir: Path) -> bool:
+    return (run_dir / "summary.json").is_file()
+
+
+def steps_done(run_dir: Path) -> int:
+    try:
+        return max(sum(1 for _ in (run_dir / "metrics.csv").open()) - 1, 0)
+    except OSError:
+        return 0
+
+
+def run_group(group: Group, cmd: list[str], results: Path, env: dict, every: float, totals: dict) -> dict:
+    """Run one multirun, printing a progress line when a run finishes (and a heartbeat every `every` s)."""
+    dirs = group.run_dirs(results)
+    log_path = results / "reproduce" / f"{group.study}{group.tags or ''}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    start, last_count, last_print = time.time(), -1, 0.0
+    with log_path.open("a") as log:
+        log.write(f"\n$ {' '.join(cmd)}\n")
+        log.flush()
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        while proc.poll() is None:
+            time.sleep(1.0)
+            done = sum(finished(d) for d in dirs)
+            now = time.time()
+            if done != last_count or now - last_print >= every:
+                _progress(group, dirs, done, now - start, totals)
+                last_count, last_print = done, now
+    done = sum(finished(d) for d in dirs)
+    if done != last_count:
+        _progress(group, dirs, done, time.time() - start, totals)
+    failed = [str(d.relative_to(results)) for d in dirs if not finished(d)]
+    if proc.returncode or failed:
+        print(f"[reproduce] {group.name}: {len(failed)} run(s) did not finish (exit {proc.returncode}); "
+              f"see {log_path}", flush=True)
+        print("  " + "\n  ".join(_tail(log_path, 5)), flush=True)
+    totals["done"] += done
+    return {"study": group.study, "datasets": group.datasets, "runs": len(dirs), "finished": done,
+            "failed": failed, "seconds": round(time.time() - start, 1), "command": cmd, "exit": proc.returncode}
+
+
+def _progress(group: Group, dirs: list[Path], done: int, elapsed: float, totals: dict) -> None:
+    running = [f"{d.parent.parent.name}/{d.parent.name}/{d.name} step {steps_done(d)}"
+               for d in dirs if not finished(d) and (d / "metrics.csv").is_file()
+               and time.time() - (d / "metrics.csv").stat().st_mtime < 120]
+    eta = f", ~{_clock(elapsed / done * (len(dirs) - done))} left" if 0 < done < len(dirs) else ""
+    print(f"[reproduce] {_clock(elapsed)} {group.name}: {done}/{len(dirs)} runs{eta}; "
+          f"overall {totals['done'] + done}/{totals['runs']}"
+          + (f"; running: {', '.join(running[:4])}" if running else ""), flush=True)
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}"
+
+
+def _tail(path: Path, n: int) -> list[str]:
+    lines = [ln.rstrip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    return lines[-n:]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("--quick", action="store_true",
+                   help="reduced sweep for CI: digits and commodity at --n-per-class 100, 2 seeds")
+    p.add_argument("--seeds", type=int, help="seeds of the main study (paper: 5; quick: 2)")
+    p.add_argument("--datasets", nargs="+", help="datasets of the main study (default: the four subtasks)")
+    p.add_argument("--n-per-class", type=int, help="sandbox images per class (default: 1300; quick: 100)")
+    p.add_argument("--studies", nargs="+", default=["main", "over", "imbalance"],
+                   choices=["main", "over", "imbalance"])
+    p.add_argument("--budget", type=float, default=1.0, help="annotations per image of the over study")
+    p.add_argument("--over-datasets", nargs="+", help="datasets of the over study (default: as --datasets)")
+    p.add_argument("--over-seeds", type=int, help="seeds of the over study (default: as --seeds; quick: 1)")
+    p.add_argument("--imbalance-ratio", type=float, default=10.0, help="majority/minority class size")
+    p.add_argument("--imbalance-datasets", nargs="+", help="datasets of the imbalance study (default: as --datasets)")
+    p.add_argument("--imbalance-seeds", type=int, help="seeds of the imbalance study (default: as --seeds)")
+    p.add_argument("--max-steps", type=int, help="cap on steps per run (a smoke test; curves end early)")
+    p.add_argument("--override", nargs="*", default=[], help="extra run.py overrides for every run")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel runs (joblib launcher)")
+    p.add_argument("--results", type=Path, default=Path("results"), help="results directory")
+    p.add_argument("--progress-every", type=float, default=60.0, help="seconds between heartbeat lines")
+    p.add_argument("--force", action="store_true", help="rerun studies whose runs are all finished")
+    p.add_argument("--bench", choices=["auto", "quick", "full", "skip"], default="auto",
+                   help="scoring benchmark for the scoring-time figure; auto: run it (quick with --quick) "
+                        "unless <results>/bench/scoring_sweep.csv exists")
+    p.add_argument("--no-figures", action="store_true", help="skip `python -m labald.figures` at the end")
+    p.add_argument("--dry-run", action="store_true", help="print the commands and run counts, run nothing")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.seeds = args.seeds or 2
+        args.datasets = args.datasets or ["digits", "commodity"]
+        args.n_per_class = args.n_per_class or 100
+        args.over_datasets = args.over_datasets or ["digits"]
+        args.over_seeds = args.over_seeds or 1
+        args.imbalance_datasets = args.imbalance_datasets or ["commodity"]
+        args.imbalance_seeds = args.imbalance_seeds or 1
+    args.seeds = args.seeds or 5
+    args.datasets = args.datasets or list(SUBTASKS)
+    args.over_datasets = args.over_datasets or args.datasets
+    args.imbalance_datasets = args.imbalance_datasets or args.datasets
+    args.over_seeds = args.over_seeds or args.seeds
+    args.imbalance_seeds = args.imbalance_seeds or args.seeds
+    args.results = args.results.resolve()
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    launcher = importlib.util.find_spec("hydra_plugins.hydra_joblib_launcher") is not None
+    jobs = max(args.jobs, 1)
+    env = dict(os.environ)
+    if launcher and jobs > 1:  # one BLAS/torch pool per job, sized so the jobs share the cores
+        threads = str(max((os.cpu_count() or 1) // jobs, 1))
+        for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env.setdefault(key, threads)
+    groups = plan(args)
+    totals = {"runs": sum(len(g.run_dirs(args.results)) for g in groups), "done": 0}
+    mode = f"{jobs} parallel jobs (joblib launcher)" if launcher and jobs > 1 else (
+        "sequential (pip install hydra-joblib-launcher for parallel jobs)" if jobs > 1 else "sequential")
+    print(f"[reproduce] {totals['runs']} runs in {len(groups)} multirun(s), {mode}, results in {args.results}",
+          flush=True)
+    reports, start = [], time.time()
+    for group in groups:
+        cmd = command(group, args.results, jobs, launcher)
+        dirs = group.run_dirs(args.results)
+        if args.dry_run:
+            print(f"[reproduce] {group.name}: {len(dirs)} runs\n  {' '.join(cmd)}")
+            continue
+        if not args.force and all(finished(d) for d in dirs):
+            print(f"[reproduce] {group.name}: all {len(dirs)} runs already finished (--force reruns)", flush=True)
+            totals["done"] += len(dirs)
+            reports.append({"study": group.study, "datasets": group.datasets, "runs": len(dirs),
+                            "finished": len(dirs), "failed": [], "seconds": 0.0, "skipped": True})
+            continue
+        reports.append(run_group(group, cmd, args.results, env, args.progress_every, totals))
+    if args.dry_run:
+        return 0
+    total = time.time() - start
+    _write_summary(args, reports, total, mode)
+    failed = sum(len(r["failed"]) for r in reports)
+    print(f"[reproduce] sweep done in {_clock(total)}: {totals['done']}/{totals['runs']} runs finished"
+          + (f", {failed} failed" if failed else ""), flush=True)
+    for r in reports:
+        print(f"  {r['study']:9s} {','.join(r['datasets']):40s} {r['finished']:3d}/{r['runs']:<3d} runs  "
+              f"{_clock(r['seconds'])}{'  (already done)' if r.get('skipped') else ''}")
+    status = 1 if failed else 0
+    bench_csv = args.results / "bench" / "scoring_sweep.csv"
+    if args.bench in ("quick", "full") or (args.bench == "auto" and not bench_csv.is_file()):
+        quick = args.bench == "quick" or (args.bench == "auto" and args.quick)
+        bench = [sys.executable, str(ROOT / "scripts" / "bench_scoring.py"), "--csv", str(bench_csv)]
+        print(f"[reproduce] scoring benchmark{' (quick)' if quick else ''} -> {bench_csv}", flush=True)
+        bench_start = time.time()
+        with (args.results / "reproduce" / "bench.log").open("w") as log:
+            rc = subprocess.call(bench + (["--quick"] if quick else []), cwd=ROOT, env=env, stdout=log,
+                                 stderr=subprocess.STDOUT)
+        print(f"[reproduce] benchmark {'done' if rc == 0 else f'failed (exit {rc})'} in "
+              f"{_clock(time.time() - bench_start)}", flush=True)
+    if not args.no_figures:
+        from labald.figures.__main__ import main as figures
+
+        status = figures(["--runs", str(args.results / "runs"), "--out", str(args.results / "figures"),
+                          "--bench", str(bench_csv)]) or status
+    return status
+
+
+def _write_summary(args, reports: list[dict], total: float, mode: str) -> None:
+    path = args.results / "reproduce" / "summary.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    options = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    path.write_text(json.dumps({"seconds": round(total, 1), "cpu_count": os.cpu_count(), "mode": mode,
+                                "options": options, "studies": reports}, indent=2, default=str) + "\n")
+    print(f"[reproduce] timings in {path}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

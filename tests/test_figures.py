@@ -1,0 +1,209 @@
+"""Figures and the reduction table from run directories (SPEC 7): synthetic runs with known curves."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy import stats
+
+from labald.figures import load_runs, make_figures
+from labald.figures.__main__ import main as figures_main
+from labald.figures.make import _scoring_time
+from labald.figures.plots import accuracy_figure, jaccard_figure, scoring_time_figure
+from labald.figures.reduction import annotations_to_reach, reduction_table
+from labald.figures.style import METHOD_COLOURS
+from labald.metrics import JACCARD_COLUMNS
+
+METHODS = ("ss", "rand_i_greedy_w", "j_bald", "la_bald")
+SPEED = {"ss": 1.0, "rand_i_greedy_w": 1.2, "j_bald": 1.5, "la_bald": 2.0}  # higher: reaches accuracy sooner
+
+
+def write_run(root, dataset, method, seed, x, acc, phase=None, stopping="unconfident", ratio=1, finished=True):
+    """A run directory as the runner writes it: metrics.csv, config.yaml and (if finished) summary.json."""
+    out = root / "runs" / dataset / method / f"seed={seed}"
+    out.mkdir(parents=True)
+    n = len(x)
+    rows = {"step": range(n), "phase": ["label"] * n if phase is None else list(phase),
+            "n_annotations": np.round(np.asarray(x) * 1000),
+            "annotations_per_image": x, "label_accuracy": acc, "model_accuracy": np.asarray(acc) - 0.05,
+            "seconds_em": 0.01, "seconds_train": 0.2, "seconds_inference": 0.05, "seconds_scoring": 0.1,
+            "seconds_selection": 0.01, "seconds_step": 0.4}
+    if method in ("j_bald", "la_bald"):
+        rows.update({c: [math.nan] + [0.5] * (n - 1) for c in JACCARD_COLUMNS})
+    pd.DataFrame(rows).to_csv(out / "metrics.csv", index=False)
+    config = {"seed": seed, "method": method,
+              "dataset": {"name": dataset, "n_per_class": None, "imbalance_ratio": ratio},
+              "stopping": {"rule": stopping, "annotations_per_image": 1.0 if stopping == "budget" else None},
+              "acquisition": {"local": "paper"}}
+    (out / "config.yaml").write_text(yaml.safe_dump(config))
+    if finished:
+        (out / "summary.json").write_text(json.dumps({"wall_seconds": 1.0, "steps": n, "stop_reason": "test"}))
+    return out
+
+
+@pytest.fixture
+def runs(tmp_path):
+    """Two datasets x four methods x three seeds; on dataset `a` every run goes on to 1.0 annotations
+    per image, seed s over-annotating past 0.6 - 0.1 s (phase=over; from 0.4 on for seed 2)."""
+    for dataset in ("a", "b"):
+        for method in METHODS:
+            for seed in range(3):
+                x = np.linspace(0, 0.6, 7) if dataset == "b" else np.linspace(0, 1.0, 11)
+                acc = 1 - 0.4 * np.exp(-SPEED[method] * (5 + seed) * x)
+                phase = None if dataset == "b" else np.where(x > 0.6 - 0.1 * seed + 1e-9, "over", "label")
+                write_run(tmp_path, dataset, method, seed, x, acc, phase)
+    return tmp_path
+
+
+def test_accuracy_figure_has_a_panel_per_dataset_and_a_coloured_line_per_method(runs):
+    fig = accuracy_figure(load_runs(runs / "runs"), "label_accuracy")
+    assert [ax.get_title() for ax in fig.axes] == ["a", "b"]
+    for ax in fig.axes:
+        assert ax.get_xlabel() == "annotations per image" and "label accuracy" in ax.get_ylabel()
+        solid = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-"]
+        assert [ln.get_label() for ln in solid] == ["SS (3 seeds)", "Rand-I+Greedy-W (3 seeds)",
+                                                    "J-BALD (3 seeds)", "LA-BALD (3 seeds)"]
+        assert [ln.get_color() for ln in solid] == [METHOD_COLOURS[m] for m in METHODS]
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert legend[:4] == [ln.get_label() for ln in solid]
+    dotted_a = [ln for ln in fig.axes[0].get_lines() if ln.get_linestyle() == ":"]
+    assert sorted(ln.get_gid() for ln in dotted_a) == sorted(f"{m}:over" for m in METHODS)
+    assert "over-annotation" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert not [ln for ln in fig.axes[1].get_lines() if ln.get_linestyle() == ":"]
+    # the dotted part starts where the first seed's over-annotation starts, where the solid part ends
+    la_solid = next(ln for ln in fig.axes[0].get_lines() if ln.get_gid() == "la_bald:label")
+    la_over = next(ln for ln in dotted_a if ln.get_gid() == "la_bald:over")
+    assert la_solid.get_xdata()[-1] == pytest.approx(0.4) == la_over.get_xdata()[0]
+    assert la_over.get_xdata()[-1] == pytest.approx(1.0)
+
+
+def test_mean_curve_is_the_seed_mean_on_the_range_every_seed_covers(runs):
+    frame = load_runs(runs / "runs")
+    ax = accuracy_figure(frame, "label_accuracy").axes[1]
+    line = next(ln for ln in ax.get_lines() if ln.get_gid() == "la_bald:label")
+    x, y = line.get_xdata(), line.get_ydata()
+    assert x.max() == pytest.approx(0.6)
+    expected = np.mean([1 - 0.4 * np.exp(-2.0 * (5 + s) * 0.6) for s in range(3)])
+    assert y[-1] == pytest.approx(expected)
+
+
+def test_model_accuracy_and_jaccard_figures(runs):
+    frame = load_runs(runs / "runs")
+    model = accuracy_figure(frame, "model_accuracy")
+    assert "model accuracy" in model.axes[0].get_ylabel() and model.texts[0].get_text().startswith("Model")
+    jac = jaccard_figure(frame)
+    assert [ax.get_title() for ax in jac.axes] == ["a", "b"]
+    gids = {ln.get_gid() for ln in jac.axes[0].get_lines()}
+    assert gids == {f"{m}:{c}" for m in ("j_bald", "la_bald") for c in JACCARD_COLUMNS}
+    assert all(ln.get_xdata()[0] == 1 for ln in jac.axes[0].get_lines())  # step 0 has no scores
+
+
+def test_scoring_time_figure_fits_the_log_log_slope():
+    rows = [("K", k, 100, 1000, 60, 1e-3 * k**2) for k in (4, 8, 16)]
+    rows += [("T", 16, t, 1000, 60, 2e-3 * t) for t in (10, 50, 100)]
+    rows += [("NM", 16, 100, n, 60, 1e-5 * n) for n in (1000, 2000, 4000)]
+    fig, slopes = scoring_time_figure(pd.DataFrame(rows, columns=["param", "K", "T", "N", "M", "seconds"]))
+    assert slopes == pytest.approx({"K": 2.0, "T": 1.0, "NM": 1.0})
+    assert [ax.get_title() for ax in fig.axes] == ["scoring time vs K", "scoring time vs T", "scoring time vs N*M"]
+    assert all(ax.get_xscale() == "log" == ax.get_yscale() for ax in fig.axes)
+
+
+def test_annotations_to_reach_interpolates_the_first_crossing():
+    assert annotations_to_reach([0, 1, 2], [0.5, 0.7, 0.9], 0.8) == pytest.approx(1.5)
+    assert annotations_to_reach([0, 1, 2], [0.5, 0.9, 0.8], 0.85) == pytest.approx(0.875)
+    assert annotations_to_reach([0, 1], [0.9, 0.95], 0.8) == 0.0
+    assert math.isnan(annotations_to_reach([0, 1], [0.5, 0.6], 0.8))
+
+
+def test_reduction_table_matches_a_hand_computation(tmp_path):
+    # seed 0: finals 0.9 (SS) and 1.0 (LA) -> target 0.9; SS reaches it at 1.0, LA at 0.5 + 0.2/0.3*0.5 = 5/6
+    write_run(tmp_path, "a", "ss", 0, [0, 0.5, 1.0], [0.5, 0.7, 0.9])
+    write_run(tmp_path, "a", "la_bald", 0, [0, 0.5, 1.0], [0.5, 0.7, 1.0])
+    # seed 1: target 0.8; SS at 0.5 + 0.1/0.2*0.5 = 0.75, LA at 0.5 (its final is 0.8 there)
+    write_run(tmp_path, "a", "ss", 1, [0, 0.5, 1.0], [0.6, 0.7, 0.9])
+    write_run(tmp_path, "a", "la_bald", 1, [0, 0.5], [0.6, 0.8])
+    write_run(tmp_path, "a", "ss", 2, [0, 0.5], [0.6, 0.7], finished=False)  # cut short: left out
+    table = reduction_table(load_runs(tmp_path / "runs"))
+    (row,) = table.to_dict("records")
+    r = np.array([100 * (1.0 - 5 / 6) / 1.0, 100 * (0.75 - 0.5) / 0.75])
+    half = stats.t.ppf(0.975, 1) * r.std(ddof=1) / math.sqrt(2)
+    assert (row["panel"], row["baseline"], row["n_seeds"], row["wins"]) == ("a", "ss", 2, 2)
+    assert row["target_accuracy"] == pytest.approx(0.85)
+    assert row["cost_baseline"] == pytest.approx((1.0 + 0.75) / 2)
+    assert row["cost_la_bald"] == pytest.approx((5 / 6 + 0.5) / 2)
+    assert row["reduction_pct"] == pytest.approx(r.mean())
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((r.mean() - half, r.mean() + half))
+    assert row["paper"].startswith("19%")
+
+
+def test_studies_are_grouped_by_config_not_path(tmp_path):
+    for method, speed in (("j_bald", 1.0), ("la_bald", 2.0)):
+        x = np.linspace(0, 1, 5)
+        write_run(tmp_path, "a", method, 0, x, 1 - 0.4 * np.exp(-speed * 3 * x))
+        write_run(tmp_path / "elsewhere", "a", method, 0, x, 1 - 0.4 * np.exp(-speed * 3 * x), ratio=10)
+    (tmp_path / "elsewhere" / "runs").rename(tmp_path / "runs" / "imbalanced")
+    frame = load_runs(tmp_path / "runs")
+    assert sorted(frame["setting"].unique()) == ["imbalance=10", "main"]
+    table = reduction_table(frame)
+    assert list(table["setting"]) == ["main", "imbalance=10"]
+    assert table["paper"].tolist() == ["12% (vs J-BALD-type, mean of 4 subtasks)",
+                                       "20% and 6% (vs J-BALD, imbalance 10)"]
+
+
+def test_make_figures_writes_every_file_non_empty(runs, capsys):
+    bench = runs / "bench.csv"
+    pd.DataFrame([("K", k, 100, 1000, 60, 1e-3 * k) for k in (4, 8)],
+                 columns=["param", "K", "T", "N", "M", "seconds"]).to_csv(bench, index=False)
+    assert figures_main(["--runs", str(runs / "runs"), "--out", str(runs / "figs"), "--bench", str(bench)]) == 0
+    names = {p.name for p in (runs / "figs").iterdir()}
+    for stem in ("label_accuracy", "model_accuracy", "jaccard", "scoring_time"):
+        assert {f"{stem}.png", f"{stem}.pdf"} <= names
+    assert {"reduction.md", "reduction.csv", "timing.md", "timing.csv"} <= names
+    assert all(p.stat().st_size > 0 for p in (runs / "figs").iterdir())
+    md = (runs / "figs" / "reduction.md").read_text()
+    assert "| a | SS | 3 |" in md and "mean over datasets" in md and "19%" in md
+    assert "wrote 12 file(s)" in capsys.readouterr().out
+
+
+def test_missing_or_bad_bench_csv_only_skips_its_figure(tmp_path):
+    messages = []
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    for csv in (tmp_path / "absent.csv", tmp_path / "bad.csv", None):
+        assert _scoring_time(csv, tmp_path / "figs", messages.append, ("png",)) == []
+    assert len(messages) == 3 and all(m.startswith("scoring-time figure skipped") for m in messages)
+    assert not (tmp_path / "figs").exists()
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "only-empty-metrics"])
+def test_no_runs_is_a_one_line_error(tmp_path, capsys, case):
+    runs = tmp_path / "runs"
+    if case != "missing":
+        runs.mkdir()
+    if case == "only-empty-metrics":
+        (runs / "r").mkdir()
+        (runs / "r" / "metrics.csv").write_text("")
+        (runs / "r" / "config.yaml").write_text("method: ss\n")
+    assert figures_main(["--runs", str(runs), "--out", str(tmp_path / "figs")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("labald: error: ") and "\n" not in err and "Traceback" not in err
+    assert not (tmp_path / "figs").exists()
+
+
+def test_figures_from_real_tiny_runs(tmp_path):
+    """End to end: two short digits runs through the runner, then every figure from them."""
+    from labald.runner import run_experiment
+    from tests.helpers import make_settings
+
+    for method in ("j_bald", "la_bald"):
+        run_experiment(make_settings(["dataset=digits", f"method={method}", "learner=none", "max_steps=2"],
+                                     tmp_path), progress=False)
+    written = make_figures(tmp_path / "runs", tmp_path / "figs", None, say=lambda m: None, formats=("png",))
+    names = {p.name for p in written}
+    assert {"label_accuracy.png", "model_accuracy.png", "jaccard.png", "reduction.md"} <= names
+    table = pd.read_csv(tmp_path / "figs" / "reduction.csv")
+    assert table["baseline"].tolist() == ["j_bald"] and table["n_seeds"].tolist() == [1]
