@@ -42,7 +42,8 @@ def _files(tmp_path):
 
 def _custom(tmp_path, features="good.npy", labels="labels.txt"):
     return ["dataset=custom", f"dataset.features_path={tmp_path / features}",
-            f"dataset.labels_path={tmp_path / labels}", "dataset.n_prototypes=4", "learner=none"]
+            f"dataset.labels_path={tmp_path / labels}", "dataset.n_prototypes=4", "learner=none",
+            "workers=synthetic"]
 
 
 CASES = {
@@ -166,9 +167,9 @@ def test_a_failing_sweep_job_leaves_the_others_intact(tmp_path, capsys):
     _files(tmp_path)
     results = tmp_path / "results"
     code, err = _main([f"results_dir={results}", "-m", "dataset=custom", "learner=none", "max_steps=2",
-                       "dataset.n_prototypes=4", f"dataset.labels_path={tmp_path / 'labels.txt'}",
+                       "workers=synthetic", "dataset.n_prototypes=4", f"dataset.labels_path={tmp_path / 'labels.txt'}",
                        f"dataset.features_path={tmp_path / 'nan.npy'},{tmp_path / 'good.npy'}"], capsys)
     assert code == 2
     assert "NaN or infinite" in err and "1 job(s) failed" in err
-    metrics = results / "runs" / "custom" / "ss+learner=none" / "seed=0" / "metrics.csv"
+    metrics = results / "runs" / "custom" / "ss+learner=none+workers=synthetic" / "seed=0" / "metrics.csv"
     assert len(metrics.read_text().splitlines()) == 4  # header + steps 0..2 of the good job
