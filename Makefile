@@ -55,8 +55,13 @@ REPRODUCE_ARGS ?=
 figures: $(STAMP)  ## figures and tables of every run in results/runs -> results/figures
 	$(PY) -m labald.figures --runs results/runs --out results/figures --bench results/bench/scoring_sweep.csv
 
-reproduce: $(STAMP)  ## the paper's sweep, then the figures (REPRODUCE_ARGS="--seeds 3 --jobs 2 ...")
+LAUNCHERS := $(VENV)/.launchers
+$(LAUNCHERS): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[launchers]'
+	touch $(LAUNCHERS)
+
+reproduce: $(LAUNCHERS)  ## the paper's sweep, then the figures (REPRODUCE_ARGS="--seeds 3 --jobs 2 ...")
 	$(PY) scripts/reproduce.py $(REPRODUCE_ARGS)
 
-reproduce-quick: $(STAMP)  ## a reduced sweep (digits + small commodity, 2 seeds) for CI, then the figures
+reproduce-quick: $(LAUNCHERS)  ## a reduced sweep (digits + small commodity, 2 seeds) for CI, then the figures
 	$(PY) scripts/reproduce.py --quick $(REPRODUCE_ARGS)
