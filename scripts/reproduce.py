@@ -34,6 +34,7 @@ from labald.settings import run_name
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("ss", "rand_i_greedy_w", "j_bald", "la_bald")
 SUBTASKS = ("dog", "vertebrate", "insect_fungus", "commodity")
+FULL_N_PER_CLASS = 200  # the paper's scale is 1300 (ImageNet's train size): --n-per-class 1300
 
 
 @dataclass
@@ -181,15 +182,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="reduced sweep for CI: digits and commodity at --n-per-class 100, 2 seeds")
     p.add_argument("--seeds", type=int, help="seeds of the main study (paper: 5; quick: 2)")
     p.add_argument("--datasets", nargs="+", help="datasets of the main study (default: the four subtasks)")
-    p.add_argument("--n-per-class", type=int, help="sandbox images per class (default: 1300; quick: 100)")
+    p.add_argument("--n-per-class", type=int,
+                   help=f"sandbox images per class (default: {FULL_N_PER_CLASS}; quick: 100; paper: 1300)")
     p.add_argument("--studies", nargs="+", default=["main", "over", "imbalance"],
                    choices=["main", "over", "imbalance"])
     p.add_argument("--budget", type=float, default=1.0, help="annotations per image of the over study")
     p.add_argument("--over-datasets", nargs="+", help="datasets of the over study (default: as --datasets)")
-    p.add_argument("--over-seeds", type=int, help="seeds of the over study (default: as --seeds; quick: 1)")
+    p.add_argument("--over-seeds", type=int, help="seeds of the over study (default: 2; quick: 1)")
     p.add_argument("--imbalance-ratio", type=float, default=10.0, help="majority/minority class size")
     p.add_argument("--imbalance-datasets", nargs="+", help="datasets of the imbalance study (default: as --datasets)")
-    p.add_argument("--imbalance-seeds", type=int, help="seeds of the imbalance study (default: as --seeds)")
+    p.add_argument("--imbalance-seeds", type=int, help="seeds of the imbalance study (default: 3; quick: 1)")
     p.add_argument("--max-steps", type=int, help="cap on steps per run (a smoke test; curves end early)")
     p.add_argument("--override", nargs="*", default=[], help="extra run.py overrides for every run")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel runs (joblib launcher)")
@@ -197,7 +199,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--progress-every", type=float, default=60.0, help="seconds between heartbeat lines")
     p.add_argument("--force", action="store_true", help="rerun studies whose runs are all finished")
     p.add_argument("--bench", choices=["auto", "quick", "full", "skip"], default="auto",
-                   help="scoring benchmark for the scoring-time figure; auto: run it (quick with --quick) "
+                   help="scoring benchmark for the scoring-time figure; auto: its quick sweep "
                         "unless <results>/bench/scoring_sweep.csv exists")
     p.add_argument("--no-figures", action="store_true", help="skip `python -m labald.figures` at the end")
     p.add_argument("--dry-run", action="store_true", help="print the commands and run counts, run nothing")
@@ -210,12 +212,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.over_seeds = args.over_seeds or 1
         args.imbalance_datasets = args.imbalance_datasets or ["commodity"]
         args.imbalance_seeds = args.imbalance_seeds or 1
+    # The full sweep's defaults fit the 1-hour aim on 2 cores: the paper's 4 subtasks x 4 samplers x
+    # 5 seeds on sandbox pools of FULL_N_PER_CLASS images per class; fewer seeds for the side studies.
     args.seeds = args.seeds or 5
     args.datasets = args.datasets or list(SUBTASKS)
+    args.n_per_class = args.n_per_class or FULL_N_PER_CLASS
     args.over_datasets = args.over_datasets or args.datasets
     args.imbalance_datasets = args.imbalance_datasets or args.datasets
-    args.over_seeds = args.over_seeds or args.seeds
-    args.imbalance_seeds = args.imbalance_seeds or args.seeds
+    args.over_seeds = args.over_seeds or 2
+    args.imbalance_seeds = args.imbalance_seeds or 3
     args.results = args.results.resolve()
     return args
 
@@ -262,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     status = 1 if failed else 0
     bench_csv = args.results / "bench" / "scoring_sweep.csv"
     if args.bench in ("quick", "full") or (args.bench == "auto" and not bench_csv.is_file()):
-        quick = args.bench == "quick" or (args.bench == "auto" and args.quick)
+        quick = args.bench in ("quick", "auto")  # the sweep for figure 4; "full" adds the full-size comparisons
         bench = [sys.executable, str(ROOT / "scripts" / "bench_scoring.py"), "--csv", str(bench_csv)]
         print(f"[reproduce] scoring benchmark{' (quick)' if quick else ''} -> {bench_csv}", flush=True)
         bench_start = time.time()
