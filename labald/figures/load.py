@@ -3,8 +3,8 @@
 A run is any directory holding `metrics.csv` and `config.yaml` (SPEC 7). Runs are grouped by their
 settings, never by their path, so a layout change or an explicit `run_dir` does not mix settings:
 - `panel`: the dataset as plotted, its name plus the pool size when `dataset.n_per_class` is set;
-- `setting`: the study a run belongs to (stopping rule, imbalance ratio, local form), a short slug,
-  `main` for the paper's default (stopping=unconfident, imbalance_ratio=1, acquisition.local=paper).
+- `setting`: the study a run belongs to (stopping rule, imbalance ratio, local form, no learner,
+  synthetic workers, batch size, cap or confidence), a short slug, `main` for the paper's protocol.
 """
 
 from __future__ import annotations
@@ -41,6 +41,14 @@ def setting_slug(config: dict) -> str:
     local = acquisition.get("local") or "paper"
     if local != "paper":
         parts.append(f"local={local}")
+    if config.get("learner") is None and "learner" in config:
+        parts.append("learner=none")
+    workers = (config.get("workers") or {}).get("source", "amt")
+    if workers != "amt":
+        parts.append(f"workers={workers}")
+    for key, paper in (("batch_size", 100), ("max_per_image", 3), ("confidence", 0.9)):
+        if key in config and float(config[key]) != paper:
+            parts.append(f"{key}={_number(config[key])}")
     return ",".join(parts) or "main"
 
 
