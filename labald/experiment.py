@@ -13,7 +13,7 @@ from labald.data import Pool, load_pool
 from labald.data.amt import AmtData, find_amt_file, load_amt
 from labald.learner import MCDropoutLearner, expected_calibration_error, split_prototypes
 from labald.samplers import SAMPLERS, Sampler
-from labald.settings import RunSettings
+from labald.settings import JOINT_METHODS, RunSettings
 from labald.workers import WorkerPool, build_workers
 
 log = logging.getLogger("labald")
@@ -34,7 +34,7 @@ class Experiment:
 
     @property
     def joint(self) -> bool:
-        return self.settings.method in ("j_bald", "la_bald")
+        return self.settings.method in JOINT_METHODS
 
     def model_ece(self, probs_N_K: np.ndarray) -> float:
         """Expected calibration error of the model's mean prediction over the pool."""
@@ -64,15 +64,12 @@ def build_experiment(settings: RunSettings) -> Experiment:
     if settings.learner is not None:
         learner = MCDropoutLearner(settings.learner, pool.features.shape[1], pool.n_classes, settings.seed)
     sampler_cls = SAMPLERS[settings.method]
-    options = {"local": settings.acquisition.local, "chunk": settings.acquisition.chunk} if _is_joint(settings) else {}
+    joint = settings.method in JOINT_METHODS
+    options = {"local": settings.acquisition.local, "chunk": settings.acquisition.chunk} if joint else {}
     return Experiment(
         settings, pool, workers, sampler_cls(**options), learner, alpha, accuracy,
         torch.from_numpy(pool.features), train_idx, val_idx,
     )
-
-
-def _is_joint(settings: RunSettings) -> bool:
-    return settings.method in ("j_bald", "la_bald")
 
 
 def _load_amt_if_wanted(settings: RunSettings) -> AmtData | None:

@@ -184,7 +184,11 @@ def _eligible(exp: Experiment, state: LoopState, phase: str) -> np.ndarray:
     return under_cap & (confidence(state.posterior_N_K) < exp.settings.confidence)
 
 
-def _row(exp, state, em: EMResult, phase, n_eligible, timing, started, extra=None) -> dict:
+def _row(
+    exp: Experiment, state: LoopState, em: EMResult, phase: str, n_eligible: int, timing: dict, started: float,
+    extra: dict | None = None,
+) -> dict:
+    """The metrics row of the step just completed (SPEC 7)."""
     pool = exp.pool
     model_probs = state.prior_N_K if exp.learner is not None else None
     row = {
