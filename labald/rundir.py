@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -35,8 +36,6 @@ def write_json(path: Path, obj: dict) -> None:
 
 def save_checkpoint(path: Path, state: dict) -> None:
     """torch.save to memory, then one atomic write: a killed run never leaves a torn checkpoint."""
-    import io
-
     buffer = io.BytesIO()
     torch.save(state, buffer)
     atomic_write_bytes(path, buffer.getvalue())
