@@ -63,13 +63,17 @@ def build_experiment(settings: RunSettings) -> Experiment:
     learner = None
     if settings.learner is not None:
         learner = MCDropoutLearner(settings.learner, pool.features.shape[1], pool.n_classes, settings.seed)
-    sampler_cls = SAMPLERS[settings.method]
-    joint = settings.method in JOINT_METHODS
-    options = {"local": settings.acquisition.local, "chunk": settings.acquisition.chunk} if joint else {}
     return Experiment(
-        settings, pool, workers, sampler_cls(**options), learner, alpha, accuracy,
+        settings, pool, workers, build_sampler(settings), learner, alpha, accuracy,
         torch.from_numpy(pool.features), train_idx, val_idx,
     )
+
+
+def build_sampler(settings: RunSettings) -> Sampler:
+    """The sampler `method` names, with the acquisition options for the joint ones."""
+    joint = settings.method in JOINT_METHODS
+    options = {"local": settings.acquisition.local, "chunk": settings.acquisition.chunk} if joint else {}
+    return SAMPLERS[settings.method](**options)
 
 
 def _load_amt_if_wanted(settings: RunSettings) -> AmtData | None:

@@ -25,7 +25,7 @@ from labald.aggregation import (
 )
 from labald.annotations import Annotations
 from labald.experiment import Experiment
-from labald.samplers import Beliefs, Candidates
+from labald.samplers import Beliefs, Candidates, Selection
 from labald.stopping import decide
 
 log = logging.getLogger("labald")
@@ -60,7 +60,7 @@ def initial_state(exp: Experiment) -> LoopState:
     timing = retrain(exp, state, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
     result = aggregate(exp, state)
     timing["seconds_em"] = result.seconds
-    state.rows.append(_row(exp, state, result.em, "label", n_eligible=_eligible(exp, state, "label").sum(),
+    state.rows.append(_row(exp, state, result.em, "label", n_eligible=eligible(exp, state, "label").sum(),
                            timing=timing, started=started))
     return state
 
@@ -100,18 +100,7 @@ def advance(exp: Experiment, state: LoopState, phase: str) -> bool:
     capacity = np.full(exp.workers.n_workers, exp.capacity_per_step)
     if s.workers.max_per_worker is not None:
         capacity = np.minimum(capacity, np.maximum(s.workers.max_per_worker - used, 0))
-    unavailable = state.annotations.asked()
-    if exp.workers.available_N_M is not None:  # a replayed log answers only the pairs it holds
-        unavailable |= ~exp.workers.available_N_M
-    candidates = Candidates(_eligible(exp, state, phase), unavailable, capacity, s.batch_size)
-    beliefs = Beliefs(
-        state.posterior_N_K,
-        state.confusions_M_K_K,
-        annotation_log_likelihood(state.annotations.image, state.annotations.worker, state.annotations.label,
-                                  state.confusions_M_K_K, exp.pool.n_images),
-        state.mc_probs_T_N_K,
-    )
-    selection = exp.sampler.select(candidates, beliefs, np.random.default_rng([s.seed, 404, step]))
+    selection = select_pairs(exp, state, phase, capacity, step)
     if len(selection.images) == 0:
         return False
     answers = exp.workers.answer(selection.images, selection.workers, exp.pool.labels)
@@ -122,9 +111,27 @@ def advance(exp: Experiment, state: LoopState, phase: str) -> bool:
     timing = retrain(exp, state, confident, state.posterior_N_K[confident].argmax(axis=1))
     timing.update(seconds_em=result.seconds, seconds_scoring=selection.seconds_scoring,
                   seconds_selection=selection.seconds_selection)
-    n_eligible = int(_eligible(exp, state, "label").sum())
+    n_eligible = int(eligible(exp, state, "label").sum())
     state.rows.append(_row(exp, state, result.em, phase, n_eligible, timing, started, selection.extra))
     return True
+
+
+def select_pairs(exp: Experiment, state: LoopState, phase: str, capacity_M: np.ndarray, step: int) -> Selection:
+    """The sampler's batch for `step` under the constraints (SPEC 5): eligible images, new pairs,
+    pairs the worker pool can answer, `capacity_M` tasks per worker; seeded by (seed, step)."""
+    s = exp.settings
+    unavailable = state.annotations.asked()
+    if exp.workers.available_N_M is not None:  # a replayed log answers only the pairs it holds
+        unavailable |= ~exp.workers.available_N_M
+    candidates = Candidates(eligible(exp, state, phase), unavailable, capacity_M, s.batch_size)
+    ann = state.annotations
+    beliefs = Beliefs(
+        state.posterior_N_K,
+        state.confusions_M_K_K,
+        annotation_log_likelihood(ann.image, ann.worker, ann.label, state.confusions_M_K_K, exp.pool.n_images),
+        state.mc_probs_T_N_K,
+    )
+    return exp.sampler.select(candidates, beliefs, np.random.default_rng([s.seed, 404, step]))
 
 
 @dataclass(frozen=True)
@@ -176,7 +183,7 @@ def refresh_predictions(exp: Experiment, state: LoopState, mc_step: int) -> None
     state.mc_step = mc_step
 
 
-def _eligible(exp: Experiment, state: LoopState, phase: str) -> np.ndarray:
+def eligible(exp: Experiment, state: LoopState, phase: str) -> np.ndarray:
     """Images under the per-image cap that are unconfident (or any, in the over-annotation phase)."""
     under_cap = state.annotations.per_image() < exp.settings.max_per_image
     if phase == "over":

@@ -51,45 +51,15 @@ def run(args) -> int:
 
 def _select(exp, state, data, capacity: np.ndarray, step: int) -> list[tuple]:
     """The loop's selection (labald.loop.advance) with the roster's capacities; rows of tasks.csv."""
-    from labald.aggregation import annotation_log_likelihood, confidence
-    from labald.samplers import SAMPLERS, Beliefs, Candidates
+    import dataclasses
 
-    s = exp.settings
+    from labald.experiment import build_sampler
+    from labald.loop import select_pairs
+
     capacity_M = np.zeros(len(data.worker_ids), dtype=np.int64)
     capacity_M[: len(capacity)] = capacity
-    ann = state.annotations
-    eligible = (ann.per_image() < s.max_per_image) & (confidence(state.posterior_N_K) < s.confidence)
-    candidates = Candidates(eligible, ann.asked(), capacity_M, s.batch_size)
-    beliefs = Beliefs(
-        state.posterior_N_K, state.confusions_M_K_K,
-        annotation_log_likelihood(ann.image, ann.worker, ann.label, state.confusions_M_K_K, exp.pool.n_images),
-        state.mc_probs_T_N_K,
-    )
-    options = {"local": s.acquisition.local, "chunk": s.acquisition.chunk} if exp.joint else {}
-    sampler = SAMPLERS[s.method](**options)
-    selection = sampler.select(candidates, beliefs, np.random.default_rng([s.seed, 404, step]))
-    scores = _scores(s.method, beliefs, selection.images, selection.workers)
+    chooser = dataclasses.replace(exp, sampler=build_sampler(exp.settings))  # the log's replay is done
+    selection = select_pairs(chooser, state, "label", capacity_M, step)
+    scores = selection.scores if selection.scores is not None else np.zeros(len(selection.images))
     return [(data.task_ids[i], data.worker_ids[j], repr(float(v)), step)
             for i, j, v in zip(selection.images, selection.workers, scores)]
-
-
-def _scores(method: str, beliefs, images: np.ndarray, workers: np.ndarray) -> np.ndarray:
-    """Each chosen pair's ranking score: nats for j_bald (G) and la_bald (G + L), the expected accuracy
-    sum_y q_i(y) What_j[y, y] for rand_i_greedy_w, 0 for ss (a random pick)."""
-    import torch
-
-    from labald.acquisition import annotation_posterior, influence_scores
-
-    if len(images) == 0 or method == "ss":
-        return np.zeros(len(images))
-    if method == "rand_i_greedy_w":
-        diag = np.diagonal(beliefs.confusions_M_K_K, axis1=1, axis2=2)[workers]
-        return (beliefs.posterior_N_K[images] * diag).sum(axis=1)
-    if beliefs.mc_probs_T_N_K is None:
-        probs = torch.from_numpy(beliefs.posterior_N_K[images]).float()[None]
-    else:
-        probs = annotation_posterior(beliefs.mc_probs_T_N_K[:, torch.from_numpy(images)],
-                                     torch.from_numpy(beliefs.log_likelihood_N_K[images]))
-    scores = influence_scores(probs, torch.from_numpy(beliefs.confusions_M_K_K).to(probs.dtype))
-    ranked = scores.la_bald_N_M if method == "la_bald" else scores.global_N_M
-    return ranked.double().numpy()[np.arange(len(images)), workers]

@@ -39,6 +39,7 @@ class Beliefs:
 class Selection:
     images: np.ndarray
     workers: np.ndarray
+    scores: np.ndarray | None = None  # the ranking score of each chosen pair (None: a random pick)
     seconds_scoring: float = 0.0
     seconds_selection: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)  # per-step metrics, e.g. Jaccard similarities

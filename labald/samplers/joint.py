@@ -47,7 +47,7 @@ class JointSampler:
         picked = time.perf_counter()
         images, workers = greedy_select(full, valid, candidates.capacity_M, candidates.batch_size, rng)
         return Selection(
-            images, workers,
+            images, workers, full[images, workers],
             seconds_scoring=scored - start,
             seconds_selection=time.perf_counter() - picked,
             extra=extra,

@@ -41,5 +41,6 @@ class RandomImageGreedyWorker:
             image_priority_N=rng.random(len(expected_accuracy)),
         )
         return Selection(
-            images, workers, seconds_scoring=scored - start, seconds_selection=time.perf_counter() - scored
+            images, workers, expected_accuracy[images, workers],
+            seconds_scoring=scored - start, seconds_selection=time.perf_counter() - scored,
         )
