@@ -107,8 +107,7 @@ def advance(exp: Experiment, state: LoopState, phase: str) -> bool:
     state.annotations.add(selection.images, selection.workers, answers, step)
     state.step = step
     result = aggregate(exp, state)
-    confident = np.flatnonzero(confidence(state.posterior_N_K) >= s.confidence)
-    timing = retrain(exp, state, confident, state.posterior_N_K[confident].argmax(axis=1))
+    timing = retrain_on_confident(exp, state)
     timing.update(seconds_em=result.seconds, seconds_scoring=selection.seconds_scoring,
                   seconds_selection=selection.seconds_selection)
     n_eligible = int(eligible(exp, state, "label").sum())
@@ -174,6 +173,12 @@ def retrain(exp: Experiment, state: LoopState, images: np.ndarray, labels: np.nd
         "seconds_train": trained - start,
         "seconds_inference": time.perf_counter() - trained,
     }
+
+
+def retrain_on_confident(exp: Experiment, state: LoopState) -> dict:
+    """Retrain on the images EM is now confident about, with their aggregated labels (pseudo-labels)."""
+    confident = np.flatnonzero(confidence(state.posterior_N_K) >= exp.settings.confidence)
+    return retrain(exp, state, confident, state.posterior_N_K[confident].argmax(axis=1))
 
 
 def refresh_predictions(exp: Experiment, state: LoopState, mc_step: int) -> None:

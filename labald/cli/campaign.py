@@ -22,7 +22,7 @@ from labald.data import DatasetSettings, Pool
 from labald.errors import LabaldError
 from labald.experiment import Experiment
 from labald.learner import LearnerSettings, MCDropoutLearner, split_prototypes
-from labald.loop import LoopState, advance, aggregate, initial_state, retrain
+from labald.loop import LoopState, advance, aggregate, initial_state, retrain_on_confident
 from labald.samplers import Beliefs, Candidates, Selection
 from labald.settings import AcquisitionSettings, AggregationSettings, RunSettings
 from labald.stopping import StoppingSettings
@@ -152,6 +152,5 @@ def refine(exp: Experiment, state: LoopState, rounds: int) -> None:
     for r in range(rounds):
         aggregate(exp, state)
         if r < rounds - 1 and exp.learner is not None:
-            confident = np.flatnonzero(state.posterior_N_K.max(axis=1) >= exp.settings.confidence)
             state.step += 1
-            retrain(exp, state, confident, state.posterior_N_K[confident].argmax(axis=1))
+            retrain_on_confident(exp, state)
