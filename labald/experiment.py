@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -11,7 +12,7 @@ import torch
 from labald.aggregation import dirichlet_prior
 from labald.data import Pool, load_pool
 from labald.data.amt import AmtData, find_amt_file, load_amt
-from labald.learner import MCDropoutLearner, expected_calibration_error, split_prototypes
+from labald.learner import CrossFitLearner, split_prototypes
 from labald.samplers import SAMPLERS, Sampler
 from labald.settings import JOINT_METHODS, RunSettings
 from labald.workers import WorkerPool, build_workers
@@ -25,20 +26,23 @@ class Experiment:
     pool: Pool
     workers: WorkerPool
     sampler: Sampler
-    learner: MCDropoutLearner | None
+    learner: CrossFitLearner | None
     alpha_K_K: np.ndarray  # Dirichlet prior of every worker's confusion (SPEC 3)
     prior_accuracy: float
     x_pool: torch.Tensor  # [N, D] float32
-    train_prototypes: np.ndarray  # indices into the prototypes
-    val_prototypes: np.ndarray
+    train_prototypes: np.ndarray  # indices into the prototypes: the half that trains (SPEC 4)
+    val_prototypes: np.ndarray  # the other half
 
     @property
     def joint(self) -> bool:
         return self.settings.method in JOINT_METHODS
 
-    def model_ece(self, probs_N_K: np.ndarray) -> float:
-        """Expected calibration error of the model's mean prediction over the pool."""
-        return expected_calibration_error(torch.from_numpy(probs_N_K), torch.from_numpy(self.pool.labels))
+    @functools.cached_property
+    def folds(self) -> np.ndarray:
+        """The cross-fitting fold of every pool image (all 0 with one model or none)."""
+        if self.learner is None:
+            return np.zeros(self.pool.n_images, dtype=np.int64)
+        return self.learner.folds(self.pool.n_images)
 
     @property
     def capacity_per_step(self) -> int:
@@ -62,7 +66,7 @@ def build_experiment(settings: RunSettings) -> Experiment:
     train_idx, val_idx = split_prototypes(pool.prototype_labels, n_train, np.random.default_rng([settings.seed, 303]))
     learner = None
     if settings.learner is not None:
-        learner = MCDropoutLearner(settings.learner, pool.features.shape[1], pool.n_classes, settings.seed)
+        learner = CrossFitLearner(settings.learner, pool.features.shape[1], pool.n_classes, settings.seed)
     return Experiment(
         settings, pool, workers, build_sampler(settings), learner, alpha, accuracy,
         torch.from_numpy(pool.features), train_idx, val_idx,

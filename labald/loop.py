@@ -25,6 +25,7 @@ from labald.aggregation import (
 )
 from labald.annotations import Annotations
 from labald.experiment import Experiment
+from labald.learner import prototype_roles
 from labald.samplers import Beliefs, Candidates, Selection
 from labald.stopping import decide
 
@@ -92,7 +93,9 @@ def run_steps(exp: Experiment, state: LoopState, on_step=None, progress: bool = 
 
 
 def advance(exp: Experiment, state: LoopState, phase: str) -> bool:
-    """One step (SPEC 1): select, answer, aggregate, retrain, record. False if nothing could be asked."""
+    """One step (SPEC 1): select, answer, aggregate, retrain, re-aggregate with the new model as prior
+    (`aggregation.reinfer`, as Liao et al. do, so the next selection, the stopping rule and the metrics
+    see labels from the model just trained), record. False if nothing could be asked."""
     s = exp.settings
     started = time.perf_counter()
     step = state.step + 1
@@ -108,7 +111,11 @@ def advance(exp: Experiment, state: LoopState, phase: str) -> bool:
     state.step = step
     result = aggregate(exp, state)
     timing = retrain_on_confident(exp, state)
-    timing.update(seconds_em=result.seconds, seconds_scoring=selection.seconds_scoring,
+    seconds_em = result.seconds
+    if s.aggregation.reinfer and timing["model_adopted"]:  # labels from the model just trained
+        result = aggregate(exp, state)
+        seconds_em += result.seconds
+    timing.update(seconds_em=seconds_em, seconds_scoring=selection.seconds_scoring,
                   seconds_selection=selection.seconds_selection)
     n_eligible = int(eligible(exp, state, "label").sum())
     state.rows.append(_row(exp, state, result.em, phase, n_eligible, timing, started, selection.extra))
@@ -152,18 +159,20 @@ def aggregate(exp: Experiment, state: LoopState) -> _Aggregated:
 
 
 def retrain(exp: Experiment, state: LoopState, images: np.ndarray, labels: np.ndarray) -> dict:
-    """Retrain on confident images (pseudo-labels) plus training prototypes; adopt only if better."""
+    """Retrain on confident images (pseudo-labels) plus the prototypes the learner's policy trains
+    on (the rest validate); adopt the new model only if it validates no worse (SPEC 4)."""
     if exp.learner is None:
         return {"model_adopted": False, "seconds_train": 0.0, "seconds_inference": 0.0}
     pool = exp.pool
     start = time.perf_counter()
-    x = torch.from_numpy(np.concatenate([pool.features[images], pool.prototype_features[exp.train_prototypes]]))
-    y = torch.from_numpy(np.concatenate([labels, pool.prototype_labels[exp.train_prototypes]]).astype(np.int64))
+    train_p, val_p = prototype_roles(pool.prototype_labels, exp.train_prototypes, labels, pool.n_classes,
+                                     exp.learner.settings.prototypes)
+    x = torch.from_numpy(np.concatenate([pool.features[images], pool.prototype_features[train_p]]))
+    y = torch.from_numpy(np.concatenate([labels, pool.prototype_labels[train_p]]).astype(np.int64))
     report = exp.learner.fit(
-        x, y,
-        torch.from_numpy(pool.prototype_features[exp.val_prototypes]),
-        torch.from_numpy(pool.prototype_labels[exp.val_prototypes]),
-        state.step,
+        x, y, torch.from_numpy(pool.prototype_features[val_p]), torch.from_numpy(pool.prototype_labels[val_p]),
+        state.step, held_out=torch.from_numpy(~np.isin(val_p, exp.train_prototypes)),
+        folds=np.concatenate([exp.folds[images], np.full(len(train_p), -1)]),
     )
     trained = time.perf_counter()
     if report.adopted or state.mc_probs_T_N_K is None:
@@ -177,13 +186,16 @@ def retrain(exp: Experiment, state: LoopState, images: np.ndarray, labels: np.nd
 
 def retrain_on_confident(exp: Experiment, state: LoopState) -> dict:
     """Retrain on the images EM is now confident about, with their aggregated labels (pseudo-labels)."""
-    confident = np.flatnonzero(confidence(state.posterior_N_K) >= exp.settings.confidence)
+    mask = confidence(state.posterior_N_K) >= exp.settings.confidence
+    if exp.learner is not None and exp.learner.settings.train_on == "answered":
+        mask &= state.annotations.per_image() > 0
+    confident = np.flatnonzero(mask)
     return retrain(exp, state, confident, state.posterior_N_K[confident].argmax(axis=1))
 
 
 def refresh_predictions(exp: Experiment, state: LoopState, mc_step: int) -> None:
     """MC predictions of the kept model, drawn with the generator of `mc_step`; their mean is the prior."""
-    state.mc_probs_T_N_K = exp.learner.predict_mc(exp.x_pool, mc_step)
+    state.mc_probs_T_N_K = exp.learner.predict_mc(exp.x_pool, mc_step, exp.folds)
     state.prior_N_K = state.mc_probs_T_N_K.mean(dim=0).double().numpy()
     state.mc_step = mc_step
 
@@ -210,7 +222,9 @@ def _row(
         "annotations_per_image": len(state.annotations) / pool.n_images,
         "label_accuracy": metrics.accuracy(state.posterior_N_K, pool.labels),
         "model_accuracy": None if model_probs is None else metrics.accuracy(model_probs, pool.labels),
-        "ece": None if model_probs is None else exp.model_ece(model_probs),
+        "ece": None if model_probs is None else metrics.ece(model_probs, pool.labels),
+        "posterior_ece": metrics.ece(state.posterior_N_K, pool.labels),
+        "confident_accuracy": metrics.confident_accuracy(state.posterior_N_K, pool.labels, exp.settings.confidence),
         "n_confident": int((confidence(state.posterior_N_K) >= exp.settings.confidence).sum()),
         "n_eligible": int(n_eligible),
         "em_iterations": em.iterations,

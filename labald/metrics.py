@@ -7,11 +7,14 @@ import io
 from pathlib import Path
 
 import numpy as np
+import torch
+
+from labald.learner.calibration import expected_calibration_error
 
 # Columns every run writes, in order; method- or learner-specific ones follow (see `columns`).
 BASE_COLUMNS = (
     "step", "phase", "n_annotations", "annotations_per_image", "label_accuracy", "model_accuracy",
-    "ece", "n_confident", "n_eligible", "em_iterations", "model_adopted",
+    "ece", "posterior_ece", "confident_accuracy", "n_confident", "n_eligible", "em_iterations", "model_adopted",
     "seconds_em", "seconds_train", "seconds_inference", "seconds_scoring", "seconds_selection", "seconds_step",
 )
 JACCARD_COLUMNS = ("jaccard_la_global", "jaccard_la_local", "jaccard_global_local")
@@ -25,6 +28,19 @@ def columns(joint_method: bool) -> tuple[str, ...]:
 def accuracy(probs_N_K: np.ndarray, labels_N: np.ndarray) -> float:
     """Fraction of images whose argmax matches the truth."""
     return float((np.asarray(probs_N_K).argmax(axis=1) == labels_N).mean())
+
+
+def ece(probs_N_K: np.ndarray, labels_N: np.ndarray) -> float:
+    """Expected calibration error (15 bins) of a prediction against the truth."""
+    return expected_calibration_error(torch.from_numpy(np.asarray(probs_N_K)), torch.from_numpy(labels_N))
+
+
+def confident_accuracy(probs_N_K: np.ndarray, labels_N: np.ndarray, threshold: float) -> float | None:
+    """Accuracy of the images whose top probability reaches `threshold` (None if there are none):
+    a calibrated posterior makes it at least `threshold`."""
+    probs_N_K = np.asarray(probs_N_K)
+    confident = probs_N_K.max(axis=1) >= threshold
+    return accuracy(probs_N_K[confident], labels_N[confident]) if confident.any() else None
 
 
 def to_csv(rows: list[dict], cols: tuple[str, ...]) -> str:

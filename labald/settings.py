@@ -24,12 +24,14 @@ LOCAL_FORMS = ("paper", "exact")
 @dataclass(frozen=True)
 class AggregationSettings:
     """`aggregation.*`: Dirichlet prior strength, EM iterations and tolerance, prior mean accuracy
-    (None = the average per-class accuracy of the run's workers, as the paper sets it)."""
+    (None = the average per-class accuracy of the run's workers, as the paper sets it), and whether
+    EM runs again after the learner is retrained (`reinfer`, Liao et al.'s order)."""
 
     prior_strength: float = 1.0
     max_iter: int = 10
     tol: float = 1e-3
     prior_accuracy: float | None = None
+    reinfer: bool = True  # EM again after the learner is retrained, with the new model as prior
 
 
 @dataclass(frozen=True)

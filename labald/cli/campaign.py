@@ -21,7 +21,7 @@ from labald.cli.io import Campaign
 from labald.data import DatasetSettings, Pool
 from labald.errors import LabaldError
 from labald.experiment import Experiment
-from labald.learner import LearnerSettings, MCDropoutLearner, split_prototypes
+from labald.learner import CrossFitLearner, LearnerSettings, split_prototypes
 from labald.loop import LoopState, advance, aggregate, initial_state, retrain_on_confident
 from labald.samplers import Beliefs, Candidates, Selection
 from labald.settings import AcquisitionSettings, AggregationSettings, RunSettings
@@ -88,7 +88,7 @@ def build(campaign: Campaign, options: Options, n_workers: int) -> Experiment:
         confidence=options.confidence,
     )
     accuracy = prior_accuracy(campaign, options)
-    learner = MCDropoutLearner(settings.learner, features.shape[1], k, options.seed) if use_learner else None
+    learner = CrossFitLearner(settings.learner, features.shape[1], k, options.seed) if use_learner else None
     logged = _LoggedRounds(campaign, n_workers)
     return Experiment(
         settings, pool, logged, logged, learner,

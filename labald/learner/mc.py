@@ -38,6 +38,19 @@ def mc_dropout_predict(model: MLP, x: Tensor, n_samples: int, generator: torch.G
 
     Work memory is about T * chunk * (H + K) floats (~110 MB at T = 100, chunk = 2048, H = 128).
     """
+    return _mc_dropout(model, x, n_samples, generator, temperature, chunk, softmax=True)
+
+
+@torch.no_grad()
+def mc_dropout_logits(model: MLP, x: Tensor, n_samples: int, generator: torch.Generator, *,
+                      chunk: int = DEFAULT_CHUNK) -> Tensor:
+    """Logits [T, N, K] of the same T sampled networks `mc_dropout_predict` draws from `generator`
+    (what temperature scaling of the MC mean is fitted on)."""
+    return _mc_dropout(model, x, n_samples, generator, 1.0, chunk, softmax=False)
+
+
+def _mc_dropout(model: MLP, x: Tensor, n_samples: int, generator: torch.Generator, temperature: float,
+                chunk: int, softmax: bool) -> Tensor:
     _check_inputs(model, x, n_samples, temperature)
     w = model.fc1.weight
     p = model.dropout_p
@@ -51,7 +64,7 @@ def mc_dropout_predict(model: MLP, x: Tensor, n_samples: int, generator: torch.G
         h1 = torch.relu(model.fc1(x[start:start + chunk].to(dtype=w.dtype, device=w.device)))  # once for all T
         h2 = torch.relu(torch.matmul(h1, w2_T_H_H) + model.fc2.bias)  # [T, n, H]
         logits = torch.baddbmm(b3, h2, w3_T_H_K)  # [T, n, K]
-        out_T_N_K[:, start:start + h1.shape[0]] = torch.softmax(logits, dim=-1)
+        out_T_N_K[:, start:start + h1.shape[0]] = torch.softmax(logits, dim=-1) if softmax else logits
     return out_T_N_K
 
 

@@ -30,3 +30,21 @@ def split_prototypes(labels: np.ndarray, n_train_per_class: int,
     train_idx = np.sort(np.concatenate(train)).astype(np.int64) if train else empty
     val_idx = np.sort(np.concatenate(val)).astype(np.int64) if val else empty
     return train_idx, val_idx
+
+
+def prototype_roles(labels: np.ndarray, train_half: np.ndarray, pseudo_labels: np.ndarray, n_classes: int,
+                    policy: str) -> tuple[np.ndarray, np.ndarray]:
+    """Which prototypes train and which validate this step (SPEC 4; indices into ``labels``).
+
+    ``split``: the fixed half ``train_half`` trains and the rest validates, always. ``adaptive``
+    (Liao et al.): a class validates on all its prototypes once it has at least as many confident
+    images (``pseudo_labels``) as prototypes; until then it trains on its half of ``train_half``.
+    """
+    if policy == "split":
+        return train_half, np.setdiff1d(np.arange(len(labels)), train_half)
+    if policy != "adaptive":
+        raise ValueError(f"unknown prototype policy {policy!r}; use 'adaptive' or 'split'")
+    labels = np.asarray(labels)
+    starved = np.bincount(pseudo_labels, minlength=n_classes) < np.bincount(labels, minlength=n_classes)
+    train = train_half[starved[labels[train_half]]]
+    return train, np.setdiff1d(np.arange(len(labels)), train)

@@ -9,6 +9,11 @@ import numpy as np
 # Purposes of derived seeds: each random stream of a step is independent of the others.
 STREAM_INIT, STREAM_SHUFFLE, STREAM_DROPOUT, STREAM_MC = 0, 1, 2, 3
 
+KEEP_BEST = ("error", "nll", "off")
+CALIBRATE = ("mc_mean", "network")
+PROTOTYPES = ("adaptive", "split")
+TRAIN_ON = ("confident", "answered")
+
 
 def derive_seed(seed: int, step: int, purpose: int) -> int:
     """A 63-bit seed for one random stream, a pure function of (seed, step, purpose)."""
@@ -20,7 +25,33 @@ def derive_seed(seed: int, step: int, purpose: int) -> int:
 
 @dataclass(frozen=True)
 class LearnerSettings:
-    """Hyper-parameters of the learner (config group ``learner``; SPEC 4, appendix F)."""
+    """Hyper-parameters of the learner (config group ``learner``; SPEC 4, appendix F).
+
+    The paper fixes the network, dropout, weight decay, batch size, T, temperature scaling and
+    "keep the model with the lowest validation error"; the rest is ours, chosen by how well the
+    loop labels (issue 10, README "The learning core"), each alternative one override away:
+
+    - ``balanced``: class-balanced batches, each image drawn with weight 1 / (its class's count),
+      with replacement (Liao et al.'s sampler); False = shuffled passes over the train set.
+    - A fit runs ``max_epochs`` epochs of ceil(n_train / batch_size) batches, but at least
+      ``min_updates`` batches (a 80-image step-0 set gets 300 updates, as in Liao et al., not 50);
+      the validation NLL of the dropout-free network is checked every ``eval_every`` batches
+      (None: once an epoch), the best checkpoint kept, and training stops after ``patience``
+      checks without improvement once ``min_updates`` are done.
+    - ``calibrate``: which prediction the temperature is fitted for: ``mc_mean``, the mean of the
+      T dropout samples that EM receives as prior, or ``network``, the dropout-free network.
+    - ``keep_best``: a new model replaces the kept one when its validation ``error`` (ties go to
+      the new model, trained on more labels) or calibrated ``nll`` is no worse than the kept
+      model's on the same validation set; ``off`` always adopts.
+    - ``prototypes``: ``adaptive`` validates on every prototype of a class once the class has at
+      least as many confident images as prototypes, and before that trains on a fixed half of them
+      (Liao et al.); ``split`` trains on the fixed half and validates on the other half always.
+    - ``train_on``: the pseudo-labels: every ``confident`` image (the paper), or only confident
+      images with at least one answer (``answered``), so that the model never trains on its own
+      unconfirmed predictions and its prior on unanswered images stays a held-out prediction.
+    - ``cross_fit``: F models, each pool image's prior from the one that did not train on it
+      (``labald.learner.crossfit``); 1 = a single model.
+    """
 
     hidden: int = 128
     dropout: float = 0.3
@@ -28,32 +59,53 @@ class LearnerSettings:
     weight_decay: float = 1e-3
     batch_size: int = 1024
     mc_samples: int = 100  # T
-    max_epochs: int = 50  # bounded epochs per step
-    patience: int = 5  # early stopping on validation NLL
+    max_epochs: int = 50
+    min_updates: int = 300
+    eval_every: int | None = 10
+    patience: int = 5
     warm_start: bool = True  # from the kept model; False = from scratch each step
+    balanced: bool = True
+    calibrate: str = "mc_mean"
+    keep_best: str = "error"
+    prototypes: str = "adaptive"
+    train_on: str = "confident"
+    cross_fit: int = 2
 
     def __post_init__(self) -> None:
-        for name in ("hidden", "batch_size", "mc_samples", "max_epochs", "patience"):
+        for name in ("hidden", "batch_size", "mc_samples", "max_epochs", "patience", "cross_fit"):
             if getattr(self, name) < 1:
                 raise ValueError(f"learner.{name} must be >= 1, got {getattr(self, name)}")
+        if self.min_updates < 0:
+            raise ValueError(f"learner.min_updates must be >= 0, got {self.min_updates}")
+        if self.eval_every is not None and self.eval_every < 1:
+            raise ValueError(f"learner.eval_every must be >= 1 or null, got {self.eval_every}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"learner.dropout must be in [0, 1), got {self.dropout}")
         if self.lr <= 0 or self.weight_decay < 0:
             raise ValueError(f"learner.lr must be > 0 and weight_decay >= 0, got "
                              f"{self.lr}, {self.weight_decay}")
+        for name, choices in (("calibrate", CALIBRATE), ("keep_best", KEEP_BEST), ("prototypes", PROTOTYPES),
+                               ("train_on", TRAIN_ON)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"learner.{name}={getattr(self, name)!r} is unknown; choose one of: "
+                                 f"{', '.join(choices)}")
 
 
 @dataclass(frozen=True)
 class FitReport:
-    """One ``fit``: ``val_nll``, ``temperature`` of the candidate; ``best_val_nll`` of the kept.
+    """One ``fit``: the candidate's validation error and calibrated NLL, and the kept model's.
 
-    ``val_nll`` is the calibrated validation NLL of the candidate's deterministic network (dropout
-    off); ``epochs`` counts the epochs run, including the ``patience`` ones after the best.
+    Validation is of the prediction the loop uses: the calibrated MC mean (``calibrate=mc_mean``)
+    or the calibrated dropout-free network (``calibrate=network``). ``kept_*`` are those of the
+    model kept before this fit, on the same validation set (inf when there was none).
+    ``updates`` counts the gradient updates run, including those after the best checkpoint.
     """
 
     adopted: bool
+    val_error: float
     val_nll: float
-    best_val_nll: float
+    kept_val_error: float
+    kept_val_nll: float
     temperature: float
-    epochs: int
+    updates: int
     n_train: int

@@ -1,0 +1,78 @@
+"""Cross-fitted learner: the prior of every pool image comes from a model that never trained on it.
+
+Pseudo-labelling trains the model on the images it is already confident about, so on those images
+its prediction is an in-sample one: sharper than its accuracy, which a temperature fitted on held-out
+prototypes cannot correct. Measured on commodity (200/class, SS, seed 0): images never answered had
+a mean prior confidence of .992 at .955 accuracy, so they stayed "confident" and were never asked
+about. With F folds (a fixed seeded fold per pool image), model f trains on every pseudo-label
+outside fold f (plus the training prototypes) and predicts the images of fold f, as in K-fold
+cross-fitting; F = 1 is the single model of the paper.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from labald.learner.learner import MCDropoutLearner
+from labald.learner.settings import FitReport, LearnerSettings, derive_seed
+
+STREAM_FOLD = 4
+
+
+class CrossFitLearner:
+    """`settings.cross_fit` MC-dropout learners, learner f the out-of-fold model of fold f."""
+
+    def __init__(self, settings: LearnerSettings, n_features: int, n_classes: int, seed: int):
+        self.settings = settings
+        self.seed = seed
+        n = settings.cross_fit
+        seeds = [seed] if n == 1 else [derive_seed(seed, f, STREAM_FOLD) for f in range(n)]
+        self.learners = [MCDropoutLearner(settings, n_features, n_classes, s) for s in seeds]
+
+    def folds(self, n_images: int) -> np.ndarray:
+        """The fixed fold of each of `n_images` pool images, seeded by the run seed."""
+        n = len(self.learners)
+        return np.random.default_rng([self.seed, 505]).integers(0, n, n_images) if n > 1 else np.zeros(n_images, int)
+
+    def fit(self, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val: Tensor, step: int,
+            held_out: Tensor | None = None, folds: np.ndarray | None = None) -> FitReport:
+        """Fit learner f on the training examples outside fold f (`folds` -1: every learner's, as for
+        prototypes); each adopts or keeps its model on its own. The report is the mean over learners,
+        adopted if any was."""
+        if len(self.learners) == 1:
+            return self.learners[0].fit(x_train, y_train, x_val, y_val, step, held_out)
+        folds = torch.from_numpy(np.asarray(folds))
+        reports = []
+        for f, learner in enumerate(self.learners):
+            mine = folds != f
+            reports.append(learner.fit(x_train[mine], y_train[mine], x_val, y_val, step, held_out))
+        mean = {k: float(np.mean([getattr(r, k) for r in reports]))
+                for k in ("val_error", "val_nll", "kept_val_error", "kept_val_nll", "temperature")}
+        return FitReport(adopted=any(r.adopted for r in reports), updates=sum(r.updates for r in reports),
+                         n_train=len(y_train), **mean)
+
+    def predict_mc(self, x: Tensor, step: int, folds: np.ndarray | None = None) -> Tensor:
+        """Calibrated probabilities [T, N, K]: image i from the learner of its fold (`folds`)."""
+        if len(self.learners) == 1:
+            return self.learners[0].predict_mc(x, step)
+        out = None
+        for f, learner in enumerate(self.learners):
+            rows = torch.from_numpy(np.flatnonzero(np.asarray(folds) == f))
+            probs = learner.predict_mc(x[rows], step)
+            if out is None:
+                out = torch.empty(probs.shape[0], len(x), probs.shape[2], dtype=probs.dtype)
+            out[:, rows] = probs
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"learners": [learner.state_dict() for learner in self.learners]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if len(state["learners"]) != len(self.learners):
+            raise ValueError(f"state holds {len(state['learners'])} cross-fitted learners, this has {len(self.learners)}")
+        for learner, saved in zip(self.learners, state["learners"]):
+            learner.load_state_dict(saved)
