@@ -13,18 +13,21 @@ from sklearn.datasets import load_digits
 
 from labald.learner import (
     MLP,
+    CrossFitLearner,
     LearnerSettings,
     MCDropoutLearner,
     expected_calibration_error,
     fit_temperature,
+    mc_dropout_logits,
     mc_dropout_predict,
     mc_dropout_predict_naive,
     nll,
+    prototype_roles,
     split_prototypes,
 )
 from labald.learner.mc import sample_masks
 
-FAST = LearnerSettings(mc_samples=20, max_epochs=8, patience=3)
+FAST = LearnerSettings(mc_samples=20, max_epochs=8, min_updates=0, eval_every=None, patience=3)
 CPU = torch.device("cpu")
 
 
@@ -73,6 +76,14 @@ def test_masks_of_an_image_do_not_depend_on_chunking_or_on_later_images():
     # same masks; only BLAS blocking (which follows the matrix sizes) may round differently
     torch.testing.assert_close(whole, chunked, rtol=0, atol=1e-6)
     torch.testing.assert_close(whole[:, :20], prefix, rtol=0, atol=1e-6)
+
+
+def test_mc_logits_are_the_logits_of_the_same_sampled_networks():
+    model = _random_mlp()
+    x = torch.randn(23, 12)
+    logits = mc_dropout_logits(model, x, 7, torch.Generator().manual_seed(3))
+    probs = mc_dropout_predict(model, x, 7, torch.Generator().manual_seed(3), 2.5)
+    torch.testing.assert_close(torch.softmax(logits / 2.5, dim=-1), probs, rtol=1e-5, atol=1e-6)
 
 
 def test_each_mc_sample_is_one_network_shared_by_all_images():
@@ -198,23 +209,96 @@ def test_keep_best_never_adopts_a_worse_model(trained, digits):
     x_test = digits["test"][0]
     params = {k: v.clone() for k, v in learner.model.state_dict().items()}
     before = learner.predict_mc(x_test, step=5)
-    # pseudo-labels all shifted by one class, 8 batches an epoch: the first epoch already hurts
-    # (with one batch an epoch, Adam's carried momentum can make epoch 1 slightly better)
+    # pseudo-labels all shifted by one class: the candidate validates far worse than the kept model
     x_train, y_train = digits["train"]
     y_wrong = (y_train + 1) % 10
     second = learner.fit(x_train.repeat(8, 1), y_wrong.repeat(8), *digits["val"], step=1)
     assert first.adopted and not second.adopted
-    assert second.val_nll > first.val_nll == second.best_val_nll
+    assert second.val_error > 0.5 > second.kept_val_error
     assert learner.temperature == first.temperature
     assert all(torch.equal(v, params[k]) for k, v in learner.model.state_dict().items())
     assert torch.equal(learner.predict_mc(x_test, step=5), before)
+
+
+@pytest.mark.parametrize("criterion", ["error", "nll", "off"])
+def test_keep_best_criterion_decides_on_the_same_validation_set(trained, digits, criterion):
+    """The kept model is re-validated beside the candidate; error ties go to the candidate."""
+    settings = LearnerSettings(mc_samples=20, max_epochs=2, min_updates=0, keep_best=criterion)
+    learner = MCDropoutLearner(settings, 64, 10, seed=0)
+    learner.load_state_dict(trained[0].state_dict())
+    x_train, y_train = digits["train"]
+    report = learner.fit(x_train, y_train, *digits["val"], step=1)
+    expected = {"error": report.val_error <= report.kept_val_error,
+                "nll": report.val_nll <= report.kept_val_nll, "off": True}[criterion]
+    assert report.adopted == expected
+    kept = MCDropoutLearner(settings, 64, 10, seed=0)
+    kept.load_state_dict(trained[0].state_dict())
+    x_val, y_val = digits["val"]
+    mean = kept.predict_mc(x_val, step=0).mean(0)  # the kept model was fitted (and calibrated) at step 0
+    assert report.kept_val_error == pytest.approx(float((mean.argmax(1) != y_val).float().mean()))
+
+
+def test_keep_best_compares_on_held_out_examples_only(trained, digits):
+    learner = MCDropoutLearner(FAST, 64, 10, seed=0)
+    learner.load_state_dict(trained[0].state_dict())
+    x_val, y_val = digits["val"]
+    held_out = torch.arange(len(y_val)) % 3 == 0
+    report = learner.fit(*digits["train"], x_val, y_val, step=1, held_out=held_out)
+    kept = MCDropoutLearner(FAST, 64, 10, seed=0)
+    kept.load_state_dict(trained[0].state_dict())
+    mean = kept.predict_mc(x_val[held_out], step=0).mean(0)
+    assert report.kept_val_error == pytest.approx(float((mean.argmax(1) != y_val[held_out]).float().mean()))
 
 
 def test_first_fit_is_always_adopted_even_when_poor(digits):
     learner = MCDropoutLearner(FAST, 64, 10, seed=0)
     x_train, y_train = digits["train"]
     report = learner.fit(x_train, torch.zeros_like(y_train), *digits["val"], step=0)
-    assert report.adopted and report.best_val_nll == report.val_nll
+    assert report.adopted and report.kept_val_error == math.inf
+
+
+def test_class_balanced_batches_draw_each_class_equally(digits):
+    """With 1/count weights a 90%-majority class fills about 1/K of each batch (Liao et al.)."""
+    x_train, y_train = digits["train"]
+    y = torch.where(torch.arange(len(y_train)) < 900, torch.zeros_like(y_train), y_train % 5)
+    learner = MCDropoutLearner(LearnerSettings(batch_size=256), 64, 5, seed=0)
+    batches = learner._batches(y, torch.Generator().manual_seed(0))
+    drawn = torch.cat([next(batches) for _ in range(200)])
+    counts = torch.bincount(y[drawn], minlength=5).double()
+    share = counts / counts.sum()
+    assert torch.allclose(share, torch.full((5,), 0.2, dtype=torch.float64), atol=0.01)
+    shuffled = MCDropoutLearner(LearnerSettings(batch_size=256, balanced=False), 64, 5, seed=0)
+    plain = shuffled._batches(y, torch.Generator().manual_seed(0))
+    first_epoch = torch.cat([next(plain) for _ in range(4)])
+    assert torch.equal(torch.sort(first_epoch).values, torch.arange(1000))  # a permutation: no balance
+
+
+def test_a_cold_fit_runs_at_least_min_updates(digits):
+    """80 examples (the step-0 prototypes of a 16-class subtask) still get min_updates updates."""
+    x_train, y_train = digits["train"]
+    settings = LearnerSettings(mc_samples=10, max_epochs=5, min_updates=120, eval_every=10, patience=1)
+    report = MCDropoutLearner(settings, 64, 10, seed=0).fit(x_train[:80], y_train[:80], *digits["val"], step=0)
+    assert report.updates >= 120
+
+
+def test_temperature_calibrates_the_mc_mean_that_em_receives(digits):
+    """calibrate=mc_mean minimises the NLL of the mean of the T dropout samples on validation;
+    calibrate=network that of the dropout-free network, which leaves the MC mean worse."""
+    x_train, y_train = digits["train"]
+    x_val, y_val = digits["val"]
+    base = dict(mc_samples=50, max_epochs=10, min_updates=0)
+    fitted = {}
+    for mode in ("mc_mean", "network"):
+        learner = MCDropoutLearner(LearnerSettings(calibrate=mode, **base), 64, 10, seed=0)
+        learner.fit(x_train[:300], y_train[:300], x_val, y_val, step=0)
+        fitted[mode] = learner
+    mc = fitted["mc_mean"]
+    logits = mc_dropout_logits(mc.model, x_val, 50, mc._mc_generator(0))
+    grid = torch.exp(torch.linspace(math.log(0.05), math.log(20), 400)).tolist()
+    best = min(grid, key=lambda t: nll(logits, y_val, t))
+    assert nll(logits, y_val, mc.temperature) <= nll(logits, y_val, best) + 1e-6
+    mean_nll = {m: float(nll(torch.log(fitted[m].predict_mc(x_val, 0).mean(0)), y_val)) for m in fitted}
+    assert mean_nll["mc_mean"] <= mean_nll["network"] + 1e-9
 
 
 def test_fits_and_predictions_are_bit_identical_for_the_same_seed_and_step(digits):
@@ -256,14 +340,14 @@ def test_state_dict_round_trip_resumes_identically(digits):
 
 
 def test_cold_start_fit_does_not_depend_on_history(digits):
-    cold = LearnerSettings(mc_samples=20, max_epochs=8, patience=3, warm_start=False)
+    cold = LearnerSettings(mc_samples=20, max_epochs=8, min_updates=0, patience=3, warm_start=False)
     x_train, y_train = digits["train"]
     with_history = MCDropoutLearner(cold, 64, 10, seed=0)
     with_history.fit(x_train[:300], y_train[:300], *digits["val"], step=0)
     fresh = MCDropoutLearner(cold, 64, 10, seed=0)
     a = with_history.fit(x_train, y_train, *digits["val"], step=1)
     b = fresh.fit(x_train, y_train, *digits["val"], step=1)
-    assert a.val_nll == b.val_nll and a.temperature == b.temperature
+    assert a.val_nll == b.val_nll and a.temperature == b.temperature and a.updates == b.updates
 
 
 def test_learner_rejects_bad_shapes_and_early_predictions(digits):
@@ -296,6 +380,17 @@ def test_split_prototypes_is_disjoint_per_class_and_seeded():
     assert np.array_equal(train, again) and not np.array_equal(train, other)
 
 
+def test_prototype_roles_adaptive_trains_a_class_on_its_half_until_it_has_enough_pseudo_labels():
+    labels = np.repeat(np.arange(3), 4)  # 4 prototypes per class
+    half = np.array([0, 1, 4, 5, 8, 9])
+    pseudo = np.array([0] * 4 + [1] * 3)  # class 0 has 4 confident images, class 1 has 3, class 2 none
+    train, val = prototype_roles(labels, half, pseudo, 3, "adaptive")
+    assert train.tolist() == [4, 5, 8, 9]
+    assert val.tolist() == [0, 1, 2, 3, 6, 7, 10, 11]
+    train, val = prototype_roles(labels, half, pseudo, 3, "split")
+    assert train.tolist() == half.tolist() and val.tolist() == [2, 3, 6, 7, 10, 11]
+
+
 def test_split_prototypes_keeps_a_validation_prototype_per_class():
     with pytest.raises(ValueError, match="class 1 has 2 prototypes"):
         split_prototypes(np.array([0, 0, 0, 1, 1]), 2, np.random.default_rng(0))
@@ -308,3 +403,25 @@ def test_adam_runs_at_the_rate_ratio_learning_rate(digits, n_train):
     learner.fit(x_train[:n_train], y_train[:n_train], *digits["val"], step=0)
     lr = learner.state_dict()["optimizer"]["param_groups"][0]["lr"]
     assert lr == pytest.approx(1e-4 * math.sqrt(min(500, n_train)))
+
+
+# --- cross-fitting ----------------------------------------------------------------------------
+
+
+def test_cross_fitted_prior_comes_from_the_model_that_did_not_train_on_the_image(digits):
+    """Fold f's model never sees fold f's examples: it equals a plain learner trained without them."""
+    x_train, y_train = digits["train"]
+    settings = LearnerSettings(mc_samples=10, max_epochs=3, min_updates=0, cross_fit=2)
+    cross = CrossFitLearner(settings, 64, 10, seed=4)
+    folds = cross.folds(len(y_train))
+    assert set(np.unique(folds)) == {0, 1} and np.array_equal(folds, cross.folds(len(y_train)))
+    cross.fit(x_train, y_train, *digits["val"], step=0, folds=folds)
+    probs = cross.predict_mc(x_train, 1, folds)
+    for f in (0, 1):
+        alone = MCDropoutLearner(settings, 64, 10, seed=cross.learners[f].seed)
+        outside = torch.from_numpy(folds != f)
+        alone.fit(x_train[outside], y_train[outside], *digits["val"], step=0)
+        mine = torch.from_numpy(np.flatnonzero(folds == f))
+        torch.testing.assert_close(probs[:, mine], alone.predict_mc(x_train[mine], 1))
+    single = CrossFitLearner(LearnerSettings(mc_samples=10, max_epochs=3, min_updates=0, cross_fit=1), 64, 10, 4)
+    assert single.learners[0].seed == 4 and not single.folds(5).any()

@@ -69,7 +69,7 @@ class LearnerSettings:
     keep_best: str = "error"
     prototypes: str = "adaptive"
     train_on: str = "confident"
-    cross_fit: int = 2
+    cross_fit: int = 3
 
     def __post_init__(self) -> None:
         for name in ("hidden", "batch_size", "mc_samples", "max_epochs", "patience", "cross_fit"):
