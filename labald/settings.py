@@ -60,6 +60,19 @@ class RunSettings:
     data_dir: str | None = None
     run_dir: str | None = None  # None: <results_dir>/runs/<dataset>/<method>/seed=<seed>
 
+    def core_options(self) -> dict[str, Any]:
+        """Learner and aggregation options that differ from their defaults (an ablation of the core),
+        as `group.key: value`."""
+        changed = {}
+        pairs = [("aggregation", self.aggregation, AggregationSettings())]
+        if self.learner is not None:
+            pairs.append(("learner", self.learner, LearnerSettings()))
+        for group, mine, default in pairs:
+            for f in fields(mine):
+                if f.name in _CORE_OPTIONS[group] and getattr(mine, f.name) != getattr(default, f.name):
+                    changed[f"{group}.{f.name}"] = getattr(mine, f.name)
+        return changed
+
     @property
     def output_dir(self) -> Path:
         """<results_dir>/runs/<dataset>/<run name>/seed=<seed>, or `run_dir` when given."""
@@ -70,6 +83,7 @@ class RunSettings:
             imbalance_ratio=self.dataset.imbalance_ratio, n_per_class=self.dataset.n_per_class,
             local=self.acquisition.local, learner=self.learner is not None, workers=self.workers.source,
             batch_size=self.batch_size, max_per_image=self.max_per_image, confidence=self.confidence,
+            core=self.core_options(),
         )
         return Path(self.results_dir) / "runs" / self.dataset.name / name / f"seed={self.seed}"
 
@@ -86,6 +100,7 @@ def run_name(
     batch_size: int = 100,
     max_per_image: int = 3,
     confidence: float = 0.9,
+    core: dict[str, Any] | None = None,
 ) -> str:
     """The method, plus `+key=value` for every setting that differs from the paper's protocol, so
     runs of different settings (stopping rule, imbalance, local form, ...) never share a directory."""
@@ -105,6 +120,8 @@ def run_name(
     for key, value in (("batch_size", batch_size), ("max_per_image", max_per_image), ("confidence", confidence)):
         if value != _PAPER[key]:
             tags.append(f"{key}={value:g}")
+    for key, value in sorted((core or {}).items()):
+        tags.append(f"{key}={str(value).lower() if isinstance(value, bool) else value}")
     return "+".join([method, *tags])
 
 
@@ -136,6 +153,12 @@ def settings_from_config(cfg: Mapping[str, Any]) -> RunSettings:
 
 
 _PAPER = {"batch_size": 100, "max_per_image": 3, "confidence": 0.9}
+# The learning core's non-paper choices (issue 10): a run that changes one is named after it.
+_CORE_OPTIONS = {
+    "aggregation": {"reinfer"},
+    "learner": {"min_updates", "eval_every", "warm_start", "balanced", "calibrate", "keep_best", "prototypes",
+                "train_on", "cross_fit", "max_epochs", "patience"},
+}
 _TOP_LEVEL = {"batch_size", "max_per_image", "confidence", "max_steps", "results_dir", "data_dir", "run_dir"}
 
 
