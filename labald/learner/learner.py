@@ -105,12 +105,13 @@ class MCDropoutLearner:
         opt_state, updates = self._train(candidate, opt, x_train, y_train, x_val, y_val, step,
                                          min_updates=0 if warm else s.min_updates)
         candidate.eval()
-        temperature = fit_temperature(self._validation_logits(candidate, x_val, step), y_val)
+        logits = self._validation_logits(candidate, x_val, step)
+        temperature = fit_temperature(logits, y_val)
         if held_out is not None:
-            x_val, y_val = x_val[held_out], y_val[held_out]
-        error, val_nll = self._validate(candidate, temperature, x_val, y_val, step)
-        kept_error, kept_nll = (self._validate(self._model, self._temperature, x_val, y_val, self._kept_step)
-                                if self._fitted else (math.inf, math.inf))
+            x_val, y_val, logits = x_val[held_out], y_val[held_out], logits[..., held_out, :]
+        error, val_nll = _scores(logits, y_val, temperature)
+        kept_error, kept_nll = (_scores(self._validation_logits(self._model, x_val, self._kept_step), y_val,
+                                        self._temperature) if self._fitted else (math.inf, math.inf))
         adopted = not self._fitted or _better(s.keep_best, (error, val_nll), (kept_error, kept_nll))
         if adopted:
             self._model, self._opt_state = candidate, opt_state
@@ -165,13 +166,6 @@ class MCDropoutLearner:
         if self.settings.calibrate == "network":
             return _deterministic_logits(model, x_val)
         return mc_dropout_logits(model, x_val, self.settings.mc_samples, self._mc_generator(step))
-
-    def _validate(self, model: MLP, temperature: float, x_val: Tensor, y_val: Tensor, step: int) -> tuple[float, float]:
-        """Error and NLL of the calibrated prediction the loop uses, on the validation set."""
-        logits = self._validation_logits(model, x_val, step)
-        probs = torch.softmax(logits.double() / temperature, dim=-1)
-        mean = probs.mean(dim=0) if probs.ndim == 3 else probs
-        return float((mean.argmax(dim=1) != y_val).double().mean()), nll(logits, y_val, temperature)
 
     def _mc_generator(self, step: int) -> torch.Generator:
         return torch.Generator().manual_seed(derive_seed(self.seed, step, STREAM_MC))
@@ -241,6 +235,13 @@ def _deterministic_logits(model: MLP, x: Tensor) -> Tensor:
     """Logits with dropout off: validation NLL and temperature are those of the mean network."""
     model.eval()
     return model(x)
+
+
+def _scores(logits: Tensor, y_val: Tensor, temperature: float) -> tuple[float, float]:
+    """Validation error and NLL of the calibrated prediction the loop uses ([T, n, K] logits: the MC mean)."""
+    probs = torch.softmax(logits.double() / temperature, dim=-1)
+    mean = probs.mean(dim=0) if probs.ndim == 3 else probs
+    return float((mean.argmax(dim=1) != y_val).double().mean()), nll(logits, y_val, temperature)
 
 
 def _better(criterion: str, candidate: tuple[float, float], kept: tuple[float, float]) -> bool:
