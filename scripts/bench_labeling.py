@@ -175,7 +175,8 @@ def print_tables(cores: list[Core], curves: dict, args, n_per_class: int | None)
                     if liao is not None:
                         need = cv.annotations_to_reach(liao[1][1])
                         saved = None if need is None else 1 - need / liao[1][0]
-                        extra = f" | Liao's stop acc {liao[1][1]:.3f} at {_fmt(need)} ({_fmt(saved and 100 * saved, 1)}% fewer)"
+                        extra = (f" | Liao's stop acc {liao[1][1]:.3f} at {_fmt(need)} "
+                                 f"({_fmt(None if saved is None else 100 * saved, 1)}% fewer)")
                     print(f"  seed {s} {c.name:>14}: {line} | ({_fmt(cv.stop_ann)}, {_fmt(cv.stop_acc)}) | {reach} | "
                           f"{cv.seconds_per_step:.2f}{extra}")
                 if liao is not None:

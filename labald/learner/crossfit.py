@@ -73,6 +73,7 @@ class CrossFitLearner:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if len(state["learners"]) != len(self.learners):
-            raise ValueError(f"state holds {len(state['learners'])} cross-fitted learners, this has {len(self.learners)}")
+            raise ValueError(f"state holds {len(state['learners'])} cross-fitted learners, "
+                             f"this has {len(self.learners)}")
         for learner, saved in zip(self.learners, state["learners"]):
             learner.load_state_dict(saved)
