@@ -9,7 +9,8 @@ export LABALD_DATA_DIR
 RUN_ARGS ?= method=ss dataset=commodity
 SOURCE ?=
 
-.PHONY: help install run test test-slow test-all lint data bench clean
+.PHONY: help install run test test-slow test-all lint data bench bench-labeling clean
+BENCH_ARGS ?=
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -45,6 +46,9 @@ bench: $(STAMP)  ## the benchmark scripts (crowd-kit comparison needs `pip insta
 	$(PY) scripts/bench_em.py
 	$(PY) scripts/bench_learner.py
 	$(PY) scripts/bench_scoring.py
+
+bench-labeling: $(STAMP)  ## label accuracy of the core vs a reference (BENCH_ARGS="--ref REV --datasets dog --seeds 2 3")
+	$(PY) scripts/bench_labeling.py $(BENCH_ARGS)
 
 clean:  ## remove the venv and caches (results stay)
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
