@@ -69,7 +69,7 @@ class RunSettings:
             pairs.append(("learner", self.learner, LearnerSettings()))
         for group, mine, default in pairs:
             for f in fields(mine):
-                if f.name in _CORE_OPTIONS[group] and getattr(mine, f.name) != getattr(default, f.name):
+                if f.name in CORE_OPTIONS[group] and getattr(mine, f.name) != getattr(default, f.name):
                     changed[f"{group}.{f.name}"] = getattr(mine, f.name)
         return changed
 
@@ -154,7 +154,7 @@ def settings_from_config(cfg: Mapping[str, Any]) -> RunSettings:
 
 _PAPER = {"batch_size": 100, "max_per_image": 3, "confidence": 0.9}
 # The learning core's non-paper choices (issue 10): a run that changes one is named after it.
-_CORE_OPTIONS = {
+CORE_OPTIONS = {
     "aggregation": {"reinfer"},
     "learner": {"min_updates", "eval_every", "warm_start", "balanced", "calibrate", "keep_best", "prototypes",
                 "train_on", "cross_fit", "max_epochs", "patience"},

@@ -209,3 +209,14 @@ def test_figures_from_real_tiny_runs(tmp_path):
             "reduction.md"} <= names
     table = pd.read_csv(tmp_path / "figs" / "reduction.csv")
     assert table["baseline"].tolist() == ["j_bald"] and table["n_seeds"].tolist() == [1]
+
+
+def test_core_ablations_and_old_core_runs_are_their_own_study():
+    from labald.figures.load import setting_slug
+
+    new = {"learner": {"cross_fit": 3, "keep_best": "error"}, "aggregation": {"reinfer": True}}
+    assert setting_slug(new) == "main"
+    ablated = {"learner": {"cross_fit": 1, "keep_best": "error"}, "aggregation": {"reinfer": False}}
+    assert setting_slug(ablated) == "aggregation.reinfer=False,learner.cross_fit=1"
+    assert setting_slug({"learner": {"hidden": 128, "max_epochs": 50}}) == "core=old"  # before issue 10
+    assert setting_slug({"learner": None}) == "learner=none"

@@ -4,7 +4,8 @@ A run is any directory holding `metrics.csv` and `config.yaml` (SPEC 7). Runs ar
 settings, never by their path, so a layout change or an explicit `run_dir` does not mix settings:
 - `panel`: the dataset as plotted, its name plus the pool size when `dataset.n_per_class` is set;
 - `setting`: the study a run belongs to (stopping rule, imbalance ratio, local form, no learner,
-  synthetic workers, batch size, cap or confidence), a short slug, `main` for the paper's protocol.
+  synthetic workers, batch size, cap, confidence, learning-core options), a short slug, `main` for
+  the paper's protocol.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import pandas as pd
 import yaml
 
 from labald.errors import LabaldError
+from labald.learner import LearnerSettings
+from labald.settings import CORE_OPTIONS, AggregationSettings
 
 RUN_COLUMNS = ("run", "panel", "dataset", "setting", "method", "seed")
 
@@ -49,7 +52,26 @@ def setting_slug(config: dict) -> str:
     for key, paper in (("batch_size", 100), ("max_per_image", 3), ("confidence", 0.9)):
         if key in config and float(config[key]) != paper:
             parts.append(f"{key}={_number(config[key])}")
+    parts += _core_parts(config)
     return ",".join(parts) or "main"
+
+
+def _core_parts(config: dict) -> list[str]:
+    """Learning-core options off their defaults (an ablation), or `core=old` for a run written
+    before the core had them (issue 10), so such runs never join the main study's curves."""
+    learner = config.get("learner")
+    if isinstance(learner, dict) and "cross_fit" not in learner:
+        return ["core=old"]
+    parts = []
+    defaults = {"learner": LearnerSettings(), "aggregation": AggregationSettings()}
+    for group, keys in CORE_OPTIONS.items():
+        values = config.get(group)
+        if not isinstance(values, dict):
+            continue
+        for key in sorted(keys):
+            if key in values and values[key] != getattr(defaults[group], key):
+                parts.append(f"{group}.{key}={values[key]}")
+    return parts
 
 
 def panel_name(config: dict) -> str:
