@@ -206,6 +206,8 @@ def validate(s: RunSettings) -> None:
     _number("aggregation.tol", a.tol, 0.0, strict=True)
     if a.prior_accuracy is not None:
         _open_unit("aggregation.prior_accuracy", a.prior_accuracy)
+    if not isinstance(a.reinfer, bool):
+        raise LabaldError(f"aggregation.reinfer={a.reinfer!r} is invalid; it must be true or false")
     # learner values are range-checked by LearnerSettings itself when it is built
     _choice("acquisition.local", s.acquisition.local, LOCAL_FORMS)
     _int("acquisition.chunk", s.acquisition.chunk, 1)

@@ -75,6 +75,9 @@ class LearnerSettings:
         for name in ("hidden", "batch_size", "mc_samples", "max_epochs", "patience", "cross_fit"):
             if getattr(self, name) < 1:
                 raise ValueError(f"learner.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("warm_start", "balanced"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"learner.{name} must be true or false, got {getattr(self, name)!r}")
         if self.min_updates < 0:
             raise ValueError(f"learner.min_updates must be >= 0, got {self.min_updates}")
         if self.eval_every is not None and self.eval_every < 1:
