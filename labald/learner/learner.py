@@ -107,7 +107,7 @@ class MCDropoutLearner:
         candidate.eval()
         logits = self._validation_logits(candidate, x_val, step)
         temperature = fit_temperature(logits, y_val)
-        if held_out is not None:
+        if held_out is not None and bool(held_out.any()):  # none held out: compare on all
             x_val, y_val, logits = x_val[held_out], y_val[held_out], logits[..., held_out, :]
         error, val_nll = _scores(logits, y_val, temperature)
         kept_error, kept_nll = (_scores(self._validation_logits(self._model, x_val, self._kept_step), y_val,
