@@ -3,6 +3,7 @@ value range-checked before any work starts. Components only ever see these datac
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -61,17 +62,9 @@ class RunSettings:
     run_dir: str | None = None  # None: <results_dir>/runs/<dataset>/<method>/seed=<seed>
 
     def core_options(self) -> dict[str, Any]:
-        """Learner and aggregation options that differ from their defaults (an ablation of the core),
-        as `group.key: value`."""
-        changed = {}
-        pairs = [("aggregation", self.aggregation, AggregationSettings())]
-        if self.learner is not None:
-            pairs.append(("learner", self.learner, LearnerSettings()))
-        for group, mine, default in pairs:
-            for f in fields(mine):
-                if f.name in CORE_OPTIONS[group] and getattr(mine, f.name) != getattr(default, f.name):
-                    changed[f"{group}.{f.name}"] = getattr(mine, f.name)
-        return changed
+        """Learner and aggregation options that differ from their defaults (an ablation of the core)."""
+        learner = None if self.learner is None else dataclasses.asdict(self.learner)
+        return core_changes({"aggregation": dataclasses.asdict(self.aggregation), "learner": learner})
 
     @property
     def output_dir(self) -> Path:
@@ -123,6 +116,21 @@ def run_name(
     for key, value in sorted((core or {}).items()):
         tags.append(f"{key}={str(value).lower() if isinstance(value, bool) else value}")
     return "+".join([method, *tags])
+
+
+def core_changes(groups: Mapping[str, Any]) -> dict[str, Any]:
+    """`group.key: value` for every learning-core option (CORE_OPTIONS) in `groups` (a group name to
+    its values, as in a config) that differs from its default; shared by run names and figures."""
+    defaults = {"aggregation": AggregationSettings(), "learner": LearnerSettings()}
+    changed = {}
+    for group, keys in CORE_OPTIONS.items():
+        values = groups.get(group)
+        if not isinstance(values, Mapping):
+            continue
+        for key in sorted(keys):
+            if key in values and values[key] != getattr(defaults[group], key):
+                changed[f"{group}.{key}"] = values[key]
+    return changed
 
 
 def settings_from_config(cfg: Mapping[str, Any]) -> RunSettings:

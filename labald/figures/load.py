@@ -18,8 +18,7 @@ import pandas as pd
 import yaml
 
 from labald.errors import LabaldError
-from labald.learner import LearnerSettings
-from labald.settings import CORE_OPTIONS, AggregationSettings
+from labald.settings import core_changes
 
 RUN_COLUMNS = ("run", "panel", "dataset", "setting", "method", "seed")
 
@@ -62,16 +61,7 @@ def _core_parts(config: dict) -> list[str]:
     learner = config.get("learner")
     if isinstance(learner, dict) and "cross_fit" not in learner:
         return ["core=old"]
-    parts = []
-    defaults = {"learner": LearnerSettings(), "aggregation": AggregationSettings()}
-    for group, keys in CORE_OPTIONS.items():
-        values = config.get(group)
-        if not isinstance(values, dict):
-            continue
-        for key in sorted(keys):
-            if key in values and values[key] != getattr(defaults[group], key):
-                parts.append(f"{group}.{key}={values[key]}")
-    return parts
+    return [f"{key}={value}" for key, value in core_changes(config).items()]
 
 
 def panel_name(config: dict) -> str:
