@@ -33,8 +33,9 @@ class LearnerSettings:
 
     - ``balanced``: class-balanced batches, each image drawn with weight 1 / (its class's count),
       with replacement (Liao et al.'s sampler); False = shuffled passes over the train set.
-    - A fit runs ``max_epochs`` epochs of ceil(n_train / batch_size) batches, but at least
-      ``min_updates`` batches (a 80-image step-0 set gets 300 updates, as in Liao et al., not 50);
+    - A fit runs ``max_epochs`` epochs of ceil(n_train / batch_size) batches; a fit from scratch
+      (the first, or every one with ``warm_start`` off) runs at least ``min_updates`` batches (a
+      80-image step-0 set gets 300 updates, as Liao et al. give every fit, not 50);
       the validation NLL of the dropout-free network is checked every ``eval_every`` batches
       (None: once an epoch), the best checkpoint kept, and training stops after ``patience``
       checks without improvement once ``min_updates`` are done.
