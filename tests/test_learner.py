@@ -26,6 +26,7 @@ from labald.learner import (
     split_prototypes,
 )
 from labald.learner.mc import sample_masks
+from labald.learner.update import AdamState, FlatNet, adam_step, backward
 
 FAST = LearnerSettings(mc_samples=20, max_epochs=8, min_updates=0, eval_every=None, patience=3)
 CPU = torch.device("cpu")
@@ -401,8 +402,57 @@ def test_adam_runs_at_the_rate_ratio_learning_rate(digits, n_train):
     learner = MCDropoutLearner(LearnerSettings(max_epochs=1, batch_size=500), 64, 10, seed=0)
     x_train, y_train = digits["train"]
     learner.fit(x_train[:n_train], y_train[:n_train], *digits["val"], step=0)
-    lr = learner.state_dict()["optimizer"]["param_groups"][0]["lr"]
+    lr = learner.state_dict()["optimizer"]["lr"]
     assert lr == pytest.approx(1e-4 * math.sqrt(min(500, n_train)))
+
+
+# --- the fused training update ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_fused_backward_equals_autograd_of_the_dropout_network(dropout):
+    """Same masks: the hand-written gradient is autograd's gradient of the mean cross-entropy."""
+    torch.manual_seed(1)
+    model = MLP(12, 5, hidden=16, dropout=dropout).double()
+    x, y = torch.randn(40, 12, dtype=torch.float64), torch.randint(0, 5, (40,))
+    keep = [torch.rand(40, 16) >= 0.3 for _ in range(2)] if dropout else [None, None]
+    net = FlatNet(model)
+    backward(net, x, y, *keep)
+    scale = 1 / (1 - dropout)
+    h = torch.relu(model.fc1(x)) * (keep[0].double() * scale if dropout else 1)
+    h = torch.relu(model.fc2(h)) * (keep[1].double() * scale if dropout else 1)
+    torch.nn.functional.cross_entropy(model.fc3(h), y).backward()
+    for mine, (name, param) in zip(net.grads, model.named_parameters()):
+        assert torch.allclose(mine, param.grad, rtol=1e-10, atol=1e-12), name
+
+
+def test_training_dropout_masks_keep_units_at_one_minus_p_and_follow_the_seed():
+    from labald.learner.learner import _keep_mask
+
+    masks = [_keep_mask((1024, 128), 0.3, np.random.default_rng(7)) for _ in range(2)]
+    assert torch.equal(masks[0], masks[1]) and set(masks[0].unique().tolist()) == {0.0, 1.0}
+    big = _keep_mask((999, 1001), 0.3, np.random.default_rng(8))  # an odd size: draws cut to length
+    assert big.shape == (999, 1001) and abs(float(big.mean()) - 0.7) < 3e-3
+
+
+def test_flat_adam_takes_torch_adams_steps_with_weight_decay():
+    torch.manual_seed(2)
+    model = MLP(6, 3, hidden=8)
+    net = FlatNet(model)
+    reference = [p.detach().clone().requires_grad_() for p in model.parameters()]
+    opt = torch.optim.Adam(reference, lr=0.01, weight_decay=1e-3)
+    state = AdamState.zeros(len(net.theta))
+    for _ in range(5):
+        grads = [torch.randn_like(p) for p in reference]
+        for p, g in zip(reference, grads):
+            p.grad = g.clone()
+        opt.step()
+        net.grad.copy_(torch.cat([g.reshape(-1) for g in grads]))
+        adam_step(net.theta, net.grad, state, 0.01, 1e-3)
+    assert torch.allclose(net.theta, torch.cat([p.detach().reshape(-1) for p in reference]), atol=1e-6)
+    converted = AdamState.from_dict(opt.state_dict())  # a checkpoint written by torch's Adam
+    assert converted.step == state.step == 5 and converted.lr == 0.01
+    assert torch.allclose(converted.exp_avg, state.exp_avg) and torch.allclose(converted.exp_avg_sq, state.exp_avg_sq)
 
 
 # --- cross-fitting ----------------------------------------------------------------------------

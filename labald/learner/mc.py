@@ -62,7 +62,7 @@ def _mc_dropout(model: MLP, x: Tensor, n_samples: int, generator: torch.Generato
     out_T_N_K = torch.empty(n_samples, n, model.n_classes, dtype=w.dtype, device=w.device)
     for start in range(0, n, max(1, chunk)):
         h1 = torch.relu(model.fc1(x[start:start + chunk].to(dtype=w.dtype, device=w.device)))  # once for all T
-        h2 = torch.relu(torch.matmul(h1, w2_T_H_H) + model.fc2.bias)  # [T, n, H]
+        h2 = torch.baddbmm(model.fc2.bias, h1.expand(n_samples, *h1.shape), w2_T_H_H).clamp_(min=0)  # [T, n, H]
         logits = torch.baddbmm(b3, h2, w3_T_H_K)  # [T, n, K]
         out_T_N_K[:, start:start + h1.shape[0]] = torch.softmax(logits, dim=-1) if softmax else logits
     return out_T_N_K
