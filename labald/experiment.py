@@ -11,7 +11,7 @@ import torch
 
 from labald.aggregation import dirichlet_prior
 from labald.data import Pool, load_pool
-from labald.data.amt import AmtData, find_amt_file, load_amt
+from labald.data.amt import AmtData, amt_file, load_amt
 from labald.learner import CrossFitLearner, split_prototypes
 from labald.samplers import SAMPLERS, Sampler
 from labald.settings import JOINT_METHODS, RunSettings
@@ -81,13 +81,8 @@ def build_sampler(settings: RunSettings) -> Sampler:
 
 
 def _load_amt_if_wanted(settings: RunSettings) -> AmtData | None:
-    """The AMT file when it exists (real crowd and sandbox geometry), else None (synthetic fallback)."""
-    if settings.dataset.kind == "replay":  # the log's workers answer; no simulated crowd
+    """The AMT counts (real crowd and sandbox geometry): the original from the data directory when
+    there, else the embedded copy; none for a replayed log, whose own workers answer."""
+    if settings.dataset.kind == "replay":
         return None
-    path = find_amt_file(settings.data_dir)
-    if path is None:
-        if settings.workers.source == "amt" and settings.dataset.kind != "digits":
-            log.warning("no AMT worker file group_workers.json in the data directory (data_dir / "
-                        "LABALD_DATA_DIR); falling back to a synthetic crowd")
-        return None
-    return load_amt(path)
+    return load_amt(amt_file(settings.data_dir))

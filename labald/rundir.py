@@ -26,6 +26,18 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def remove_interrupted_writes(folder: Path, names: tuple[str, ...]) -> list[Path]:
+    """Delete the temporaries `.<name>.<random>.tmp` that a write killed mid-way left in `folder`
+    (``atomic_write_bytes`` names them so); returns what it removed."""
+    removed = []
+    for name in names:
+        for tmp in folder.glob(f".{name}.*.tmp"):
+            if tmp.is_file():
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+    return removed
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 

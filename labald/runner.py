@@ -20,12 +20,13 @@ from labald.annotations import Annotations
 from labald.errors import LabaldError
 from labald.experiment import Experiment, build_experiment
 from labald.loop import LoopState, initial_state, refresh_predictions, run_steps
-from labald.rundir import atomic_write_text, save_checkpoint, write_json
+from labald.rundir import atomic_write_text, remove_interrupted_writes, save_checkpoint, write_json
 from labald.settings import RunSettings
 
 log = logging.getLogger("labald")
 
 CHECKPOINT = "checkpoint.pt"
+RUN_FILES = ("config.yaml", "metrics.csv", CHECKPOINT, "summary.json")  # what a run directory holds
 # Keys that may change between a run and its resumption without changing its results.
 _NOT_FINGERPRINTED = {"results_dir", "run_dir", "data_dir", "max_steps"}
 
@@ -42,6 +43,9 @@ def run_experiment(settings: RunSettings, resume: bool = True, progress: bool = 
     saved = _load_checkpoint(out / CHECKPOINT, settings) if resume else None
     wall = time.perf_counter()
     exp = build_experiment(settings)
+    if out.is_dir():
+        for tmp in remove_interrupted_writes(out, RUN_FILES):
+            log.info("removed %s, left by an interrupted write", tmp.name)
     if saved is not None:
         state = _restore(exp, saved)
         log.info("resuming %s from step %d", out, state.step)

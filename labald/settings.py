@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from labald.data import DatasetSettings
+from labald.data.pool import require_classes
 from labald.errors import LabaldError
 from labald.learner import LearnerSettings
+from labald.paths import check_destination
 from labald.stopping import RULES, StoppingSettings
 from labald.workers import WorkerSettings
 
@@ -231,6 +233,10 @@ def validate(s: RunSettings) -> None:
                 f"stopping.annotations_per_image={st.annotations_per_image} exceeds max_per_image="
                 f"{s.max_per_image}; lower the budget or raise max_per_image"
             )
+    check_destination(s.output_dir, "the run directory (results_dir / run_dir)")
+    if d.wnids is not None:
+        require_classes(list(d.wnids), f"dataset.wnids={list(d.wnids)}",
+                        "list two or more, or leave dataset.wnids unset for the subtask's classes")
     for key in ("features_path", "labels_path", "answers_path"):
         value = getattr(d, key)
         if value and not Path(value).is_file():

@@ -14,11 +14,13 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = ROOT / "configs"
 
 
-def amt_data_dir() -> Path:
-    """The AMT data directory: $LABALD_DATA_DIR, else ../shared/data beside the checkout."""
-    path = Path(os.environ.get("LABALD_DATA_DIR") or ROOT.parent / "shared" / "data")
-    assert (path / "group_workers.json").is_file(), f"AMT data missing at {path}; set LABALD_DATA_DIR"
-    return path
+def original_amt_file() -> Path | None:
+    """Liao et al.'s original group_workers.json: under $LABALD_DATA_DIR, else ../shared/data beside
+    the checkout; None on a clone without it (CI sets LABALD_REQUIRE_ORIGINAL=1: then it must be there)."""
+    path = Path(os.environ.get("LABALD_DATA_DIR") or ROOT.parent / "shared" / "data") / "group_workers.json"
+    if os.environ.get("LABALD_REQUIRE_ORIGINAL") == "1":
+        assert path.is_file(), f"LABALD_REQUIRE_ORIGINAL=1 but {path} is missing"
+    return path if path.is_file() else None
 
 
 def compose_config(overrides: list[str]) -> dict:

@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 
 import run
-from tests.helpers import amt_data_dir
 
 DIGITS = ["dataset=digits", "learner=none", "max_steps=2"]
 
@@ -31,6 +30,9 @@ def _files(tmp_path):
     np.save(tmp_path / "nan.npy", bad)
     (tmp_path / "garbage.npy").write_bytes(b"\x00\x01 not numpy")
     np.save(tmp_path / "strings.npy", np.array([["x", "y"]] * 60))
+    (tmp_path / "one_class_labels.txt").write_text("a\n" * 60)
+    (tmp_path / "a_file").write_text("not a folder\n")
+    (tmp_path / "folder_amt" / "group_workers.json").mkdir(parents=True)
     amt_dir = tmp_path / "corrupt_amt"
     amt_dir.mkdir()
     (amt_dir / "group_workers.json").write_text('{"imagenet100": ["n01"], "group_workers": {"0": [[[1')
@@ -97,10 +99,18 @@ CASES = {
     "empty labels": (lambda t: _custom(t, labels="empty_labels.txt"), "is empty"),
     "wnids absent from worker data": (
         lambda t: ["dataset=commodity", "dataset.wnids=[n99999999,n04517823]", "dataset.n_per_class=20",
-                   f"data_dir={amt_data_dir()}", "learner=none"],
+                   "learner=none"],
         "absent from the worker data"),
     "corrupt AMT file": (lambda t: DIGITS[:0] + ["dataset=commodity", "dataset.n_per_class=20",
                                                   f"data_dir={t / 'corrupt_amt'}"], "is corrupt"),
+    "AMT file is a folder": (lambda t: ["dataset=commodity", "dataset.n_per_class=20",
+                                        f"data_dir={t / 'folder_amt'}"], "is a folder"),
+    "one-class labels file": (lambda t: _custom(t, labels="one_class_labels.txt"), "only one class"),
+    "empty class list": (["dataset.wnids=[]"], "names no class"),
+    "one wnid": (lambda t: ["dataset=commodity", "dataset.wnids=[n04517823]"], "only one class"),
+    "results_dir under a file": (lambda t: [*DIGITS, f"results_dir={t / 'a_file' / 'results'}"], "which is a file"),
+    "run_dir under a file": (lambda t: [*DIGITS, f"run_dir={t / 'a_file' / 'run'}"], "which is a file"),
+    "run_dir is a file": (lambda t: [*DIGITS, f"run_dir={t / 'a_file'}"], "is a file, not a folder"),
     "AMT file of the wrong shape": (lambda t: ["dataset=commodity", "dataset.n_per_class=20",
                                                f"data_dir={t / 'wrong_amt'}"], "is corrupt"),
 }

@@ -242,6 +242,8 @@ MALFORMED = {
     "nan features": (_nan_features, "NaN"),
     "roster capacity": (lambda d: (d / "roster.csv").write_text("worker,capacity\n1,-2\n"), "capacity"),
     "bad option": (None, "-B"),
+    "one class": (lambda d: (d / "answers.csv").write_text("task,worker,label\na,1,x\nb,2,x\n"), "only one class"),
+    "output under a file": (lambda d: (d / "out").write_text("not a folder\n"), "which is a file"),
 }
 
 
@@ -267,7 +269,10 @@ def test_malformed_input_gets_one_line_exit_2_and_nothing_written(tmp_path, caps
     assert len(err) == 1 and err[0].startswith("labald: error: "), err
     if case != "bad option":
         assert expected in err[0], err[0]
-    assert not (tmp_path / "out").exists()
+    if case == "output under a file":
+        assert (tmp_path / "out").read_text() == "not a folder\n"
+    else:
+        assert not (tmp_path / "out").exists()
 
 
 def test_debug_shows_the_traceback_instead(tmp_path):

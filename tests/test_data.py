@@ -4,15 +4,14 @@ import numpy as np
 import pytest
 
 from labald.data import DatasetSettings, load_pool
-from labald.data.amt import find_amt_file, load_amt
+from labald.data.amt import EMBEDDED_AMT, load_amt
 from labald.data.subtasks import SUBTASKS
 from labald.errors import LabaldError
-from tests.helpers import amt_data_dir
 
 
 @pytest.fixture(scope="module")
 def amt():
-    return load_amt(find_amt_file(amt_data_dir()))
+    return load_amt(EMBEDDED_AMT)  # what runs use without a data directory
 
 
 def test_sandbox_sizes_prototypes_and_seeding(amt):

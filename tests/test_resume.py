@@ -62,3 +62,20 @@ def test_killed_runs_resume_to_the_uninterrupted_metrics(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "resuming" in done.stderr
     pd.testing.assert_frame_equal(_metrics(metrics), expected)
+
+
+def test_resume_removes_what_an_interrupted_write_left_and_nothing_else(tmp_path):
+    settings = make_settings([*ARGS, "max_steps=2"], tmp_path)
+    run_experiment(settings, progress=False)
+    out = settings.output_dir
+    torn = [out / ".checkpoint.pt.k3x9_q.tmp", out / ".metrics.csv.a81zz0.tmp"]
+    for path in torn:
+        path.write_bytes(b"PK\x03\x04 half a zip")  # what a SIGKILL during a write leaves
+    foreign = out / ".notes.tmp"
+    foreign.write_text("the user's own file\n")
+    resumed = make_settings([*ARGS, "max_steps=3"], tmp_path)
+    run_experiment(resumed, progress=False)
+    assert not any(p.exists() for p in torn) and foreign.read_text() == "the user's own file\n"
+    straight = make_settings([*ARGS, "max_steps=3"], tmp_path / "straight")
+    run_experiment(straight, progress=False)
+    pd.testing.assert_frame_equal(_metrics(out / "metrics.csv"), _metrics(straight.output_dir / "metrics.csv"))

@@ -71,6 +71,17 @@ def test_every_config_option_composes_and_validates(group, tmp_path):
         assert settings is not None
 
 
+def test_help_lists_every_option_of_each_group_and_nothing_else():
+    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), "--help"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    listed = dict(line.split(": ", 1) for line in proc.stdout.splitlines() if ": " in line and "," in line)
+    for group in ("dataset", "method", "learner", "stopping", "workers"):
+        options = sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+        assert listed[group].split(", ") == options, group
+    assert "dog" in listed["dataset"] and "sandbox" not in proc.stdout.split("== Config ==")[0]
+
+
 def test_config_defaults_follow_the_paper():
     cfg = compose_config([])
     assert cfg["batch_size"] == 100 and cfg["max_per_image"] == 3 and cfg["confidence"] == 0.9

@@ -4,16 +4,15 @@ import numpy as np
 import pytest
 
 from labald.data import DatasetSettings, load_pool
-from labald.data.amt import find_amt_file, load_amt
+from labald.data.amt import EMBEDDED_AMT, load_amt
 from labald.data.subtasks import AMT_GROUP, CROWD_ACCURACY, SUBTASKS
 from labald.workers import WorkerSettings, build_workers
 from labald.workers.crowd import amt_crowd, expert_from, synthetic_crowd
-from tests.helpers import amt_data_dir
 
 
 @pytest.fixture(scope="module")
 def amt():
-    return load_amt(find_amt_file(amt_data_dir()))
+    return load_amt(EMBEDDED_AMT)  # what runs use without a data directory
 
 
 def _diag(w):
@@ -72,10 +71,10 @@ def test_ids_are_shuffled_per_seed(amt):
     assert any(layout != tuple(range(50, 60)) for layout in layouts)
 
 
-def test_missing_amt_file_falls_back_to_synthetic_with_the_right_accuracy(amt):
+def test_no_amt_counts_give_a_synthetic_crowd_with_the_subtask_accuracy(amt):
     pool = load_pool(DatasetSettings(name="vertebrate", n_per_class=5), amt, seed=0)
     workers = build_workers(WorkerSettings(), pool, None, seed=0)
-    assert "synthetic" in workers.source and "no AMT file" in workers.source
+    assert "synthetic" in workers.source and "no AMT counts" in workers.source
     assert abs(_diag(workers.confusions[~workers.is_expert]).mean() - CROWD_ACCURACY["vertebrate"]) < 0.01
 
 

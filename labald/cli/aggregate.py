@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from labald.cli.io import csv_text, read_campaign, write_outputs
+from labald.cli.io import check_outputs, csv_text, read_campaign, write_outputs
 
 
 def run(args) -> int:
+    check_outputs([Path(args.output), Path(args.output).parent / "workers.csv"])
     data = read_campaign(args.annotations, args.features, args.ids, args.prototypes, args.classes)
     from labald.cli import campaign as cp  # torch loads only once the inputs are known to be good
 

@@ -18,8 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from labald.data.pool import require_classes
 from labald.data.replay import encode, read_answers, read_table, sorted_ids
 from labald.errors import LabaldError
+from labald.paths import check_destination
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,8 @@ def read_campaign(annotations: Path, features: Path | None = None, ids: Path | N
         if not class_list:
             raise LabaldError("no answers and no gold labels to tell the classes from; give --classes classes.txt "
                               "(one class per line)")
-    if len(class_list) < 2:
-        raise LabaldError(f"only one class ({class_list[0]!r}) is known; give --classes classes.txt with all classes")
+    require_classes(class_list, "the answers and gold labels" if classes is None else f"classes file {classes}",
+                    "give --classes classes.txt with all classes")
     class_index = {c: k for k, c in enumerate(class_list)}
     gold_labels = {} if gold is None else dict(zip(gold["task"], encode(
         gold["label"], class_index, "gold label", f"in {prototypes} is not among the classes {_show(class_list)}")))
@@ -189,6 +191,12 @@ def csv_text(header: list[str], rows) -> str:
     writer.writerow(header)
     writer.writerows(rows)
     return out.getvalue()
+
+
+def check_outputs(paths: list[Path]) -> None:
+    """Before any work: every output file can be written (no file above it, not a folder)."""
+    for path in paths:
+        check_destination(path, "output", is_file=True)
 
 
 def write_outputs(files: dict[Path, str]) -> None:

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from labald.cli.io import csv_text, read_campaign, read_roster, write_outputs
+from labald.cli.io import check_outputs, csv_text, read_campaign, read_roster, write_outputs
 
 HEADER = ["task", "worker", "score", "round"]
 
 
 def run(args) -> int:
+    check_outputs([Path(args.output)])
     roster, capacity = read_roster(args.workers)
     data = read_campaign(args.annotations, args.features, args.ids, args.prototypes, args.classes,
                          roster_ids=roster, allow_no_answers=True)

@@ -1,7 +1,11 @@
-"""Liao et al.'s real AMT worker annotations (`group_workers.json`, MIT), read from the data directory.
+"""Liao et al.'s real AMT worker annotations (`group_workers.json`, MIT): the original or the embedded copy.
 
-The file holds, per class group, one 100 x 100 count matrix per AMT worker over ImageNet100
-(rows = true class, columns = answer). It is never copied into the repository.
+The original holds, per class group, one 100 x 100 count matrix per AMT worker over ImageNet100
+(rows = true class, columns = answer). It is not copied into the repository; a compact form
+derived from it (`amt_crowd.json` beside this module: its non-zero counts, license and provenance,
+written by `scripts/make_amt_crowd.py`) is, so a clone with no data directory and no network runs
+the real crowd. A run reads the original from the data directory when it is there, else the
+embedded copy; both give the same `AmtData`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import numpy as np
 from labald.errors import LabaldError
 
 AMT_FILENAME = "group_workers.json"
+EMBEDDED_AMT = Path(__file__).with_name("amt_crowd.json")
+COMPACT_FORMAT = "labald-amt-compact/1"
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,13 @@ class AmtData:
     wnids: tuple[str, ...]
     groups: dict[str, np.ndarray]
     total_counts: np.ndarray
+
+    @property
+    def origin(self) -> str:
+        """Where the counts came from, for logs."""
+        if self.path == EMBEDDED_AMT:
+            return f"embedded copy labald/data/{EMBEDDED_AMT.name}, derived from Liao et al.'s {AMT_FILENAME}"
+        return str(self.path)
 
     def indices(self, wnids: list[str]) -> np.ndarray:
         """Matrix indices of `wnids`; raises a LabaldError naming any wnid the file does not know."""
@@ -62,9 +75,23 @@ def resolve_data_dir(data_dir: str | None) -> Path:
 
 
 def find_amt_file(data_dir: str | os.PathLike | None) -> Path | None:
-    """Path of `group_workers.json` under the data directory, or None when it is not there."""
+    """Path of the original `group_workers.json` under the data directory; None when nothing is there.
+
+    Something there that is not a readable file (a folder, a broken link) is an error, not absence.
+    """
     path = resolve_data_dir(None if data_dir is None else str(data_dir)) / AMT_FILENAME
-    return path if path.is_file() else None
+    if not path.exists() and not path.is_symlink():
+        return None
+    if not path.is_file():
+        what = "a folder" if path.is_dir() else "not a regular file (a broken link?)"
+        raise LabaldError(f"the AMT worker file {path} is {what}; put Liao et al.'s {AMT_FILENAME} there "
+                          "(make data) or remove it to use the embedded copy")
+    return path
+
+
+def amt_file(data_dir: str | os.PathLike | None) -> Path:
+    """The worker data a run reads: the original from the data directory when there, else the embedded copy."""
+    return find_amt_file(data_dir) or EMBEDDED_AMT
 
 
 def load_amt(path: Path) -> AmtData:
@@ -79,6 +106,8 @@ def _load_amt(path: str, _mtime: int) -> AmtData:
     try:
         with open(path, encoding="utf-8") as f:
             raw = json.load(f)
+        if raw.get("format") == COMPACT_FORMAT:
+            raw = _expand_compact(raw)
         wnids = tuple(str(w).lower() for w in raw["imagenet100"])
         n = len(wnids)
         groups = {str(g): np.asarray(ms, dtype=np.float64) for g, ms in raw["group_workers"].items()}
@@ -96,3 +125,20 @@ def _load_amt(path: str, _mtime: int) -> AmtData:
     if total.shape != (n, n):
         raise LabaldError(f"the AMT worker file {path} is corrupt (total_cm is not {n}x{n}); {fix}")
     return AmtData(Path(path), wnids, groups, total)
+
+
+def _expand_compact(raw: dict) -> dict:
+    """The embedded compact form back in the original's layout (dense matrices)."""
+    n = len(raw["wnids"])
+    groups = {}
+    for g, group in raw["groups"].items():
+        counts = np.zeros((int(group["n_workers"]), n, n))
+        if group["counts"]:
+            w, r, c, v = np.asarray(group["counts"], dtype=np.int64).T
+            counts[w, r, c] = v
+        groups[g] = counts
+    total = np.zeros((n, n))
+    if raw["total_cm"]:
+        r, c, v = np.asarray(raw["total_cm"], dtype=np.float64).T
+        total[r.astype(np.int64), c.astype(np.int64)] = v
+    return {"imagenet100": raw["wnids"], "group_workers": groups, "total_cm": total}

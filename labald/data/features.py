@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from labald.data.pool import require_classes
 from labald.errors import LabaldError
 
 
@@ -56,6 +57,8 @@ def load_labelled_features(
             "labels; they must match row for row"
         )
     classes = list(wnids) if wnids else sorted(set(names))
+    if not wnids:
+        require_classes(classes, f"labels file {labels_path}", "label the rows with their true classes")
     present = set(names)
     missing = [w for w in classes if w not in present]
     if missing:

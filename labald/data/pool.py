@@ -10,6 +10,14 @@ import numpy as np
 from labald.errors import LabaldError
 
 
+def require_classes(classes: list[str], where: str, fix: str) -> None:
+    """The one rule on a class list, for runs and the `labald` CLI alike: at least two classes
+    (labelling with one class is no task: every answer is right, every score zero)."""
+    if len(classes) < 2:
+        named = f"only one class ({classes[0]!r})" if classes else "no class"
+        raise LabaldError(f"{where} names {named}; a pool needs at least two classes: {fix}")
+
+
 @dataclass(frozen=True)
 class Pool:
     """N pool images and P prototypes with fixed features; `labels` is the hidden ground truth."""

@@ -22,7 +22,7 @@ import pandas as pd
 
 from labald.data import similarity as sim
 from labald.data.features import read_features
-from labald.data.pool import Pool, subset_pool
+from labald.data.pool import Pool, require_classes, subset_pool
 from labald.errors import LabaldError
 
 ANSWER_COLUMNS = ("task", "worker", "label")
@@ -126,7 +126,10 @@ def load_replay_pool(name: str, features_path: str | None, labels_path: str | No
     if dup.any():
         raise LabaldError(f"task labels file {labels_path} lists task {truth['task'].iloc[np.argmax(dup)]!r} twice "
                           f"(line {np.argmax(dup) + 2}); each task id must be unique")
-    classes = list(classes) if classes else sorted_ids(truth["label"])
+    if not classes:
+        classes = sorted_ids(truth["label"])
+        require_classes(classes, f"task labels file {labels_path}", "label the tasks with their true classes")
+    classes = list(classes)
     class_index = {c: k for k, c in enumerate(classes)}
     y = encode(truth["label"], class_index, "true label", f"in {labels_path} is not among the classes {classes}")
     log = read_answers(Path(answers_path))

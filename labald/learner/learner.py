@@ -14,7 +14,6 @@ from torch import Tensor
 from labald.learner.calibration import fit_temperature, nll
 from labald.learner.mc import mc_dropout_logits, mc_dropout_predict
 from labald.learner.mlp import MLP
-from labald.learner.update import AdamState, FlatNet, adam_step, backward
 from labald.learner.settings import (
     STREAM_DROPOUT,
     STREAM_INIT,
@@ -24,6 +23,7 @@ from labald.learner.settings import (
     LearnerSettings,
     derive_seed,
 )
+from labald.learner.update import AdamState, FlatNet, adam_step, backward
 
 
 class MCDropoutLearner:

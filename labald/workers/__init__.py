@@ -67,7 +67,7 @@ class WorkerPool:
 
 
 def build_workers(settings: WorkerSettings, pool: Pool, amt: AmtData | None, seed: int) -> WorkerPool:
-    """The run's crowd (SPEC 2): AMT-derived when the file is there, else synthetic; ids shuffled per seed."""
+    """The run's crowd (SPEC 2): AMT-derived (``workers=amt``) or synthetic; ids shuffled per seed."""
     if hasattr(pool, "answers_N_M"):  # dataset=replay: the log's own workers answer
         from labald.workers.replay import replay_workers
 
@@ -78,11 +78,12 @@ def build_workers(settings: WorkerSettings, pool: Pool, amt: AmtData | None, see
     if settings.source == "amt" and amt is not None and pool.name != "digits":
         counts = amt.group_counts(amt.group_of(list(pool.class_names)), list(pool.class_names))
         crowd = amt_crowd(counts, n, rng)
-        source = f"AMT workers of Liao et al. ({amt.path}), {len(counts)} real annotators in the group"
+        source = f"AMT workers of Liao et al. ({amt.origin}), {len(counts)} real annotators in the group"
     else:
         accuracy = settings.mean_accuracy or CROWD_ACCURACY.get(pool.name, DEFAULT_SYNTHETIC_ACCURACY)
         crowd = synthetic_crowd(pool.similarity, n, accuracy, rng)
-        reason = "workers=synthetic" if settings.source == "synthetic" else _why_synthetic(pool, amt)
+        reason = ("workers=synthetic" if settings.source == "synthetic" else
+                  "digits has no AMT data" if pool.name == "digits" else "no AMT counts given")
         source = f"synthetic crowd, mean accuracy {accuracy:.2f} ({reason})"
     is_expert = np.arange(n) >= settings.n_crowd
     confusions = crowd.copy()
@@ -92,8 +93,3 @@ def build_workers(settings: WorkerSettings, pool: Pool, amt: AmtData | None, see
         raise LabaldError("no workers: set workers.n_crowd or workers.n_expert above 0")
     return WorkerPool(confusions[order], is_expert[order], source, prior_row_total(counts), seed)
 
-
-def _why_synthetic(pool: Pool, amt: AmtData | None) -> str:
-    if pool.name == "digits":
-        return "digits has no AMT data"
-    return "no AMT file group_workers.json in the data directory"

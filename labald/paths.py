@@ -1,0 +1,33 @@
+"""Destinations of results, checked before any work starts (runs, sweeps and the `labald` CLI)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from labald.errors import LabaldError
+
+
+def check_destination(path: Path | str, what: str, *, is_file: bool = False) -> None:
+    """Raise a LabaldError unless `path` (a folder, or a file with `is_file`) can be created or written.
+
+    The nearest existing ancestor must be a writable folder: a regular file anywhere above the
+    destination (or at it, for a folder) would otherwise fail only when results are saved, after
+    all the work.
+    """
+    path = Path(path).expanduser()
+    if path.exists():
+        if is_file and path.is_dir():
+            raise LabaldError(f"{what} {path} is a folder; give a file path")
+        if not is_file and not path.is_dir():
+            raise LabaldError(f"{what} {path} is a file, not a folder; choose another path")
+        if not os.access(path if not is_file else path.parent, os.W_OK):
+            raise LabaldError(f"{what} {path} is not writable; choose another path or fix its permissions")
+        return
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise LabaldError(f"{what} {path} lies under {ancestor}, which is a file, not a folder; choose another path")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise LabaldError(f"{what} {path} cannot be created: {ancestor} is not writable; choose another path")
