@@ -30,8 +30,11 @@ from labald.settings import settings_from_config
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 MAX_PRECHECKED_JOBS = 2000
 # Failed sweep jobs are recorded in a file named by this variable, so that jobs run in other
-# processes (hydra/launcher=joblib) are counted too.
+# processes (hydra/launcher=joblib, submitit) are counted too; with the identity of the stderr the
+# sweep was started on, so a job whose stderr went elsewhere (submitit's log files) has its message
+# repeated at the end.
 FAILURES_ENV = "LABALD_FAILED_JOBS"
+STDERR_ENV = "LABALD_SWEEP_STDERR"
 
 
 def _settings(cfg: DictConfig):
@@ -60,8 +63,17 @@ def _record_failure(message: str) -> None:
     print(f"labald: error: {message}", file=sys.stderr)
     path = os.environ.get(FAILURES_ENV)
     if path:
+        shown = os.environ.get(STDERR_ENV) == _stderr_identity()
         with open(path, "a", encoding="utf-8") as f:
-            f.write(message + "\n")
+            f.write(f"{'shown' if shown else 'hidden'}\t{message}\n")
+
+
+def _stderr_identity() -> str:
+    try:
+        st = os.fstat(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):
+        return "unknown"
+    return f"{st.st_dev}:{st.st_ino}"
 
 
 def precheck(args: list[str]) -> int:
@@ -144,11 +156,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         failures = Path(tmp) / "failed_jobs.txt"
         os.environ[FAILURES_ENV] = str(failures)
+        os.environ[STDERR_ENV] = _stderr_identity()
         try:
             hydra_main()
         finally:
             os.environ.pop(FAILURES_ENV, None)
-        failed = failures.read_text().splitlines() if failures.exists() else []
+            os.environ.pop(STDERR_ENV, None)
+        failed = [line.split("\t", 1) for line in failures.read_text().splitlines()] if failures.exists() else []
+    for shown, message in failed:
+        if shown != "shown":  # printed where the user does not look (a submitit job's log)
+            print(f"labald: error: {message}", file=sys.stderr)
     if failed:
         print(f"labald: error: {len(failed)} job(s) failed; see the messages above", file=sys.stderr)
         sys.exit(2)

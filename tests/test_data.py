@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 from labald.data import DatasetSettings, load_pool
-from labald.data.amt import EMBEDDED_AMT, load_amt
+from labald.data.amt import EMBEDDED_AMT, amt_file, find_amt_file, load_amt
 from labald.data.subtasks import SUBTASKS
 from labald.errors import LabaldError
+from tests.helpers import ROOT, original_amt_file
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +117,37 @@ def test_features_file_problems_are_one_clear_error(tmp_path, problem, message):
                         wnids=wnids, n_prototypes=2)
     with pytest.raises(LabaldError, match=message):
         load_pool(s, None, seed=0)
+
+
+def test_embedded_crowd_is_exactly_what_the_original_file_gives():
+    """The shipped compact copy equals Liao et al.'s group_workers.json, and the script that derives it
+    reproduces it byte for byte (CI runs this with the original; a clone without it cannot)."""
+    import importlib.util
+    import json
+
+    original = original_amt_file()
+    if original is None:
+        pytest.skip("Liao et al.'s group_workers.json is not here (set LABALD_DATA_DIR); CI has it")
+    a, b = load_amt(original), load_amt(EMBEDDED_AMT)
+    assert a.wnids == b.wnids and sorted(a.groups) == sorted(b.groups)
+    for g in a.groups:
+        assert np.array_equal(a.groups[g], b.groups[g]), g
+    assert np.array_equal(a.total_counts, b.total_counts)
+    spec = importlib.util.spec_from_file_location("make_amt_crowd", ROOT / "scripts" / "make_amt_crowd.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.compact(original) == EMBEDDED_AMT.read_text(encoding="utf-8")
+    names = json.loads(original.read_text())["imagenet100_name"]
+    assert json.loads(EMBEDDED_AMT.read_text())["names"] == names
+
+
+def test_runs_read_the_original_when_the_data_directory_has_it_else_the_embedded_copy(tmp_path):
+    assert find_amt_file(tmp_path) is None and amt_file(tmp_path) == EMBEDDED_AMT
+    (tmp_path / "group_workers.json").write_text(EMBEDDED_AMT.read_text())  # any file in the original's place
+    assert amt_file(tmp_path) == tmp_path / "group_workers.json"
+    folder = tmp_path / "as_folder"
+    (folder / "group_workers.json").mkdir(parents=True)
+    with pytest.raises(LabaldError, match="is a folder"):
+        amt_file(folder)
+    embedded = load_amt(EMBEDDED_AMT)
+    assert "embedded copy" in embedded.origin and sum(len(c) for c in embedded.groups.values()) == 58

@@ -132,3 +132,36 @@ def test_runs_of_different_settings_get_their_own_directories(tmp_path):
         "la_bald+stopping=budget2")
     # the local form only names joint methods' runs; SS ignores it
     assert make_settings(["acquisition.local=exact"], tmp_path).output_dir.parent.name == "ss"
+
+
+def test_a_submitit_sweep_writes_every_run_and_reports_a_failing_job(tmp_path):
+    """hydra/launcher=submitit_local runs jobs through the same submitit machinery as submitit_slurm,
+    with the keys README's cluster example uses (timeout_min, cpus_per_task, mem_gb)."""
+    good = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
+    bad = good.copy()
+    bad[3, 1] = np.nan
+    np.save(tmp_path / "good.npy", good)
+    np.save(tmp_path / "nan.npy", bad)
+    (tmp_path / "labels.txt").write_text("a\n" * 30 + "b\n" * 30)
+    results = tmp_path / "results"
+    launcher = ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", "hydra.launcher.cpus_per_task=1",
+                "hydra.launcher.mem_gb=2"]
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), "-m", *launcher, f"results_dir={results}", "dataset=digits",
+         "learner=none", "max_steps=2", "seed=0,1"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    for seed in (0, 1):
+        metrics = pd.read_csv(results / "runs" / "digits" / "ss+learner=none" / f"seed={seed}" / "metrics.csv")
+        assert metrics["step"].tolist() == [0, 1, 2]
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), "-m", *launcher, f"results_dir={results}", "dataset=custom",
+         "learner=none", "max_steps=2", "workers=synthetic", "dataset.n_prototypes=4",
+         f"dataset.labels_path={tmp_path / 'labels.txt'}",
+         f"dataset.features_path={tmp_path / 'nan.npy'},{tmp_path / 'good.npy'}"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("NaN or infinite") == 1, proc.stderr  # the job's log is elsewhere: repeated once
+    assert "1 job(s) failed" in proc.stderr and "Traceback" not in proc.stderr
+    written = list((results / "runs" / "custom").rglob("metrics.csv"))
+    assert len(written) == 1 and len(written[0].read_text().splitlines()) == 4
