@@ -105,6 +105,8 @@ CASES = {
                                                   f"data_dir={t / 'corrupt_amt'}"], "is corrupt"),
     "AMT file is a folder": (lambda t: ["dataset=commodity", "dataset.n_per_class=20",
                                         f"data_dir={t / 'folder_amt'}"], "is a folder"),
+    "data_dir is a file": (lambda t: ["dataset=commodity", "dataset.n_per_class=20", f"data_dir={t / 'a_file'}"],
+                           "is a file; give the folder"),
     "one-class labels file": (lambda t: _custom(t, labels="one_class_labels.txt"), "only one class"),
     "empty class list": (["dataset.wnids=[]"], "names no class"),
     "one wnid": (lambda t: ["dataset=commodity", "dataset.wnids=[n04517823]"], "only one class"),

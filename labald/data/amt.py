@@ -79,7 +79,11 @@ def find_amt_file(data_dir: str | os.PathLike | None) -> Path | None:
 
     Something there that is not a readable file (a folder, a broken link) is an error, not absence.
     """
-    path = resolve_data_dir(None if data_dir is None else str(data_dir)) / AMT_FILENAME
+    folder = resolve_data_dir(None if data_dir is None else str(data_dir))
+    if folder.exists() and not folder.is_dir():
+        raise LabaldError(f"the data directory {folder} (data_dir / LABALD_DATA_DIR) is a file; give the folder "
+                          f"that holds {AMT_FILENAME}")
+    path = folder / AMT_FILENAME
     if not path.exists() and not path.is_symlink():
         return None
     if not path.is_file():
