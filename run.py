@@ -10,6 +10,7 @@ This is the only module that sees Hydra; the package gets plain typed settings.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
@@ -26,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from labald.errors import LabaldError
 from labald.runner import run_experiment
 from labald.settings import settings_from_config
+from labald.threads import available_cores, threads_per_job
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 MAX_PRECHECKED_JOBS = 2000
@@ -48,6 +50,8 @@ def hydra_main(cfg: DictConfig) -> None:
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         settings, resume = _settings(cfg)
+        if settings.threads is None and multirun:
+            settings = dataclasses.replace(settings, threads=_sweep_job_threads(HydraConfig.get().launcher))
         run_experiment(settings, resume=resume, progress=sys.stderr.isatty())
     except LabaldError as e:
         if not multirun:
@@ -57,6 +61,18 @@ def hydra_main(cfg: DictConfig) -> None:
         if not multirun or os.environ.get("LABALD_DEBUG"):
             raise
         _record_failure(f"job {HydraConfig.get().job.override_dirname} failed: {type(e).__name__}: {e}")
+
+
+def _sweep_job_threads(launcher: DictConfig) -> int:
+    """A sweep job's share of the cores: submitit gives each job `cpus_per_task`; joblib runs `n_jobs`
+    at once (negative: cores + 1 + n_jobs, joblib's rule); Hydra's basic launcher runs one job at a time."""
+    target = str(launcher.get("_target_", ""))
+    if "submitit" in target:
+        return int(launcher.get("cpus_per_task") or 1)
+    if "joblib" in target:
+        n_jobs = int(launcher.get("n_jobs") or 1)
+        return threads_per_job(max(1, available_cores() + 1 + n_jobs) if n_jobs < 0 else n_jobs)
+    return threads_per_job(1)
 
 
 def _record_failure(message: str) -> None:

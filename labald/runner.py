@@ -22,13 +22,14 @@ from labald.experiment import Experiment, build_experiment
 from labald.loop import LoopState, initial_state, refresh_predictions, run_steps
 from labald.rundir import atomic_write_text, remove_interrupted_writes, save_checkpoint, write_json
 from labald.settings import RunSettings
+from labald.threads import apply_threads
 
 log = logging.getLogger("labald")
 
 CHECKPOINT = "checkpoint.pt"
 RUN_FILES = ("config.yaml", "metrics.csv", CHECKPOINT, "summary.json")  # what a run directory holds
 # Keys that may change between a run and its resumption without changing its results.
-_NOT_FINGERPRINTED = {"results_dir", "run_dir", "data_dir", "max_steps"}
+_NOT_FINGERPRINTED = {"results_dir", "run_dir", "data_dir", "max_steps", "threads"}
 
 
 def fingerprint(settings: RunSettings) -> str:
@@ -40,6 +41,9 @@ def fingerprint(settings: RunSettings) -> str:
 def run_experiment(settings: RunSettings, resume: bool = True, progress: bool = True) -> dict:
     """Run (or resume) one experiment and return its summary; all files go to settings.output_dir."""
     out = settings.output_dir
+    if settings.threads is not None:
+        apply_threads(settings.threads)
+        log.info("threads: %d (torch and BLAS)", settings.threads)
     saved = _load_checkpoint(out / CHECKPOINT, settings) if resume else None
     wall = time.perf_counter()
     exp = build_experiment(settings)
@@ -134,6 +138,7 @@ def _summary(exp: Experiment, state: LoopState, seconds: float) -> dict:
         "worker_source": exp.workers.source,
         "prior_accuracy": exp.prior_accuracy,
         "wall_seconds": seconds,
+        "threads": torch.get_num_threads(),
         "seconds_total": {c: float(sum(r.get(c) or 0.0 for r in state.rows)) for c in metrics.TIMING_COLUMNS},
         "fingerprint": fingerprint(exp.settings),
     }

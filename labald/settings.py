@@ -62,6 +62,7 @@ class RunSettings:
     results_dir: str = "results"
     data_dir: str | None = None
     run_dir: str | None = None  # None: <results_dir>/runs/<dataset>/<method>/seed=<seed>
+    threads: int | None = None  # torch/BLAS threads; None: all cores, or a sweep job's share (run.py)
 
     def core_options(self) -> dict[str, Any]:
         """Learner and aggregation options that differ from their defaults (an ablation of the core)."""
@@ -169,7 +170,8 @@ CORE_OPTIONS = {
     "learner": {"min_updates", "eval_every", "warm_start", "balanced", "calibrate", "keep_best", "prototypes",
                 "train_on", "cross_fit", "max_epochs", "patience"},
 }
-_TOP_LEVEL = {"batch_size", "max_per_image", "confidence", "max_steps", "results_dir", "data_dir", "run_dir"}
+_TOP_LEVEL = {"batch_size", "max_per_image", "confidence", "max_steps", "results_dir", "data_dir", "run_dir",
+              "threads"}
 
 
 def _build(cls, values: Mapping[str, Any] | None, group: str):
@@ -193,6 +195,7 @@ def validate(s: RunSettings) -> None:
     _int("max_per_image", s.max_per_image, 1)
     _open_unit("confidence", s.confidence)
     _int("max_steps", s.max_steps, 1)
+    _int("threads", s.threads, 1, optional=True)
     d = s.dataset
     _choice("dataset.kind", d.kind, DATASET_KINDS)
     _int("dataset.n_per_class", d.n_per_class, 1, optional=True)

@@ -229,11 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     launcher = importlib.util.find_spec("hydra_plugins.hydra_joblib_launcher") is not None
     jobs = max(args.jobs, 1)
-    env = dict(os.environ)
-    if launcher and jobs > 1:  # one BLAS/torch pool per job, sized so the jobs share the cores
-        threads = str(max((os.cpu_count() or 1) // jobs, 1))
-        for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            env.setdefault(key, threads)
+    env = dict(os.environ)  # each job's torch/BLAS threads: run.py gives it cores / n_jobs (labald.threads)
     groups = plan(args)
     totals = {"runs": sum(len(g.run_dirs(args.results)) for g in groups), "done": 0}
     mode = f"{jobs} parallel jobs (joblib launcher)" if launcher and jobs > 1 else (

@@ -1,5 +1,6 @@
 """End-to-end runs through the same config path as the CLI, and the CLI's handling of bad input."""
 
+import json
 import subprocess
 import sys
 
@@ -152,8 +153,9 @@ def test_a_submitit_sweep_writes_every_run_and_reports_a_failing_job(tmp_path):
         capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr
     for seed in (0, 1):
-        metrics = pd.read_csv(results / "runs" / "digits" / "ss+learner=none" / f"seed={seed}" / "metrics.csv")
-        assert metrics["step"].tolist() == [0, 1, 2]
+        run = results / "runs" / "digits" / "ss+learner=none" / f"seed={seed}"
+        assert pd.read_csv(run / "metrics.csv")["step"].tolist() == [0, 1, 2]
+        assert json.loads((run / "summary.json").read_text())["threads"] == 1  # its cpus_per_task
     proc = subprocess.run(
         [sys.executable, str(ROOT / "run.py"), "-m", *launcher, f"results_dir={results}", "dataset=custom",
          "learner=none", "max_steps=2", "workers=synthetic", "dataset.n_prototypes=4",
@@ -165,3 +167,19 @@ def test_a_submitit_sweep_writes_every_run_and_reports_a_failing_job(tmp_path):
     assert "1 job(s) failed" in proc.stderr and "Traceback" not in proc.stderr
     written = list((results / "runs" / "custom").rglob("metrics.csv"))
     assert len(written) == 1 and len(written[0].read_text().splitlines()) == 4
+
+
+def test_a_joblib_sweep_job_gets_its_share_of_the_cores_and_a_setting_wins(tmp_path):
+    from labald.threads import threads_per_job
+
+    results = tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+         f"results_dir={results}", "dataset=digits", "learner=none", "max_steps=1", "seed=0,1"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    for seed in (0, 1):
+        run = results / "runs" / "digits" / "ss+learner=none" / f"seed={seed}"
+        assert json.loads((run / "summary.json").read_text())["threads"] == threads_per_job(2)
+    settings = make_settings(["dataset=digits", "learner=none", "max_steps=1", "threads=1"], tmp_path / "one")
+    assert run_experiment(settings, progress=False)["threads"] == 1
