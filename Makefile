@@ -46,6 +46,7 @@ bench: $(STAMP)  ## the benchmark scripts (crowd-kit comparison needs `pip insta
 	$(PY) scripts/bench_em.py
 	$(PY) scripts/bench_learner.py
 	$(PY) scripts/bench_scoring.py
+	$(PY) scripts/bench_step.py
 
 bench-labeling: $(STAMP)  ## label accuracy of the core vs a reference (BENCH_ARGS="--ref REV --datasets dog --seeds 2 3")
 	$(PY) scripts/bench_labeling.py $(BENCH_ARGS)

@@ -1,0 +1,153 @@
+"""One loop step per sampler at paper scale, each phase beside its floor measured in the same run.
+
+    python scripts/bench_step.py                       # commodity, 1,300 images/class (N = 20,800)
+    python scripts/bench_step.py --n-per-class 200     # the reproduce scale
+    python scripts/bench_step.py --threads 1 --repeat 3
+
+Builds a run (`dataset`, `n_per_class`, seed 0, the default core), advances it `--warm-steps` SS
+steps so that the pool has answers, pseudo-labels and a trained model, then times one further
+step per method from copies of that same state (learner, workers and answers copied, so every
+method starts from identical inputs), `--repeat` times, keeping each phase's fastest. The phases
+are the loop's own (metrics.csv's `seconds_*`): scoring, selection, EM, training and MC inference.
+
+Floors are measured here, now, on this machine's load:
+  - matmul rate: a 2048^3 float32 matmul (best of 5), the rate a dense product can reach;
+  - log rate: `torch.log` over 2^25 float32 values (best of 5).
+  MC inference floor = (2 T N (H^2 + H K) + 2 N D H) FLOP at the matmul rate (the T sampled
+  networks over the pool; the first layer once). Scoring floor (J-BALD / LA-BALD) = T E M K
+  logarithms at the log rate + 2 T E M K^2 FLOP at the matmul rate (p_t(z | i, j) for every
+  eligible pair), E = eligible images at the step. Training has no floor printed: its cost is its
+  number of updates (early stopping), not a fixed product.
+Prints the load average before and after, a row per phase and method, and the step-time ratio of
+each method to SS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from labald.data import DatasetSettings  # noqa: E402
+from labald.experiment import build_experiment, build_sampler  # noqa: E402
+from labald.learner import LearnerSettings  # noqa: E402
+from labald.loop import advance, eligible, initial_state  # noqa: E402
+from labald.settings import (  # noqa: E402
+    JOINT_METHODS,
+    AcquisitionSettings,
+    AggregationSettings,
+    RunSettings,
+    validate,
+)
+from labald.stopping import StoppingSettings  # noqa: E402
+from labald.threads import apply_threads  # noqa: E402
+from labald.workers import WorkerSettings  # noqa: E402
+
+METHODS = ("ss", "rand_i_greedy_w", "j_bald", "la_bald")
+PHASES = ("seconds_scoring", "seconds_selection", "seconds_em", "seconds_train", "seconds_inference",
+          "seconds_step")
+
+
+def best_of(fn, repeat: int = 5) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def measured_rates() -> tuple[float, float]:
+    """(FLOP/s of a 2048^3 float32 matmul, logarithms/s of torch.log), best of 5 each."""
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    flops = 2 * 2048**3 / best_of(lambda: a @ b)
+    x = torch.rand(1 << 25) + 0.5
+    out = torch.empty_like(x)
+    logs = (1 << 25) / best_of(lambda: torch.log(x, out=out))
+    return flops, logs
+
+
+def settings_for(method: str, dataset: str, n_per_class: int | None) -> RunSettings:
+    settings = RunSettings(
+        seed=0, method=method, dataset=DatasetSettings(name=dataset, n_per_class=n_per_class),
+        workers=WorkerSettings(), aggregation=AggregationSettings(), learner=LearnerSettings(),
+        acquisition=AcquisitionSettings(), stopping=StoppingSettings(), results_dir="/nonexistent-unused",
+    )
+    validate(settings)
+    return settings
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="commodity")
+    parser.add_argument("--n-per-class", type=int, default=0, help="0 = the paper's 1,300 per class")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--warm-steps", type=int, default=5, help="SS steps before the timed step")
+    parser.add_argument("--repeat", type=int, default=2, help="timed steps per method (fastest phase kept)")
+    parser.add_argument("--threads", type=int, default=None, help="torch and BLAS threads (default: all cores)")
+    args = parser.parse_args()
+    if args.threads:
+        apply_threads(args.threads)
+    load_before = os.getloadavg()
+    flops, logs = measured_rates()
+
+    base = settings_for("ss", args.dataset, args.n_per_class or None)
+    exp = build_experiment(base)
+    state = initial_state(exp)
+    for _ in range(args.warm_steps):
+        advance(exp, state, "label")
+    n, k, m = exp.pool.n_images, exp.pool.n_classes, exp.workers.n_workers
+    t, h, d = exp.learner.settings.mc_samples, exp.learner.settings.hidden, exp.pool.features.shape[1]
+    e = int(eligible(exp, state, "label").sum())
+    print(f"{args.dataset}: N={n} K={k} M={m} T={t} H={h} D={d}, state after {state.step} SS steps: "
+          f"{len(state.annotations)} answers, {e} eligible images; torch threads {torch.get_num_threads()}, "
+          f"{os.cpu_count()} CPUs")
+    print(f"floors measured now: matmul {flops / 1e9:.0f} GFLOP/s (2048^3 fp32), torch.log {logs / 1e9:.2f} G/s")
+
+    floor = {
+        "seconds_inference": (2 * t * n * (h * h + h * k) + 2 * n * d * h) / flops,
+        "seconds_scoring": t * e * m * k / logs + 2 * t * e * m * k * k / flops,
+    }
+    best: dict[str, dict[str, float]] = {}
+    for method in args.methods:
+        settings = dataclasses.replace(base, method=method)
+        for _ in range(args.repeat):
+            run = dataclasses.replace(exp, settings=settings, sampler=build_sampler(settings),
+                                      learner=copy.deepcopy(exp.learner), workers=copy.deepcopy(exp.workers))
+            trial = copy.deepcopy(state)
+            advance(run, trial, "label")
+            row = trial.rows[-1]
+            mine = best.setdefault(method, {p: np.inf for p in PHASES})
+            for p in PHASES:
+                mine[p] = min(mine[p], float(row.get(p) or 0.0))
+
+    print(f"\n{'phase':<20}" + "".join(f"{mth:>17}" for mth in args.methods) + f"{'floor':>10}")
+    for p in PHASES:
+        line = f"{p.removeprefix('seconds_'):<20}"
+        for method in args.methods:
+            value = best[method][p]
+            ratio = ""
+            if p in floor and (p != "seconds_scoring" or method in JOINT_METHODS):
+                ratio = f" ({value / floor[p]:.1f}x)"
+            line += f"{f'{value:.3f}{ratio}':>17}"
+        line += f"{floor[p]:>10.3f}" if p in floor else f"{'':>10}"
+        print(line)
+    if "ss" in best:
+        ss = best["ss"]["seconds_step"]
+        print("\nstep / SS step: " + ", ".join(f"{mth} {best[mth]['seconds_step'] / ss:.2f}" for mth in args.methods))
+    print(f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} (1 min)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
