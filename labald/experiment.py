@@ -12,6 +12,7 @@ import torch
 from labald.aggregation import dirichlet_prior
 from labald.data import Pool, load_pool
 from labald.data.amt import AmtData, amt_file, load_amt
+from labald.device import resolve_device
 from labald.learner import CrossFitLearner, split_prototypes
 from labald.samplers import SAMPLERS, Sampler
 from labald.settings import JOINT_METHODS, RunSettings
@@ -29,7 +30,7 @@ class Experiment:
     learner: CrossFitLearner | None
     alpha_K_K: np.ndarray  # Dirichlet prior of every worker's confusion (SPEC 3)
     prior_accuracy: float
-    x_pool: torch.Tensor  # [N, D] float32
+    x_pool: torch.Tensor  # [N, D] float32, on the run's device
     train_prototypes: np.ndarray  # indices into the prototypes: the half that trains (SPEC 4)
     val_prototypes: np.ndarray  # the other half
 
@@ -65,11 +66,13 @@ def build_experiment(settings: RunSettings) -> Experiment:
     n_train = settings.dataset.n_prototypes // 2
     train_idx, val_idx = split_prototypes(pool.prototype_labels, n_train, np.random.default_rng([settings.seed, 303]))
     learner = None
+    device = resolve_device(settings.device)
     if settings.learner is not None:
-        learner = CrossFitLearner(settings.learner, pool.features.shape[1], pool.n_classes, settings.seed)
+        learner = CrossFitLearner(settings.learner, pool.features.shape[1], pool.n_classes, settings.seed, device)
+        log.info("device: %s (learner, MC inference, scoring)", device)
     return Experiment(
         settings, pool, workers, build_sampler(settings), learner, alpha, accuracy,
-        torch.from_numpy(pool.features), train_idx, val_idx,
+        torch.from_numpy(pool.features).to(device), train_idx, val_idx,
     )
 
 

@@ -196,7 +196,7 @@ def retrain_on_confident(exp: Experiment, state: LoopState) -> dict:
 def refresh_predictions(exp: Experiment, state: LoopState, mc_step: int) -> None:
     """MC predictions of the kept model, drawn with the generator of `mc_step`; their mean is the prior."""
     state.mc_probs_T_N_K = exp.learner.predict_mc(exp.x_pool, mc_step, exp.folds)
-    state.prior_N_K = state.mc_probs_T_N_K.mean(dim=0).double().numpy()
+    state.prior_N_K = state.mc_probs_T_N_K.mean(dim=0).double().cpu().numpy()
     state.mc_step = mc_step
 
 

@@ -29,7 +29,7 @@ log = logging.getLogger("labald")
 CHECKPOINT = "checkpoint.pt"
 RUN_FILES = ("config.yaml", "metrics.csv", CHECKPOINT, "summary.json")  # what a run directory holds
 # Keys that may change between a run and its resumption without changing its results.
-_NOT_FINGERPRINTED = {"results_dir", "run_dir", "data_dir", "max_steps", "threads"}
+_NOT_FINGERPRINTED = {"results_dir", "run_dir", "data_dir", "max_steps", "threads", "device"}
 
 
 def fingerprint(settings: RunSettings) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from labald.data import DatasetSettings
 from labald.data.pool import require_classes
+from labald.device import resolve_device
 from labald.errors import LabaldError
 from labald.learner import LearnerSettings
 from labald.paths import check_destination
@@ -63,6 +64,7 @@ class RunSettings:
     data_dir: str | None = None
     run_dir: str | None = None  # None: <results_dir>/runs/<dataset>/<method>/seed=<seed>
     threads: int | None = None  # torch/BLAS threads; None: all cores, or a sweep job's share (run.py)
+    device: str = "auto"  # auto | cpu | cuda: where the learner and the scoring run (labald.device)
 
     def core_options(self) -> dict[str, Any]:
         """Learner and aggregation options that differ from their defaults (an ablation of the core)."""
@@ -171,7 +173,7 @@ CORE_OPTIONS = {
                 "train_on", "cross_fit", "max_epochs", "patience"},
 }
 _TOP_LEVEL = {"batch_size", "max_per_image", "confidence", "max_steps", "results_dir", "data_dir", "run_dir",
-              "threads"}
+              "threads", "device"}
 
 
 def _build(cls, values: Mapping[str, Any] | None, group: str):
@@ -196,6 +198,7 @@ def validate(s: RunSettings) -> None:
     _open_unit("confidence", s.confidence)
     _int("max_steps", s.max_steps, 1)
     _int("threads", s.threads, 1, optional=True)
+    resolve_device(s.device)
     d = s.dataset
     _choice("dataset.kind", d.kind, DATASET_KINDS)
     _int("dataset.n_per_class", d.n_per_class, 1, optional=True)

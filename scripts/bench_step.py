@@ -3,6 +3,7 @@
     python scripts/bench_step.py                       # commodity, 1,300 images/class (N = 20,800)
     python scripts/bench_step.py --n-per-class 200     # the reproduce scale
     python scripts/bench_step.py --threads 1 --repeat 3
+    python scripts/bench_step.py --device cuda         # learner, MC inference and scoring on the GPU
 
 Builds a run (`dataset`, `n_per_class`, seed 0, the default core), advances it `--warm-steps` SS
 steps so that the pool has answers, pseudo-labels and a trained model, then times one further
@@ -39,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from labald.data import DatasetSettings  # noqa: E402
+from labald.device import resolve_device  # noqa: E402
 from labald.experiment import build_experiment, build_sampler  # noqa: E402
 from labald.learner import LearnerSettings  # noqa: E402
 from labald.loop import advance, eligible, initial_state  # noqa: E402
@@ -67,21 +69,30 @@ def best_of(fn, repeat: int = 5) -> float:
     return min(times)
 
 
-def measured_rates() -> tuple[float, float]:
-    """(FLOP/s of a 2048^3 float32 matmul, logarithms/s of torch.log), best of 5 each."""
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    flops = 2 * 2048**3 / best_of(lambda: a @ b)
-    x = torch.rand(1 << 25) + 0.5
+def measured_rates(device: torch.device) -> tuple[float, float]:
+    """(FLOP/s of a 2048^3 float32 matmul, logarithms/s of torch.log) on `device`, best of 5 each."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    a, b = torch.randn(2048, 2048, device=device), torch.randn(2048, 2048, device=device)
+    x = torch.rand(1 << 25, device=device) + 0.5
     out = torch.empty_like(x)
-    logs = (1 << 25) / best_of(lambda: torch.log(x, out=out))
-    return flops, logs
+
+    def matmul():
+        a @ b
+        sync()
+
+    def logarithm():
+        torch.log(x, out=out)
+        sync()
+
+    return 2 * 2048**3 / best_of(matmul), (1 << 25) / best_of(logarithm)
 
 
-def settings_for(method: str, dataset: str, n_per_class: int | None) -> RunSettings:
+def settings_for(method: str, dataset: str, n_per_class: int | None, device: str) -> RunSettings:
     settings = RunSettings(
         seed=0, method=method, dataset=DatasetSettings(name=dataset, n_per_class=n_per_class),
         workers=WorkerSettings(), aggregation=AggregationSettings(), learner=LearnerSettings(),
         acquisition=AcquisitionSettings(), stopping=StoppingSettings(), results_dir="/nonexistent-unused",
+        device=device,
     )
     validate(settings)
     return settings
@@ -95,13 +106,15 @@ def main() -> int:
     parser.add_argument("--warm-steps", type=int, default=5, help="SS steps before the timed step")
     parser.add_argument("--repeat", type=int, default=2, help="timed steps per method (fastest phase kept)")
     parser.add_argument("--threads", type=int, default=None, help="torch and BLAS threads (default: all cores)")
+    parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     args = parser.parse_args()
     if args.threads:
         apply_threads(args.threads)
     load_before = os.getloadavg()
-    flops, logs = measured_rates()
+    device = resolve_device(args.device)
+    flops, logs = measured_rates(device)
 
-    base = settings_for("ss", args.dataset, args.n_per_class or None)
+    base = settings_for("ss", args.dataset, args.n_per_class or None, args.device)
     exp = build_experiment(base)
     state = initial_state(exp)
     for _ in range(args.warm_steps):
@@ -112,7 +125,8 @@ def main() -> int:
     print(f"{args.dataset}: N={n} K={k} M={m} T={t} H={h} D={d}, state after {state.step} SS steps: "
           f"{len(state.annotations)} answers, {e} eligible images; torch threads {torch.get_num_threads()}, "
           f"{os.cpu_count()} CPUs")
-    print(f"floors measured now: matmul {flops / 1e9:.0f} GFLOP/s (2048^3 fp32), torch.log {logs / 1e9:.2f} G/s")
+    print(f"floors measured now ({device}): matmul {flops / 1e9:.0f} GFLOP/s (2048^3 fp32), "
+          f"torch.log {logs / 1e9:.2f} G/s")
 
     floor = {
         "seconds_inference": (2 * t * n * (h * h + h * k) + 2 * n * d * h) / flops,

@@ -59,6 +59,7 @@ CASES = {
     "negative seed": (["seed=-1"], "seed=-1 is invalid"),
     "zero steps": (["max_steps=0"], "max_steps=0 is invalid"),
     "zero threads": (["threads=0"], "threads=0 is invalid"),
+    "unknown device": (["device=tpu"], "device='tpu' is unknown"),
     "dropout one": (lambda t: ["dataset=digits", "learner.dropout=1.0"], "learner.dropout must be in [0, 1)"),
     "no mc samples": (lambda t: ["dataset=digits", "learner.mc_samples=0"], "learner.mc_samples must be >= 1"),
     "no folds": (lambda t: ["dataset=digits", "learner.cross_fit=0"], "learner.cross_fit must be >= 1"),

@@ -61,7 +61,7 @@ def _image_blocks(N: int, chunk: int, block: int) -> list[tuple[int, int]]:
             for c0 in range(0, N, chunk) for i0 in range(c0, min(N, c0 + chunk), block)]
 
 
-def _run_blocks(run_block, n_blocks: int) -> None:
+def _run_blocks(run_block, n_blocks: int, on_cpu: bool = True) -> None:
     """Call run_block(k) for every k, on torch.get_num_threads() Python threads when > 1.
 
     Each worker thread runs torch single-threaded and takes the next block when it is done. This
@@ -70,8 +70,8 @@ def _run_blocks(run_block, n_blocks: int) -> None:
     measured 5-10x slower than 1 thread; the work queue degrades to 1-thread speed instead).
     Blocks write disjoint rows of the outputs, so the result does not depend on the schedule.
     """
-    n_threads = min(torch.get_num_threads(), n_blocks)
-    if n_threads <= 1:
+    n_threads = min(torch.get_num_threads(), n_blocks) if on_cpu else 1
+    if n_threads <= 1:  # and on a GPU, whose kernels are queued in order anyway
         for k in range(n_blocks):
             run_block(k)
         return
@@ -128,7 +128,7 @@ def _predictive_entropies(
             sum_plogp_bMK = part_bMK if sum_plogp_bMK is None else sum_plogp_bMK.add_(part_bMK)
         mean_entropy_N_M[i0:i1] = sum_plogp_bMK.view(b, M, K).sum(-1).div_(-T)
 
-    _run_blocks(run_block, len(blocks))
+    _run_blocks(run_block, len(blocks), probs_T_N_K.device.type == "cpu")
     for c0 in range(0, N, chunk):
         c1 = min(N, c0 + chunk)
         # p_t is linear in q_t, so the mean answer distribution is the mean's image.

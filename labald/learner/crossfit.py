@@ -26,12 +26,13 @@ STREAM_FOLD = 4
 class CrossFitLearner:
     """`settings.cross_fit` MC-dropout learners, learner f the out-of-fold model of fold f."""
 
-    def __init__(self, settings: LearnerSettings, n_features: int, n_classes: int, seed: int):
+    def __init__(self, settings: LearnerSettings, n_features: int, n_classes: int, seed: int,
+                 device: torch.device | str = "cpu"):
         self.settings = settings
         self.seed = seed
         n = settings.cross_fit
         seeds = [seed] if n == 1 else [derive_seed(seed, f, STREAM_FOLD) for f in range(n)]
-        self.learners = [MCDropoutLearner(settings, n_features, n_classes, s) for s in seeds]
+        self.learners = [MCDropoutLearner(settings, n_features, n_classes, s, device) for s in seeds]
 
     def folds(self, n_images: int) -> np.ndarray:
         """The fixed fold of each of `n_images` pool images, seeded by the run seed."""
@@ -63,10 +64,11 @@ class CrossFitLearner:
             return self.learners[0].predict_mc(x, step)
         out = None
         for f, learner in enumerate(self.learners):
-            rows = torch.from_numpy(np.flatnonzero(np.asarray(folds) == f))
+            rows = torch.from_numpy(np.flatnonzero(np.asarray(folds) == f)).to(x.device)
             probs = learner.predict_mc(x[rows], step)
             if out is None:
-                out = torch.empty(probs.shape[0], len(x), probs.shape[2], dtype=probs.dtype)
+                out = torch.empty(probs.shape[0], len(x), probs.shape[2], dtype=probs.dtype, device=probs.device)
+            rows = rows.to(probs.device)
             out[:, rows] = probs
         return out
 

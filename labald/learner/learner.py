@@ -34,7 +34,8 @@ class MCDropoutLearner:
     another's ``state_dict`` behaves as that one would.
     """
 
-    def __init__(self, settings: LearnerSettings, n_features: int, n_classes: int, seed: int):
+    def __init__(self, settings: LearnerSettings, n_features: int, n_classes: int, seed: int,
+                 device: torch.device | str = "cpu"):
         if n_features < 1 or n_classes < 2:
             raise ValueError(f"need n_features >= 1 and n_classes >= 2, got {n_features}, "
                              f"{n_classes}")
@@ -42,6 +43,7 @@ class MCDropoutLearner:
         self.n_features = n_features
         self.n_classes = n_classes
         self.seed = seed
+        self.device = torch.device(device)
         self._model = self._new_model(step=0)
         self._adam: AdamState | None = None
         self._temperature = 1.0
@@ -62,7 +64,7 @@ class MCDropoutLearner:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(self.seed, step, STREAM_INIT))
             return MLP(self.n_features, self.n_classes, self.settings.hidden,
-                       self.settings.dropout)
+                       self.settings.dropout).to(self.device)  # initialised on the CPU: same weights anywhere
 
     def _check_xy(self, x: Tensor, y: Tensor, what: str) -> tuple[Tensor, Tensor]:
         if x.ndim != 2 or x.shape[1] != self.n_features or y.ndim != 1 or len(y) != len(x):
@@ -73,7 +75,7 @@ class MCDropoutLearner:
         if y.min() < 0 or y.max() >= self.n_classes:
             raise ValueError(f"{what}: labels must lie in [0, {self.n_classes}), got "
                              f"[{int(y.min())}, {int(y.max())}]")
-        return x.to(torch.float32), y.to(torch.int64)
+        return x.to(self.device, torch.float32), y.to(self.device, torch.int64)
 
     def _check_x(self, x: Tensor) -> None:
         if x.ndim != 2 or x.shape[1] != self.n_features:
@@ -103,6 +105,7 @@ class MCDropoutLearner:
         logits = self._validation_logits(candidate, x_val, step)
         temperature = fit_temperature(logits, y_val)
         if held_out is not None and bool(held_out.any()):  # none held out: compare on all
+            held_out = held_out.to(self.device)
             x_val, y_val, logits = x_val[held_out], y_val[held_out], logits[..., held_out, :]
         error, val_nll = _scores(logits, y_val, temperature)
         kept_error, kept_nll = (_scores(self._validation_logits(self._model, x_val, self._kept_step), y_val,
@@ -124,14 +127,15 @@ class MCDropoutLearner:
         every = s.eval_every or per_epoch
         lr = s.lr * math.sqrt(min(s.batch_size, len(y)))
         net = FlatNet(model)
-        adam = adam or AdamState.zeros(len(net.theta))
+        adam = adam or AdamState.zeros(len(net.theta), self.device)
         batches = self._batches(y, torch.Generator().manual_seed(derive_seed(self.seed, step, STREAM_SHUFFLE)))
         masks = np.random.default_rng(derive_seed(self.seed, step, STREAM_DROPOUT))
         p = model.dropout_p
         best_nll, best, stale, updates = math.inf, None, 0, 0
         for updates in range(1, total + 1):
             idx = next(batches)
-            keep = _keep_mask((2, len(idx), s.hidden), p, masks) if p > 0 else [None, None]  # both layers'
+            keep = _keep_mask((2, len(idx), s.hidden), p, masks).to(self.device) if p > 0 else [None, None]
+            idx = idx.to(self.device)
             backward(net, x[idx], y[idx], *keep)
             adam_step(net.theta, net.grad, adam, lr, s.weight_decay)
             if updates % every and updates < total:
@@ -151,6 +155,7 @@ class MCDropoutLearner:
         """Index batches without end: class-balanced draws with replacement (``balanced``), else
         shuffled passes over the train set."""
         size = min(self.settings.batch_size, len(y))
+        y = y.cpu()  # indices are drawn on the CPU generator: the same batches on any device
         if self.settings.balanced:
             weights = 1.0 / torch.bincount(y, minlength=self.n_classes).double()[y]
             while True:
@@ -172,7 +177,7 @@ class MCDropoutLearner:
     def predict_mc(self, x: Tensor, step: int) -> Tensor:
         """Calibrated probabilities [T, N, K] of the kept model; masks seeded by (seed, step)."""
         self._check_x(x)
-        return mc_dropout_predict(self._model, x, self.settings.mc_samples, self._mc_generator(step),
+        return mc_dropout_predict(self._model, x.to(self.device), self.settings.mc_samples, self._mc_generator(step),
                                   self._temperature)
 
     def predict_mean(self, x: Tensor, step: int) -> Tensor:
@@ -182,8 +187,8 @@ class MCDropoutLearner:
     def state_dict(self) -> dict[str, Any]:
         """Everything ``fit``/``predict_*`` depend on: kept model, optimizer, temperature, seed."""
         return {
-            "model": {k: v.detach().clone() for k, v in self._model.state_dict().items()},
-            "optimizer": None if self._adam is None else self._adam.to_dict(),
+            "model": {k: v.detach().cpu().clone() for k, v in self._model.state_dict().items()},
+            "optimizer": None if self._adam is None else self._adam.to_dict(),  # CPU tensors
             "temperature": self._temperature,
             "kept_step": self._kept_step,
             "fitted": self._fitted,
@@ -202,8 +207,8 @@ class MCDropoutLearner:
                              f"this learner is {mine}")
         model = MLP(self.n_features, self.n_classes, self.settings.hidden, self.settings.dropout)
         model.load_state_dict({k: v.clone() for k, v in state["model"].items()})
-        self._model = model.eval()
-        self._adam = None if state["optimizer"] is None else AdamState.from_dict(state["optimizer"])
+        self._model = model.to(self.device).eval()
+        self._adam = None if state["optimizer"] is None else AdamState.from_dict(state["optimizer"], self.device)
         self._temperature = float(state["temperature"])
         self._kept_step = int(state["kept_step"])
         self._fitted = bool(state["fitted"])

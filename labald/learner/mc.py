@@ -18,8 +18,9 @@ DEFAULT_CHUNK = 2048
 
 
 def sample_masks(n_samples: int, hidden: int, p: float, generator: torch.Generator, device=None) -> Tensor:
-    """Keep-masks [T, 2, H] (True = unit kept) for the two hidden layers, one row per sampled network."""
-    return torch.rand(n_samples, 2, hidden, generator=generator, device=device) >= p
+    """Keep-masks [T, 2, H] (True = unit kept) for the two hidden layers, one row per sampled network,
+    drawn on `generator`'s device (the CPU's: the same networks on any device) and moved to `device`."""
+    return (torch.rand(n_samples, 2, hidden, generator=generator, device=generator.device) >= p).to(device)
 
 
 def _check_inputs(model: MLP, x: Tensor, n_samples: int, temperature: float) -> None:

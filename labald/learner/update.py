@@ -75,27 +75,29 @@ class AdamState:
     lr: float | None = None
 
     @classmethod
-    def zeros(cls, n: int) -> AdamState:
-        return cls(0, torch.zeros(n), torch.zeros(n))
+    def zeros(cls, n: int, device: torch.device | str = "cpu") -> AdamState:
+        return cls(0, torch.zeros(n, device=device), torch.zeros(n, device=device))
 
     def clone(self) -> AdamState:
         return AdamState(self.step, self.exp_avg.clone(), self.exp_avg_sq.clone(), self.lr)
 
     def to_dict(self) -> dict:
-        return {"step": self.step, "exp_avg": self.exp_avg.clone(), "exp_avg_sq": self.exp_avg_sq.clone(),
+        """For a checkpoint: CPU tensors."""
+        return {"step": self.step, "exp_avg": self.exp_avg.cpu().clone(), "exp_avg_sq": self.exp_avg_sq.cpu().clone(),
                 "lr": self.lr}
 
     @classmethod
-    def from_dict(cls, state: dict) -> AdamState:
+    def from_dict(cls, state: dict, device: torch.device | str = "cpu") -> AdamState:
         """From ``to_dict()``, or from a ``torch.optim.Adam`` state dict over ``MLP.parameters()``
-        (checkpoints written before the fused update)."""
+        (checkpoints written before the fused update), onto `device`."""
         if "state" in state:
             per_param = [state["state"][i] for i in sorted(state["state"])]
             return cls(int(per_param[0]["step"]),
-                       torch.cat([p["exp_avg"].reshape(-1) for p in per_param]),
-                       torch.cat([p["exp_avg_sq"].reshape(-1) for p in per_param]),
+                       torch.cat([p["exp_avg"].reshape(-1) for p in per_param]).to(device),
+                       torch.cat([p["exp_avg_sq"].reshape(-1) for p in per_param]).to(device),
                        state["param_groups"][0]["lr"])
-        return cls(int(state["step"]), state["exp_avg"].clone(), state["exp_avg_sq"].clone(), state.get("lr"))
+        moments = (state[key].to(device, copy=True) for key in ("exp_avg", "exp_avg_sq"))
+        return cls(int(state["step"]), *moments, state.get("lr"))
 
 
 def adam_step(theta: Tensor, grad: Tensor, state: AdamState, lr: float, weight_decay: float) -> None:
@@ -128,7 +130,7 @@ def backward(net: FlatNet, x: Tensor, y: Tensor, keep1: Tensor | None, keep2: Te
     if keep2 is not None:
         a2.mul_(keep2)
     g3 = torch.softmax(torch.addmm(b3, a2, w3.t(), alpha=scale), dim=1)  # d loss / d logits
-    g3[torch.arange(len(y)), y] -= 1.0
+    g3[torch.arange(len(y), device=y.device), y] -= 1.0
     g3.div_(len(y))
     torch.mm(g3.t(), a2, out=g_w3)
     g_w3.mul_(scale)

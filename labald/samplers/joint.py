@@ -29,21 +29,21 @@ class JointSampler:
         start = time.perf_counter()
         valid = candidates.valid_N_M
         rows = np.flatnonzero(valid.any(axis=1))
-        probs_T_R_K = _annotation_posteriors(beliefs, rows)
-        confusions = torch.from_numpy(beliefs.confusions_M_K_K).to(probs_T_R_K.dtype)
+        probs_T_R_K = _annotation_posteriors(beliefs, rows)  # on the learner's device
+        confusions = torch.from_numpy(beliefs.confusions_M_K_K).to(probs_T_R_K)
         scores = influence_scores(probs_T_R_K, confusions, self.chunk)
         local = scores.local_paper_N_M if self.local == "paper" else scores.local_exact_N_M
         la = scores.global_N_M + local
-        ranked = la if self.name == "la_bald" else scores.global_N_M
+        ranked = (la if self.name == "la_bald" else scores.global_N_M).double().cpu()
         scored = time.perf_counter()
-        valid_rows = torch.from_numpy(valid[rows])
+        valid_rows = torch.from_numpy(valid[rows]).to(la.device)
         extra = {
             "jaccard_la_global": top_k_jaccard(la, scores.global_N_M, JACCARD_TOP, valid_rows),
             "jaccard_la_local": top_k_jaccard(la, local, JACCARD_TOP, valid_rows),
             "jaccard_global_local": top_k_jaccard(scores.global_N_M, local, JACCARD_TOP, valid_rows),
         }
         full = np.full(valid.shape, -np.inf)
-        full[rows] = ranked.double().numpy()
+        full[rows] = ranked.numpy()
         picked = time.perf_counter()
         images, workers = greedy_select(full, valid, candidates.capacity_M, candidates.batch_size, rng)
         return Selection(
@@ -61,5 +61,5 @@ def _annotation_posteriors(beliefs: Beliefs, rows: np.ndarray) -> torch.Tensor:
     """
     if beliefs.mc_probs_T_N_K is None:
         return torch.from_numpy(beliefs.posterior_N_K[rows]).float()[None]
-    mc = beliefs.mc_probs_T_N_K[:, torch.from_numpy(rows)]
+    mc = beliefs.mc_probs_T_N_K[:, torch.from_numpy(rows).to(beliefs.mc_probs_T_N_K.device)]
     return annotation_posterior(mc, torch.from_numpy(beliefs.log_likelihood_N_K[rows]))
