@@ -27,6 +27,8 @@ from labald.acquisition._checks import check_chunk, check_probs_and_confusions
 # fastest among 2^17..2^20 on a 2-core EPYC (the buffers stay in L2/L3), and it keeps peak memory
 # flat in N, T and `chunk` (per worker thread: two buffers).
 _BLOCK_ELEMENTS = 2**19
+# On a GPU the cost is kernel launches, not cache: blocks of up to 2^26 numbers (256 MiB buffers).
+_BLOCK_ELEMENTS_CUDA = 2**26
 # The paper form takes log W_j[y, z] of entries that may be 0 (its Prop. 2 needs W > 0, which EM
 # with a Dirichlet prior guarantees); zeros are floored here so the score stays finite.
 _LOG_FLOOR = 1e-12
@@ -104,8 +106,9 @@ def _predictive_entropies(
         return entropy_of_mean_N_M, mean_entropy_N_M
     MK = M * K
     confusion_K_MK = confusion_M_K_K.permute(1, 0, 2).reshape(K, MK)
-    block = max(1, min(chunk, _BLOCK_ELEMENTS // (T * MK)))
-    t_step = T if block * T * MK <= _BLOCK_ELEMENTS else max(1, _BLOCK_ELEMENTS // MK)
+    limit = _BLOCK_ELEMENTS if probs_T_N_K.device.type == "cpu" else _BLOCK_ELEMENTS_CUDA
+    block = max(1, min(chunk, limit // (T * MK)))
+    t_step = T if block * T * MK <= limit else max(1, limit // MK)
     blocks = _image_blocks(N, chunk, block)
     buffers = threading.local()
 
