@@ -29,7 +29,7 @@ class Experiment:
     sampler: Sampler
     learner: CrossFitLearner | None
     alpha_K_K: np.ndarray  # Dirichlet prior of every worker's confusion (SPEC 3)
-    prior_accuracy: float
+    prior_accuracy: float | np.ndarray  # the prior's diagonal: one number, or [K] (prior_diagonal=per_class)
     x_pool: torch.Tensor  # [N, D] float32, on the run's device
     train_prototypes: np.ndarray  # indices into the prototypes: the half that trains (SPEC 4)
     val_prototypes: np.ndarray  # the other half
@@ -49,6 +49,8 @@ class Experiment:
     def capacity_per_step(self) -> int:
         """Per-worker tasks per step: the configured value, else ceil(2B / M) (SPEC 5)."""
         configured = self.settings.workers.per_worker_per_step
+        if configured == "none":  # the literal paper: a worker may take the whole batch
+            return self.settings.batch_size
         return configured or -(-2 * self.settings.batch_size // self.workers.n_workers)
 
 
@@ -61,7 +63,13 @@ def build_experiment(settings: RunSettings) -> Experiment:
              pool.n_classes, len(pool.prototype_labels))
     log.info("workers: %d (%d experts), %s", workers.n_workers, int(workers.is_expert.sum()), workers.source)
     agg = settings.aggregation
-    accuracy = agg.prior_accuracy or float(np.diagonal(workers.confusions, axis1=1, axis2=2).mean())
+    diagonals = np.diagonal(workers.confusions, axis1=1, axis2=2)  # [M, K]
+    if agg.prior_accuracy is not None:
+        accuracy = agg.prior_accuracy
+    elif agg.prior_diagonal == "per_class":
+        accuracy = diagonals.mean(axis=0)  # [K]: each class's mean accuracy over the workers
+    else:
+        accuracy = float(diagonals.mean())
     alpha = dirichlet_prior(pool.n_classes, accuracy, workers.row_total, agg.prior_strength)
     n_train = settings.dataset.n_prototypes // 2
     train_idx, val_idx = split_prototypes(pool.prototype_labels, n_train, np.random.default_rng([settings.seed, 303]))
@@ -79,7 +87,8 @@ def build_experiment(settings: RunSettings) -> Experiment:
 def build_sampler(settings: RunSettings) -> Sampler:
     """The sampler `method` names, with the acquisition options for the joint ones."""
     joint = settings.method in JOINT_METHODS
-    options = {"local": settings.acquisition.local, "chunk": settings.acquisition.chunk} if joint else {}
+    acq = settings.acquisition
+    options = {"local": acq.local, "chunk": acq.chunk, "jaccard_ties": acq.jaccard_ties} if joint else {}
     return SAMPLERS[settings.method](**options)
 
 

@@ -106,6 +106,7 @@ def advance(exp: Experiment, state: LoopState, phase: str) -> bool:
     selection = select_pairs(exp, state, phase, capacity, step)
     if len(selection.images) == 0:
         return False
+    batch = metrics.batch_diagnostics(state.posterior_N_K, exp.workers.is_expert, selection.images, selection.workers)
     answers = exp.workers.answer(selection.images, selection.workers, exp.pool.labels)
     state.annotations.add(selection.images, selection.workers, answers, step)
     state.step = step
@@ -118,7 +119,7 @@ def advance(exp: Experiment, state: LoopState, phase: str) -> bool:
     timing.update(seconds_em=seconds_em, seconds_scoring=selection.seconds_scoring,
                   seconds_selection=selection.seconds_selection)
     n_eligible = int(eligible(exp, state, "label").sum())
-    state.rows.append(_row(exp, state, result.em, phase, n_eligible, timing, started, selection.extra))
+    state.rows.append(_row(exp, state, result.em, phase, n_eligible, timing, started, {**batch, **selection.extra}))
     return True
 
 

@@ -17,12 +17,25 @@ BASE_COLUMNS = (
     "ece", "posterior_ece", "confident_accuracy", "n_confident", "n_eligible", "em_iterations", "model_adopted",
     "seconds_em", "seconds_train", "seconds_inference", "seconds_scoring", "seconds_selection", "seconds_step",
 )
+# What the step's batch was (issue 13): mean top posterior of the picked images before their answers,
+# the share of the batch's pairs that went to experts, and how many distinct workers it used.
+BATCH_COLUMNS = ("picked_confidence", "expert_share", "workers_used")
 JACCARD_COLUMNS = ("jaccard_la_global", "jaccard_la_local", "jaccard_global_local")
 TIMING_COLUMNS = tuple(c for c in BASE_COLUMNS if c.startswith("seconds_"))
 
 
 def columns(joint_method: bool) -> tuple[str, ...]:
-    return BASE_COLUMNS + (JACCARD_COLUMNS if joint_method else ())
+    return BASE_COLUMNS + BATCH_COLUMNS + (JACCARD_COLUMNS if joint_method else ())
+
+
+def batch_diagnostics(posterior_N_K: np.ndarray, is_expert_M: np.ndarray, images: np.ndarray,
+                      workers: np.ndarray) -> dict[str, float | int]:
+    """The BATCH_COLUMNS of a selected batch, from the posterior it was selected under."""
+    return {
+        "picked_confidence": float(np.asarray(posterior_N_K)[images].max(axis=1).mean()),
+        "expert_share": float(np.asarray(is_expert_M)[workers].mean()),
+        "workers_used": int(len(np.unique(workers))),
+    }
 
 
 def accuracy(probs_N_K: np.ndarray, labels_N: np.ndarray) -> float:

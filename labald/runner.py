@@ -136,7 +136,7 @@ def _summary(exp: Experiment, state: LoopState, seconds: float) -> dict:
         "model_accuracy": last["model_accuracy"],
         "data_source": exp.pool.source,
         "worker_source": exp.workers.source,
-        "prior_accuracy": exp.prior_accuracy,
+        "prior_accuracy": np.asarray(exp.prior_accuracy).tolist(),
         "wall_seconds": seconds,
         "threads": torch.get_num_threads(),
         "seconds_total": {c: float(sum(r.get(c) or 0.0 for r in state.rows)) for c in metrics.TIMING_COLUMNS},

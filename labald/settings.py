@@ -36,6 +36,10 @@ class AggregationSettings:
     tol: float = 1e-3
     prior_accuracy: float | None = None
     reinfer: bool = True  # EM again after the learner is retrained, with the new model as prior
+    # "average per-class accuracy" (paper, Sec. 4) read as one number (scalar: the mean over classes
+    # and workers of W_j[k, k]) or as one per class (per_class: row k's diagonal is the mean over
+    # workers of W_j[k, k]); ignored when prior_accuracy is given (issue 13)
+    prior_diagonal: str = "scalar"
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,9 @@ class AcquisitionSettings:
 
     local: str = "paper"
     chunk: int = 2048
+    # ties in the top-k pair sets of the Jaccard columns: a seeded random order per ranking, as
+    # selection breaks them (random), or by pair index (index, before issue 13)
+    jaccard_ties: str = "random"
 
 
 @dataclass(frozen=True)
@@ -66,10 +73,12 @@ class RunSettings:
     threads: int | None = None  # torch/BLAS threads; None: all cores, or a sweep job's share (run.py)
     device: str = "auto"  # auto | cpu | cuda: where the learner and the scoring run (labald.device)
 
-    def core_options(self) -> dict[str, Any]:
-        """Learner and aggregation options that differ from their defaults (an ablation of the core)."""
+    def ablation_options(self) -> dict[str, Any]:
+        """Options of ABLATION_OPTIONS that differ from their defaults (what names an ablation's runs)."""
         learner = None if self.learner is None else dataclasses.asdict(self.learner)
-        return core_changes({"aggregation": dataclasses.asdict(self.aggregation), "learner": learner})
+        return ablation_changes({"aggregation": dataclasses.asdict(self.aggregation), "learner": learner,
+                                 "workers": dataclasses.asdict(self.workers),
+                                 "acquisition": dataclasses.asdict(self.acquisition)})
 
     @property
     def output_dir(self) -> Path:
@@ -81,7 +90,7 @@ class RunSettings:
             imbalance_ratio=self.dataset.imbalance_ratio, n_per_class=self.dataset.n_per_class,
             local=self.acquisition.local, learner=self.learner is not None, workers=self.workers.source,
             batch_size=self.batch_size, max_per_image=self.max_per_image, confidence=self.confidence,
-            core=self.core_options(),
+            core=self.ablation_options(),
         )
         return Path(self.results_dir) / "runs" / self.dataset.name / name / f"seed={self.seed}"
 
@@ -123,12 +132,13 @@ def run_name(
     return "+".join([method, *tags])
 
 
-def core_changes(groups: Mapping[str, Any]) -> dict[str, Any]:
-    """`group.key: value` for every learning-core option (CORE_OPTIONS) in `groups` (a group name to
-    its values, as in a config) that differs from its default; shared by run names and figures."""
-    defaults = {"aggregation": AggregationSettings(), "learner": LearnerSettings()}
+def ablation_changes(groups: Mapping[str, Any]) -> dict[str, Any]:
+    """`group.key: value` for every option of ABLATION_OPTIONS in `groups` (a group name to its
+    values, as in a config) that differs from its default; shared by run names and figures."""
+    defaults = {"aggregation": AggregationSettings(), "learner": LearnerSettings(), "workers": WorkerSettings(),
+                "acquisition": AcquisitionSettings()}
     changed = {}
-    for group, keys in CORE_OPTIONS.items():
+    for group, keys in ABLATION_OPTIONS.items():
         values = groups.get(group)
         if not isinstance(values, Mapping):
             continue
@@ -166,11 +176,17 @@ def settings_from_config(cfg: Mapping[str, Any]) -> RunSettings:
 
 
 _PAPER = {"batch_size": 100, "max_per_image": 3, "confidence": 0.9}
-# The learning core's non-paper choices (issue 10): a run that changes one is named after it.
-CORE_OPTIONS = {
-    "aggregation": {"reinfer"},
+PRIOR_DIAGONALS = ("scalar", "per_class")
+JACCARD_TIES = ("random", "index")
+# Options whose non-default values make an ablation: a run that changes one is named after it
+# (`+group.key=value`) and `make figures` keeps it out of the main study. The learning core's choices
+# (issue 10), and the paper's open choices of issue 13 (per-worker cap, prior diagonal, Jaccard ties).
+ABLATION_OPTIONS = {
+    "aggregation": {"reinfer", "prior_diagonal", "prior_strength"},
     "learner": {"min_updates", "eval_every", "warm_start", "balanced", "calibrate", "keep_best", "prototypes",
                 "train_on", "cross_fit", "max_epochs", "patience"},
+    "workers": {"per_worker_per_step", "max_per_worker"},
+    "acquisition": {"jaccard_ties"},
 }
 _TOP_LEVEL = {"batch_size", "max_per_image", "confidence", "max_steps", "results_dir", "data_dir", "run_dir",
               "threads", "device"}
@@ -214,7 +230,8 @@ def validate(s: RunSettings) -> None:
         raise LabaldError("workers.n_crowd + workers.n_expert is 0; at least one worker is needed")
     if w.mean_accuracy is not None:
         _open_unit("workers.mean_accuracy", w.mean_accuracy)
-    _int("workers.per_worker_per_step", w.per_worker_per_step, 1, optional=True)
+    if w.per_worker_per_step != "none":  # "none": no per-step cap (the paper names none; issue 13)
+        _int("workers.per_worker_per_step", w.per_worker_per_step, 1, optional=True)
     _int("workers.max_per_worker", w.max_per_worker, 1, optional=True)
     a = s.aggregation
     _number("aggregation.prior_strength", a.prior_strength, 0.0)
@@ -222,11 +239,13 @@ def validate(s: RunSettings) -> None:
     _number("aggregation.tol", a.tol, 0.0, strict=True)
     if a.prior_accuracy is not None:
         _open_unit("aggregation.prior_accuracy", a.prior_accuracy)
+    _choice("aggregation.prior_diagonal", a.prior_diagonal, PRIOR_DIAGONALS)
     if not isinstance(a.reinfer, bool):
         raise LabaldError(f"aggregation.reinfer={a.reinfer!r} is invalid; it must be true or false")
     # learner values are range-checked by LearnerSettings itself when it is built
     _choice("acquisition.local", s.acquisition.local, LOCAL_FORMS)
     _int("acquisition.chunk", s.acquisition.chunk, 1)
+    _choice("acquisition.jaccard_ties", s.acquisition.jaccard_ties, JACCARD_TIES)
     st = s.stopping
     _choice("stopping", st.rule, RULES)
     _int("stopping.patience", st.patience, 1)

@@ -165,7 +165,7 @@ def _run_once_then(tmp_path, capsys, extra):
 
 
 def test_checkpoint_of_another_config_is_refused_and_left_alone(tmp_path, capsys):
-    results, before, (code, err) = _run_once_then(tmp_path, capsys, ["aggregation.prior_strength=10"])
+    results, before, (code, err) = _run_once_then(tmp_path, capsys, ["aggregation.tol=0.01"])
     assert code == 2 and "different config" in err and "resume=false" in err
     assert _snapshot(results) == before
 

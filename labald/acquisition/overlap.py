@@ -6,24 +6,32 @@ import torch
 from torch import Tensor
 
 
-def _top_k_pairs(scores_N_M: Tensor, valid_N_M: Tensor | None, k: int) -> set[int]:
-    """Flat indices i * M + j of the k best valid pairs; ties go to the lower index."""
+def _top_k_pairs(scores_N_M: Tensor, valid_N_M: Tensor | None, k: int, ties: torch.Generator | None) -> set[int]:
+    """Flat indices i * M + j of the k best valid pairs; ties in a random order drawn from `ties`
+    (a stable sort of a random permutation), or to the lower index without it."""
     flat = scores_N_M.reshape(-1)
     index = torch.arange(flat.numel(), device=flat.device)
     if valid_N_M is not None:
         keep = valid_N_M.reshape(-1)
         flat, index = flat[keep], index[keep]
+    if ties is not None:
+        shuffle = torch.randperm(flat.numel(), generator=ties, device=ties.device).to(flat.device)
+        flat, index = flat[shuffle], index[shuffle]
     order = torch.sort(flat, descending=True, stable=True).indices[:k]
     return set(index[order].tolist())
 
 
 def top_k_jaccard(
-    scores_a: Tensor, scores_b: Tensor, k: int = 50, valid: Tensor | None = None
+    scores_a: Tensor, scores_b: Tensor, k: int = 50, valid: Tensor | None = None,
+    ties: torch.Generator | None = None,
 ) -> float:
     """J(D_a, D_b) = |D_a ∩ D_b| / |D_a ∪ D_b| for the top-k (image, worker) pairs of two scores.
 
     scores_a, scores_b: [N, M]; valid: optional [N, M] bool mask, pairs where False are ignored.
     With fewer than k valid pairs, all of them form both sets (J = 1); with none, J is NaN.
+    `ties`: each ranking breaks its ties in its own random order drawn from this generator, as two
+    samplers selecting at random among equal pairs would (issue 13: at step 1 every worker ties, and
+    index order made J 0 or 1 by construction); None breaks them by index.
     """
     if not isinstance(scores_a, Tensor) or not isinstance(scores_b, Tensor):
         raise ValueError("scores_a and scores_b must be torch tensors")
@@ -34,8 +42,8 @@ def top_k_jaccard(
         raise ValueError(f"valid must be a bool [N, M] mask of shape {tuple(scores_a.shape)}")
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
-    top_a = _top_k_pairs(scores_a, valid, k)
-    top_b = _top_k_pairs(scores_b, valid, k)
+    top_a = _top_k_pairs(scores_a, valid, k, ties)
+    top_b = _top_k_pairs(scores_b, valid, k, ties)
     union = top_a | top_b
     if not union:
         return float("nan")

@@ -30,18 +30,20 @@ class EMResult:
     converged: bool
 
 
-def dirichlet_prior(n_classes: int, mean_accuracy: float, row_total: float, strength: float) -> np.ndarray:
+def dirichlet_prior(n_classes: int, mean_accuracy: float | np.ndarray, row_total: float,
+                    strength: float) -> np.ndarray:
     """alpha [K, K]: the same for every worker; row mean has `mean_accuracy` on the diagonal and the
     rest spread evenly, with `strength * row_total` pseudo-counts per row (SPEC 3)."""
     return strength * row_total * prior_mean(n_classes, mean_accuracy)
 
 
-def prior_mean(n_classes: int, mean_accuracy: float) -> np.ndarray:
-    """[K, K] confusion with `mean_accuracy` on the diagonal, the rest uniform off it."""
+def prior_mean(n_classes: int, mean_accuracy: float | np.ndarray) -> np.ndarray:
+    """[K, K] confusion with `mean_accuracy` on the diagonal (one number, or one per class [K]),
+    the rest of each row spread evenly off it."""
     k = n_classes
-    off = (1.0 - mean_accuracy) / max(k - 1, 1)
-    mean = np.full((k, k), off)
-    np.fill_diagonal(mean, mean_accuracy if k > 1 else 1.0)
+    diagonal = np.broadcast_to(np.asarray(mean_accuracy, dtype=np.float64), (k,)) if k > 1 else np.ones(k)
+    mean = np.repeat(((1.0 - diagonal) / max(k - 1, 1))[:, None], k, axis=1)
+    np.fill_diagonal(mean, diagonal)
     return mean
 
 

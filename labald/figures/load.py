@@ -18,7 +18,7 @@ import pandas as pd
 import yaml
 
 from labald.errors import LabaldError
-from labald.settings import core_changes
+from labald.settings import ablation_changes
 
 RUN_COLUMNS = ("run", "panel", "dataset", "setting", "method", "seed")
 
@@ -56,12 +56,12 @@ def setting_slug(config: dict) -> str:
 
 
 def _core_parts(config: dict) -> list[str]:
-    """Learning-core options off their defaults (an ablation), or `core=old` for a run written
+    """Ablation options off their defaults (labald.settings.ABLATION_OPTIONS), or `core=old` for a run written
     before the core had them (issue 10), so such runs never join the main study's curves."""
     learner = config.get("learner")
     if isinstance(learner, dict) and "cross_fit" not in learner:
         return ["core=old"]
-    return [f"{key}={value}" for key, value in core_changes(config).items()]
+    return [f"{key}={value}" for key, value in ablation_changes(config).items()]
 
 
 def panel_name(config: dict) -> str:

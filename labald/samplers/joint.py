@@ -22,8 +22,8 @@ class JointSampler:
     only for images that still have a valid pair.
     """
 
-    def __init__(self, name: str, local: str = "paper", chunk: int = 2048):
-        self.name, self.local, self.chunk = name, local, chunk
+    def __init__(self, name: str, local: str = "paper", chunk: int = 2048, jaccard_ties: str = "random"):
+        self.name, self.local, self.chunk, self.jaccard_ties = name, local, chunk, jaccard_ties
 
     def select(self, candidates: Candidates, beliefs: Beliefs, rng: np.random.Generator) -> Selection:
         start = time.perf_counter()
@@ -37,10 +37,13 @@ class JointSampler:
         ranked = (la if self.name == "la_bald" else scores.global_N_M).double().cpu()
         scored = time.perf_counter()
         valid_rows = torch.from_numpy(valid[rows]).to(la.device)
+        ties = None
+        if self.jaccard_ties == "random":  # a child stream: the selection below draws what it drew before
+            ties = torch.Generator().manual_seed(int(rng.spawn(1)[0].integers(2**62)))
         extra = {
-            "jaccard_la_global": top_k_jaccard(la, scores.global_N_M, JACCARD_TOP, valid_rows),
-            "jaccard_la_local": top_k_jaccard(la, local, JACCARD_TOP, valid_rows),
-            "jaccard_global_local": top_k_jaccard(scores.global_N_M, local, JACCARD_TOP, valid_rows),
+            "jaccard_la_global": top_k_jaccard(la, scores.global_N_M, JACCARD_TOP, valid_rows, ties),
+            "jaccard_la_local": top_k_jaccard(la, local, JACCARD_TOP, valid_rows, ties),
+            "jaccard_global_local": top_k_jaccard(scores.global_N_M, local, JACCARD_TOP, valid_rows, ties),
         }
         full = np.full(valid.shape, -np.inf)
         full[rows] = ranked.numpy()

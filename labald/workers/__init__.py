@@ -28,7 +28,7 @@ class WorkerSettings:
     n_crowd: int = 50
     n_expert: int = 10
     mean_accuracy: float | None = None  # synthetic crowd; None = the subtask's AMT figure (0.7 otherwise)
-    per_worker_per_step: int | None = None  # None = ceil(2B / M)
+    per_worker_per_step: int | str | None = None  # None = ceil(2B / M); "none" = no per-step cap
     max_per_worker: int | None = None  # None = no total cap
 
 
