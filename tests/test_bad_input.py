@@ -112,6 +112,7 @@ CASES = {
     "one-class labels file": (lambda t: _custom(t, labels="one_class_labels.txt"), "only one class"),
     "empty class list": (["dataset.wnids=[]"], "names no class"),
     "one wnid": (lambda t: ["dataset=commodity", "dataset.wnids=[n04517823]"], "only one class"),
+    "a wnid twice": (lambda t: ["dataset=commodity", "dataset.wnids=[n04517823,n03062245,n04517823]"], "twice"),
     "results_dir under a file": (lambda t: [*DIGITS, f"results_dir={t / 'a_file' / 'results'}"], "which is a file"),
     "run_dir under a file": (lambda t: [*DIGITS, f"run_dir={t / 'a_file' / 'run'}"], "which is a file"),
     "run_dir is a file": (lambda t: [*DIGITS, f"run_dir={t / 'a_file'}"], "is a file, not a folder"),

@@ -12,10 +12,15 @@ from labald.errors import LabaldError
 
 def require_classes(classes: list[str], where: str, fix: str) -> None:
     """The one rule on a class list, for runs and the `labald` CLI alike: at least two classes
-    (labelling with one class is no task: every answer is right, every score zero)."""
+    (labelling with one class is no task: every answer is right, every score zero), each once."""
     if len(classes) < 2:
         named = f"only one class ({classes[0]!r})" if classes else "no class"
         raise LabaldError(f"{where} names {named}; a pool needs at least two classes: {fix}")
+    seen = set()
+    for c in classes:
+        if c in seen:
+            raise LabaldError(f"{where} names class {c!r} twice; each class must appear once")
+        seen.add(c)
 
 
 @dataclass(frozen=True)
