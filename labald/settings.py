@@ -19,7 +19,7 @@ from labald.paths import check_destination
 from labald.stopping import RULES, StoppingSettings
 from labald.workers import WorkerSettings
 
-METHODS = ("ss", "rand_i_greedy_w", "j_bald", "la_bald")
+METHODS = ("ss", "rand_i_greedy_w", "j_bald", "la_bald", "eag")
 JOINT_METHODS = ("j_bald", "la_bald")
 DATASET_KINDS = ("sandbox", "digits", "custom", "replay")
 LOCAL_FORMS = ("paper", "exact")

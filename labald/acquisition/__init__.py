@@ -1,5 +1,6 @@
 """Acquisition scores of image-worker pairs: global and local influence, LA-BALD (SPEC 5)."""
 
+from labald.acquisition.gain import expected_accuracy_gain
 from labald.acquisition.overlap import top_k_jaccard
 from labald.acquisition.posterior import annotation_posterior
 from labald.acquisition.scores import (
@@ -12,6 +13,7 @@ from labald.acquisition.scores import (
 
 __all__ = [
     "InfluenceScores",
+    "expected_accuracy_gain",
     "annotation_posterior",
     "global_influence",
     "influence_scores",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-METHOD_ORDER = ("ss", "rand_i_greedy_w", "j_bald", "la_bald")
-METHOD_NAMES = {"ss": "SS", "rand_i_greedy_w": "Rand-I+Greedy-W", "j_bald": "J-BALD", "la_bald": "LA-BALD"}
-METHOD_COLOURS = {"ss": "#7f7f7f", "rand_i_greedy_w": "#1f77b4", "j_bald": "#ff7f0e", "la_bald": "#d62728"}
+METHOD_ORDER = ("ss", "rand_i_greedy_w", "j_bald", "la_bald", "eag")
+METHOD_NAMES = {"ss": "SS", "rand_i_greedy_w": "Rand-I+Greedy-W", "j_bald": "J-BALD", "la_bald": "LA-BALD",
+                "eag": "EAG"}
+METHOD_COLOURS = {"ss": "#7f7f7f", "rand_i_greedy_w": "#1f77b4", "j_bald": "#ff7f0e", "la_bald": "#d62728",
+                  "eag": "#2ca02c"}
 _SPARE_COLOURS = ("#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 
 

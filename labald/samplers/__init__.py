@@ -4,6 +4,7 @@ from collections.abc import Callable
 from functools import partial
 
 from labald.samplers.base import Beliefs, Candidates, Sampler, Selection
+from labald.samplers.gain import ExpectedAccuracyGain
 from labald.samplers.joint import JointSampler
 from labald.samplers.random_image import RandomImageGreedyWorker, StandardSampler
 from labald.samplers.selection import greedy_select
@@ -13,6 +14,7 @@ SAMPLERS: dict[str, Callable[..., Sampler]] = {
     RandomImageGreedyWorker.name: RandomImageGreedyWorker,
     "j_bald": partial(JointSampler, "j_bald"),
     "la_bald": partial(JointSampler, "la_bald"),
+    ExpectedAccuracyGain.name: ExpectedAccuracyGain,
 }
 
 __all__ = ["SAMPLERS", "Beliefs", "Candidates", "Sampler", "Selection", "greedy_select", "make_sampler"]
