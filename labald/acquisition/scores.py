@@ -14,6 +14,7 @@ they need only the mean posterior qbar(i, .) = mean_t q_t(i, .).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
@@ -74,18 +75,39 @@ def _run_blocks(run_block, n_blocks: int, on_cpu: bool = True) -> None:
     """
     n_threads = min(torch.get_num_threads(), n_blocks) if on_cpu else 1
     if n_threads <= 1:  # and on a GPU, whose kernels are queued in order anyway
-        for k in range(n_blocks):
-            run_block(k)
+        with _flushing_denormals(on_cpu):
+            for k in range(n_blocks):
+                run_block(k)
         return
     try:
         # set_num_threads in a worker sets that thread's OpenMP/MKL team size to 1; it also sets
         # the default for threads started later, which the `finally` restores.
-        with ThreadPoolExecutor(n_threads, initializer=torch.set_num_threads,
-                                initargs=(1,)) as pool:
+        with ThreadPoolExecutor(n_threads, initializer=_single_threaded_flushing) as pool:
             for _ in pool.map(run_block, range(n_blocks)):
                 pass
     finally:
         torch.set_num_threads(torch.get_num_threads())
+
+
+def _single_threaded_flushing() -> None:
+    torch.set_num_threads(1)
+    torch.set_flush_denormal(True)  # this worker thread's own FP mode; it ends with the pool
+
+
+@contextlib.contextmanager
+def _flushing_denormals(on_cpu: bool):
+    """Treat denormal floats as zero while scoring on this thread. Annotation posteriors of images
+    with answers hold many values below float32's smallest normal (59% of them at paper scale after
+    5 steps), and x86 arithmetic on denormals is ~100x slower: scoring took 4.8 s instead of 0.46 s.
+    Values under 1.2e-38 contribute nothing the scores can show (they are sums of O(1) terms)."""
+    if not on_cpu:
+        yield
+        return
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
 
 
 def _predictive_entropies(
