@@ -14,7 +14,7 @@ from scipy import stats
 from labald.figures import load_runs, make_figures
 from labald.figures.__main__ import main as figures_main
 from labald.figures.make import _scoring_time
-from labald.figures.plots import accuracy_figure, jaccard_figure, scoring_time_figure
+from labald.figures.plots import accuracy_figure, diagnostics_figure, jaccard_figure, scoring_time_figure
 from labald.figures.reduction import annotations_to_reach, reduction_table
 from labald.figures.style import METHOD_COLOURS
 from labald.metrics import JACCARD_COLUMNS
@@ -35,6 +35,11 @@ def write_run(root, dataset, method, seed, x, acc, phase=None, stopping="unconfi
             "seconds_selection": 0.01, "seconds_step": 0.4}
     if method in ("j_bald", "la_bald"):
         rows.update({c: [math.nan] + [0.5] * (n - 1) for c in JACCARD_COLUMNS})
+    # batch diagnostics: none at step 0 (no batch yet); experts get 0.1 more of the batch per method rank
+    expert_share = 0.1 * (1 + METHODS.index(method)) if method in METHODS else 0.0
+    rows.update({"picked_confidence": [math.nan] + [0.6] * (n - 1),
+                 "expert_share": [math.nan] + [expert_share + 0.01 * seed] * (n - 1),
+                 "workers_used": [math.nan] + [20] * (n - 1)})
     pd.DataFrame(rows).to_csv(out / "metrics.csv", index=False)
     config = {"seed": seed, "method": method,
               "dataset": {"name": dataset, "n_per_class": None, "imbalance_ratio": ratio},
@@ -103,6 +108,17 @@ def test_model_accuracy_and_jaccard_figures(runs):
     assert all(ln.get_xdata()[0] == 1 for ln in jac.axes[0].get_lines())  # step 0 has no scores
 
 
+def test_diagnostics_figure_has_a_row_per_diagnostic_and_the_seed_mean_per_method(runs):
+    frame = load_runs(runs / "runs")
+    fig = diagnostics_figure(frame)
+    assert len(fig.axes) == 3 * 2  # picked confidence, expert share, workers used x datasets a, b
+    expert_a = fig.axes[2]  # row 2 (expert share), column 1 (dataset a)
+    for i, method in enumerate(METHODS):
+        line = next(ln for ln in expert_a.get_lines() if ln.get_gid() == f"{method}:label")
+        np.testing.assert_allclose(line.get_ydata(), 0.1 * (1 + i) + 0.01)  # seeds 0, 1, 2: mean + 0.01
+    assert diagnostics_figure(frame.drop(columns=["picked_confidence", "expert_share", "workers_used"])) is None
+
+
 def test_scoring_time_figure_fits_the_log_log_slope():
     rows = [("K", k, 100, 1000, 60, 1e-3 * k**2) for k in (4, 8, 16)]
     rows += [("T", 16, t, 1000, 60, 2e-3 * t) for t in (10, 50, 100)]
@@ -132,13 +148,31 @@ def test_reduction_table_matches_a_hand_computation(tmp_path):
     (row,) = table.to_dict("records")
     r = np.array([100 * (1.0 - 5 / 6) / 1.0, 100 * (0.75 - 0.5) / 0.75])
     half = stats.t.ppf(0.975, 1) * r.std(ddof=1) / math.sqrt(2)
-    assert (row["panel"], row["baseline"], row["n_seeds"], row["wins"]) == ("a", "ss", 2, 2)
+    assert (row["panel"], row["method"], row["baseline"], row["n_seeds"], row["wins"]) == ("a", "la_bald", "ss", 2, 2)
     assert row["target_accuracy"] == pytest.approx(0.85)
     assert row["cost_baseline"] == pytest.approx((1.0 + 0.75) / 2)
-    assert row["cost_la_bald"] == pytest.approx((5 / 6 + 0.5) / 2)
+    assert row["cost_method"] == pytest.approx((5 / 6 + 0.5) / 2)
     assert row["reduction_pct"] == pytest.approx(r.mean())
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((r.mean() - half, r.mean() + half))
     assert row["paper"].startswith("19%")
+
+
+def test_a_sampler_outside_the_paper_is_compared_with_every_baseline_and_la_bald(tmp_path):
+    # one seed, finals 0.9 / 0.9 / 0.9 / 0.95 / 0.9 -> target 0.9; each reaches it at the x of its 0.9
+    x = [0.0, 0.5, 1.0]
+    for method, y in (("ss", [0.5, 0.7, 0.9]), ("rand_i_greedy_w", [0.5, 0.8, 0.9]), ("j_bald", [0.5, 0.9, 0.9]),
+                      ("la_bald", [0.5, 0.8, 0.95]), ("eag", [0.5, 0.9, 0.9])):
+        write_run(tmp_path, "a", method, 0, x, y)
+    table = reduction_table(load_runs(tmp_path / "runs"))
+    pairs = list(zip(table["method"], table["baseline"], strict=True))
+    assert pairs == [("la_bald", "ss"), ("la_bald", "rand_i_greedy_w"), ("la_bald", "j_bald"),
+                     ("eag", "ss"), ("eag", "rand_i_greedy_w"), ("eag", "j_bald"), ("eag", "la_bald")]
+    reduction = dict(zip(pairs, table["reduction_pct"], strict=True))
+    la_cost = 0.5 + 0.1 / 0.15 * 0.5
+    assert reduction[("la_bald", "ss")] == pytest.approx(100 * (1.0 - la_cost))
+    assert reduction[("eag", "la_bald")] == pytest.approx(100 * (la_cost - 0.5) / la_cost)
+    assert reduction[("eag", "j_bald")] == 0.0
+    assert table.loc[table["method"] == "eag", "paper"].eq("").all()
 
 
 def test_studies_are_grouped_by_config_not_path(tmp_path):
@@ -161,13 +195,13 @@ def test_make_figures_writes_every_file_non_empty(runs, capsys):
                  columns=["param", "K", "T", "N", "M", "seconds"]).to_csv(bench, index=False)
     assert figures_main(["--runs", str(runs / "runs"), "--out", str(runs / "figs"), "--bench", str(bench)]) == 0
     names = {p.name for p in (runs / "figs").iterdir()}
-    for stem in ("label_accuracy", "model_accuracy", "jaccard", "scoring_time"):
+    for stem in ("label_accuracy", "model_accuracy", "jaccard", "diagnostics", "scoring_time"):
         assert {f"{stem}.png", f"{stem}.pdf"} <= names
     assert {"reduction.md", "reduction.csv", "timing.md", "timing.csv"} <= names
     assert all(p.stat().st_size > 0 for p in (runs / "figs").iterdir())
     md = (runs / "figs" / "reduction.md").read_text()
-    assert "| a | SS | 3 |" in md and "mean over datasets" in md and "19%" in md
-    assert "wrote 12 file(s)" in capsys.readouterr().out
+    assert "| a | LA-BALD | SS | 3 |" in md and "mean over datasets" in md and "19%" in md
+    assert "wrote 14 file(s)" in capsys.readouterr().out
 
 
 def test_missing_or_bad_bench_csv_only_skips_its_figure(tmp_path):

@@ -340,6 +340,28 @@ def test_state_dict_round_trip_resumes_identically(digits):
     assert torch.equal(resumed.predict_mc(x_test, step=2), original.predict_mc(x_test, step=2))
 
 
+def test_kept_model_validation_logits_reused_from_adoption_equal_fresh_ones(digits):
+    """The kept model's validation logits are cached when it is adopted; a resumed learner (no cache)
+    and a changed validation set (cache missed) must score the kept model exactly as the cache does,
+    on a held-out subset too."""
+    x_train, y_train = digits["train"]
+    x_val, y_val = digits["val"]
+    held_out = torch.arange(len(y_val)) % 3 != 0
+    original = MCDropoutLearner(FAST, 64, 10, seed=0)
+    original.fit(x_train[:500], y_train[:500], x_val, y_val, step=0)
+    resumed = MCDropoutLearner(FAST, 64, 10, seed=0)
+    resumed.load_state_dict(original.state_dict())
+    a = original.fit(x_train, y_train, x_val, y_val, step=1, held_out=held_out)
+    b = resumed.fit(x_train, y_train, x_val, y_val, step=1, held_out=held_out)
+    assert a == b and math.isfinite(a.kept_val_nll)
+    shrunk = original.fit(x_train, y_train, x_val[:200], y_val[:200], step=2)  # another validation set
+    fresh = MCDropoutLearner(FAST, 64, 10, seed=0)
+    fresh.load_state_dict(original.state_dict())
+    again = fresh.fit(x_train, y_train, x_val[:200], y_val[:200], step=3)
+    kept = original.fit(x_train, y_train, x_val[:200], y_val[:200], step=3)
+    assert shrunk.kept_val_nll != a.kept_val_nll and again == kept
+
+
 def test_cold_start_fit_does_not_depend_on_history(digits):
     cold = LearnerSettings(mc_samples=20, max_epochs=8, min_updates=0, patience=3, warm_start=False)
     x_train, y_train = digits["train"]

@@ -33,9 +33,10 @@ def make_figures(runs_dir: Path, out_dir: Path, bench_csv: Path | None = None,
         for column in ("label_accuracy", "model_accuracy"):
             fig = plots.accuracy_figure(frame, column, setting)
             written += plots.save(fig, out_dir, stem(column, setting), formats)
-        fig = plots.jaccard_figure(frame, setting)
-        if fig is not None:
-            written += plots.save(fig, out_dir, stem("jaccard", setting), formats)
+        for name, figure in (("jaccard", plots.jaccard_figure), ("diagnostics", plots.diagnostics_figure)):
+            fig = figure(frame, setting)
+            if fig is not None:
+                written += plots.save(fig, out_dir, stem(name, setting), formats)
     written += _scoring_time(bench_csv, out_dir, say, formats)
     written += _tables(frame, out_dir, say)
     return written

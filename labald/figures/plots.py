@@ -25,6 +25,9 @@ GRID_POINTS = 200
 X_LABEL = "annotations per image"
 Y_LABELS = {"label_accuracy": "label accuracy (aggregated labels vs truth)",
             "model_accuracy": "model accuracy (learner on the pool)"}
+DIAGNOSTICS = {"picked_confidence": "mean max posterior of picked images",
+               "expert_share": "share of the batch's pairs given to experts",
+               "workers_used": "distinct workers in the batch"}
 JACCARD_PAIRS = {"jaccard_la_global": ("J(LA-BALD, global)", "-"),
                  "jaccard_la_local": ("J(LA-BALD, local)", "--"),
                  "jaccard_global_local": ("J(global, local)", "-.")}
@@ -144,6 +147,41 @@ def jaccard_figure(frame: pd.DataFrame, setting: str = "main") -> Figure | None:
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
         ax.legend(fontsize="x-small", loc="best")
+    return fig
+
+
+def diagnostics_figure(frame: pd.DataFrame, setting: str = "main") -> Figure | None:
+    """What each sampler's batches are made of, per step (issue 13): a row per diagnostic of
+    metrics.csv (`DIAGNOSTICS`), a column per dataset, a line per method (mean over seeds, band
+    ±1 s.d.) against annotations per image. None when the study's runs predate the columns."""
+    columns = [c for c in DIAGNOSTICS if c in frame.columns]
+    frame = frame[(frame["setting"] == setting) & (frame["step"] > 0)]
+    if not columns or frame[columns].notna().to_numpy().sum() == 0:
+        return None
+    panels = sorted(frame["panel"].unique())
+    cols = len(panels)
+    fig = Figure(figsize=(max(4.2 * cols, 6.5), 3.0 * len(columns) + 0.8), layout="constrained")
+    fig.suptitle(f"What the samplers pick, per step\n{setting_title(setting)}; mean over seeds, band ±1 s.d.",
+                 fontsize="medium")
+    for r, column in enumerate(columns):
+        for c, panel_name in enumerate(panels):
+            ax = fig.add_subplot(len(columns), cols, r * cols + c + 1)
+            panel = frame[frame["panel"] == panel_name]
+            grid = _panel_grid(panel)
+            for method in sorted_methods(panel["method"].unique()):
+                runs = panel[panel["method"] == method]
+                x, values, switch = seed_curves(runs, column, grid)
+                if values.size:
+                    _draw_mean(ax, method, x, values, switch, runs["seed"].nunique())
+            if r == 0:
+                ax.set_title(panel_name)
+            if r == len(columns) - 1:
+                ax.set_xlabel(X_LABEL)
+            if c == 0:
+                ax.set_ylabel(DIAGNOSTICS[column], fontsize="small")
+            ax.grid(alpha=0.3)
+            if r == 0 and c == 0:
+                ax.legend(fontsize="x-small", loc="best")
     return fig
 
 

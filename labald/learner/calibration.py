@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 
 import torch
+from scipy import optimize
 from torch import Tensor
 
 LOG_T_RANGE = (math.log(1e-2), math.log(1e2))
-GOLDEN_ITERATIONS = 25  # the log-T interval (width 9.2) shrinks to 9.2 * 0.618^25 ~ 5e-5: T to 0.005%
+# Brent's bounded search on log T stops when log T is known to 1e-3, i.e. T to 0.1%: ~10 NLL evaluations
+# where a golden-section search to 5e-5 took 27 (each a log-softmax over all T x n x K validation logits).
+LOG_T_TOLERANCE = 1e-3
 
 
 def _check_logits_labels(scores_N_K: Tensor, labels_N: Tensor, what: str) -> None:
@@ -45,8 +48,9 @@ def fit_temperature(logits: Tensor, labels_N: Tensor) -> float:
     """Scalar T > 0 minimising `nll(logits, labels, T)`; 1.0 when no T improves on T = 1.
 
     For [N, K] logits the NLL is convex in 1/T, hence unimodal in log T; for the MC mean of
-    [T, N, K] logits it is unimodal in practice. A golden-section search on log T in [1e-2, 1e2]
-    finds the minimiser deterministically, with no optimiser state.
+    [T, N, K] logits it is unimodal in practice. Brent's bounded search on log T in [1e-2, 1e2]
+    (golden sections with parabolic steps) finds the minimiser deterministically, with no optimiser
+    state.
     """
     _check_logits(logits, labels_N)
     if labels_N.numel() == 0:
@@ -54,21 +58,11 @@ def fit_temperature(logits: Tensor, labels_N: Tensor) -> float:
     # the MC mean's search runs in float32: T * N * K values per evaluation, precision to spare
     logits = logits.detach().float() if logits.ndim == 3 else logits.detach().double()
     labels = labels_N.long()[:, None]
-    lo, hi = LOG_T_RANGE
-    inv_phi = (math.sqrt(5.0) - 1.0) / 2.0
-    a, b = hi - inv_phi * (hi - lo), lo + inv_phi * (hi - lo)
-    fa, fb = _nll(logits, labels, math.exp(a)), _nll(logits, labels, math.exp(b))
-    for _ in range(GOLDEN_ITERATIONS):
-        if fa <= fb:
-            hi, b, fb = b, a, fa
-            a = hi - inv_phi * (hi - lo)
-            fa = _nll(logits, labels, math.exp(a))
-        else:
-            lo, a, fa = a, b, fb
-            b = lo + inv_phi * (hi - lo)
-            fb = _nll(logits, labels, math.exp(b))
-    best = math.exp((lo + hi) / 2.0)
-    return best if _nll(logits, labels, best) < _nll(logits, labels, 1.0) else 1.0
+    found = optimize.minimize_scalar(lambda log_t: _nll(logits, labels, math.exp(log_t)), bounds=LOG_T_RANGE,
+                                     method="bounded",
+                                     options={"xatol": LOG_T_TOLERANCE, "maxiter": 100})
+    best = math.exp(float(found.x))
+    return best if float(found.fun) < _nll(logits, labels, 1.0) else 1.0
 
 
 def expected_calibration_error(probs_N_K: Tensor, labels_N: Tensor, n_bins: int = 15) -> float:

@@ -49,6 +49,7 @@ class MCDropoutLearner:
         self._temperature = 1.0
         self._kept_step = 0  # the step whose MC masks the kept model's temperature was fitted with
         self._fitted = False
+        self._kept_val: tuple[Tensor, Tensor] | None = None  # (x_val, the kept model's validation logits)
 
     @property
     def temperature(self) -> float:
@@ -104,16 +105,20 @@ class MCDropoutLearner:
         candidate.eval()
         logits = self._validation_logits(candidate, x_val, step)
         temperature = fit_temperature(logits, y_val)
+        kept_logits = self._kept_validation_logits(x_val) if self._fitted else None
+        candidate_val = (x_val.clone(), logits)
         if held_out is not None and bool(held_out.any()):  # none held out: compare on all
             held_out = held_out.to(self.device)
-            x_val, y_val, logits = x_val[held_out], y_val[held_out], logits[..., held_out, :]
+            y_val, logits = y_val[held_out], logits[..., held_out, :]
+            kept_logits = None if kept_logits is None else kept_logits[..., held_out, :]
         error, val_nll = _scores(logits, y_val, temperature)
-        kept_error, kept_nll = (_scores(self._validation_logits(self._model, x_val, self._kept_step), y_val,
-                                        self._temperature) if self._fitted else (math.inf, math.inf))
+        kept_error, kept_nll = (math.inf, math.inf) if kept_logits is None else _scores(kept_logits, y_val,
+                                                                                       self._temperature)
         adopted = not self._fitted or _better(s.keep_best, (error, val_nll), (kept_error, kept_nll))
         if adopted:
             self._model, self._adam = candidate, adam
             self._temperature, self._kept_step, self._fitted = temperature, step, True
+            self._kept_val = candidate_val
         return FitReport(adopted, error, val_nll, kept_error, kept_nll, temperature, updates, n_train)
 
     def _train(self, model: MLP, adam: AdamState | None, x: Tensor, y: Tensor, x_val: Tensor, y_val: Tensor,
@@ -164,6 +169,16 @@ class MCDropoutLearner:
             order = torch.randperm(len(y), generator=generator)
             yield from order.split(size)
 
+    def _kept_validation_logits(self, x_val: Tensor) -> Tensor:
+        """The kept model's validation logits, from its adoption when the validation images are the
+        same (each image's MC logits depend on it and the masks only: a subset is a slice)."""
+        cached = self._kept_val
+        if cached is not None and cached[0].shape == x_val.shape and torch.equal(cached[0], x_val):
+            return cached[1]
+        logits = self._validation_logits(self._model, x_val, self._kept_step)
+        self._kept_val = (x_val.clone(), logits)
+        return logits
+
     def _validation_logits(self, model: MLP, x_val: Tensor, step: int) -> Tensor:
         """What temperature scaling is fitted on: the logits [T, n, K] of the T sampled networks the
         loop will use (``calibrate=mc_mean``), or the dropout-free network's [n, K]."""
@@ -212,6 +227,7 @@ class MCDropoutLearner:
         self._temperature = float(state["temperature"])
         self._kept_step = int(state["kept_step"])
         self._fitted = bool(state["fitted"])
+        self._kept_val = None
         self.seed = int(state["seed"])
 
 

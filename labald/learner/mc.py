@@ -3,8 +3,9 @@
 Sample t keeps a Bernoulli(1 - p) mask on each hidden layer, shared by all images: it is one
 network drawn from the dropout posterior, as the BALD scores assume (appendix C). The first layer
 has no dropout before it, so it runs once for all samples; each sample's masks are then folded into
-the next layer's weights (inverted dropout, scale 1 / (1 - p)), so the T passes are one batched
-matmul over [T, H, H] weights with no per-activation mask at all. Masks are [T, 2, H] draws, cheap.
+the next layer's weights (inverted dropout, scale 1 / (1 - p)), so the second layers of the T
+networks are one wide matmul (their weights side by side, [H, T * H]) and the third a batched one,
+with no per-activation mask at all. Masks are [T, 2, H] draws, cheap.
 """
 
 from __future__ import annotations
@@ -57,17 +58,21 @@ def _mc_dropout(model: MLP, x: Tensor, n_samples: int, generator: torch.Generato
                 chunk: int, softmax: bool) -> Tensor:
     _check_inputs(model, x, n_samples, temperature)
     w = model.fc1.weight
-    p = model.dropout_p
-    keep = sample_masks(n_samples, model.hidden, p, generator, w.device).to(w.dtype) / (1.0 - p)
-    w2_T_H_H = keep[:, 0, :, None] * model.fc2.weight.T  # rows of fc2's input scaled by mask 1
+    p, hidden = model.dropout_p, model.hidden
+    keep = sample_masks(n_samples, hidden, p, generator, w.device).to(w.dtype) / (1.0 - p)
+    # fc2 of all T networks side by side: [H, T * H], column block t = fc2's input rows scaled by mask 1
+    # of network t, so the second layer is one wide product (an H x T*H matrix, not T small ones)
+    w2_H_TH = (keep[:, 0, :, None] * model.fc2.weight.T).transpose(0, 1).reshape(hidden, n_samples * hidden)
+    b2_TH = model.fc2.bias.repeat(n_samples)
     w3_T_H_K = keep[:, 1, :, None] * model.fc3.weight.T / temperature  # fc3's input by mask 2
     b3 = model.fc3.bias / temperature
     n = x.shape[0]
     out_T_N_K = torch.empty(n_samples, n, model.n_classes, dtype=w.dtype, device=w.device)
     for start in range(0, n, max(1, chunk)):
         h1 = torch.relu(model.fc1(x[start:start + chunk].to(dtype=w.dtype, device=w.device)))  # once for all T
-        h2 = torch.baddbmm(model.fc2.bias, h1.expand(n_samples, *h1.shape), w2_T_H_H).clamp_(min=0)  # [T, n, H]
-        logits = torch.baddbmm(b3, h2, w3_T_H_K)  # [T, n, K]
+        h2 = torch.addmm(b2_TH, h1, w2_H_TH).clamp_(min=0)  # [n, T * H]
+        h2_T_n_H = h2.view(len(h1), n_samples, hidden).transpose(0, 1)  # a view: network t's activations
+        logits = torch.baddbmm(b3, h2_T_n_H, w3_T_H_K)  # [T, n, K]
         out_T_N_K[:, start:start + h1.shape[0]] = torch.softmax(logits, dim=-1) if softmax else logits
     return out_T_N_K
 

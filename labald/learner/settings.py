@@ -38,7 +38,9 @@ class LearnerSettings:
       80-image step-0 set gets 300 updates, as Liao et al. give every fit, not 50);
       the validation NLL of the dropout-free network is checked every ``eval_every`` batches
       (None: once an epoch), the best checkpoint kept, and training stops after ``patience``
-      checks without improvement once ``min_updates`` are done.
+      checks without improvement once ``min_updates`` are done. Checks every 5 updates with a
+      patience of 3 (20 updates past the best) label as well as every 10 with 5 (60 past it) and
+      make a step at 200/class ~1.5x cheaper (issue 10: 40 seed-runs, README "The learning core").
     - ``calibrate``: which prediction the temperature is fitted for: ``mc_mean``, the mean of the
       T dropout samples that EM receives as prior, or ``network``, the dropout-free network.
     - ``keep_best``: a new model replaces the kept one when its validation ``error`` (ties go to
@@ -62,8 +64,8 @@ class LearnerSettings:
     mc_samples: int = 100  # T
     max_epochs: int = 50
     min_updates: int = 300
-    eval_every: int | None = 10
-    patience: int = 5
+    eval_every: int | None = 5
+    patience: int = 3
     warm_start: bool = True  # from the kept model; False = from scratch each step
     balanced: bool = True
     calibrate: str = "mc_mean"
