@@ -79,6 +79,24 @@ def test_masks_of_an_image_do_not_depend_on_chunking_or_on_later_images():
     torch.testing.assert_close(whole[:, :20], prefix, rtol=0, atol=1e-6)
 
 
+def test_mc_predictions_written_into_given_rows_equal_the_plain_ones():
+    model = _random_mlp()
+    x = torch.randn(30, 12)
+    plain = mc_dropout_predict(model, x, 6, torch.Generator().manual_seed(4), 1.3, chunk=7)
+    out = torch.full((6, 45, 5), -1.0)
+    rows = torch.randperm(45, generator=torch.Generator().manual_seed(0))[:30]
+    got = mc_dropout_predict(model, x, 6, torch.Generator().manual_seed(4), 1.3, chunk=7, out=out, rows=rows)
+    assert got is out
+    torch.testing.assert_close(out[:, rows], plain, rtol=0, atol=1e-6)
+    untouched = torch.ones(45, dtype=torch.bool)
+    untouched[rows] = False
+    assert bool((out[:, untouched] == -1).all())
+    with pytest.raises(ValueError, match="out and rows"):
+        mc_dropout_predict(model, x, 6, torch.Generator().manual_seed(4), out=out)
+    with pytest.raises(ValueError, match="out must be"):
+        mc_dropout_predict(model, x, 6, torch.Generator().manual_seed(4), out=out, rows=rows[:5])
+
+
 def test_mc_logits_are_the_logits_of_the_same_sampled_networks():
     model = _random_mlp()
     x = torch.randn(23, 12)

@@ -1,13 +1,13 @@
 """Annotation reduction of LA-BALD, and of any sampler of ours, vs each baseline (SPEC 7 item 5;
 paper Sec. 5, appendix B.3).
 
-Per dataset, study and seed, the target is the lowest final label accuracy across the methods run
-with that seed, so every method reaches it. A method's cost is the annotations per image at which
-its label accuracy first reaches the target (linear interpolation between steps). The reduction of
-method m vs baseline b is 100 * (cost_b - cost_m) / cost_b, per seed; the table gives its mean, a
-95% t-interval over seeds and the number of seeds where m needs fewer annotations. LA-BALD is
-compared with the paper's baselines (SS, Rand-I+Greedy-W, J-BALD); a sampler outside the paper
-(issue 13, e.g. EAG) with those and with LA-BALD.
+Per dataset, study and seed, the target is the lowest final label accuracy across the paper's methods
+run with that seed (and the compared sampler, when it is not one of them), so every method reaches it.
+A method's cost is the annotations per image at which its label accuracy first reaches the target
+(linear interpolation between steps). The reduction of method m vs baseline b is
+100 * (cost_b - cost_m) / cost_b, per seed; the table gives its mean, a 95% t-interval over seeds and
+the number of seeds where m needs fewer annotations. LA-BALD is compared with the paper's baselines
+(SS, Rand-I+Greedy-W, J-BALD); a sampler outside the paper (issue 13, e.g. EAG) with those and LA-BALD.
 Only finished runs (with a summary.json) count: a run cut short would lower the target.
 """
 
@@ -25,6 +25,7 @@ LA = "la_bald"
 ALL_PANELS = "mean over datasets"
 SS_TYPE, JBALD_TYPE = ("ss", "rand_i_greedy_w"), ("j_bald",)
 PAPER_BASELINES = (*SS_TYPE, *JBALD_TYPE)
+PAPER_METHODS = (*PAPER_BASELINES, LA)
 COLUMNS = ("setting", "panel", "method", "baseline", "n_seeds", "target_accuracy", "cost_baseline", "cost_method",
            "reduction_pct", "ci_low", "ci_high", "wins", "paper")
 
@@ -51,22 +52,6 @@ def annotations_to_reach(x: np.ndarray, y: np.ndarray, target: float) -> float:
     return float(x0 + (target - y0) / (y1 - y0) * (x1 - x0))
 
 
-def costs(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (setting, panel, seed, method): the common target and the method's cost."""
-    rows = []
-    finished = frame[frame["finished"]] if "finished" in frame.columns else frame
-    for (setting, panel, seed), group in finished.groupby(["setting", "panel", "seed"]):
-        curves = {m: r.sort_values("step") for m, r in group.groupby("method")}
-        if not compared_pairs(curves):
-            continue
-        target = min(float(r["label_accuracy"].iloc[-1]) for r in curves.values())
-        for method, run in curves.items():
-            cost = annotations_to_reach(run["annotations_per_image"], run["label_accuracy"], target)
-            rows.append({"setting": setting, "panel": panel, "seed": seed, "method": method,
-                         "target_accuracy": target, "cost": cost})
-    return pd.DataFrame(rows, columns=["setting", "panel", "seed", "method", "target_accuracy", "cost"])
-
-
 def paper_reference(setting: str, method: str, baseline: str) -> str:
     if method != LA:
         return ""
@@ -91,7 +76,7 @@ def interval(values: np.ndarray) -> tuple[float, float, float]:
 
 def reduction_table(frame: pd.DataFrame) -> pd.DataFrame:
     """The reduction table of every study in the frame, plus a mean-over-datasets row per baseline."""
-    per_seed = _per_seed_reductions(costs(frame))
+    per_seed = _per_seed_reductions(frame)
     rows = []
     for setting, study in per_seed.groupby("setting", sort=False):
         panels = sorted(study["panel"].unique())
@@ -111,16 +96,23 @@ def reduction_table(frame: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values("setting", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
 
 
-def _per_seed_reductions(cost: pd.DataFrame) -> pd.DataFrame:
-    wide = cost.pivot_table(index=["setting", "panel", "seed"], columns="method", values="cost")
-    targets = cost.groupby(["setting", "panel", "seed"])["target_accuracy"].first()
+def _per_seed_reductions(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (setting, panel, seed, method, baseline) of `compared_pairs`: the common target (the
+    lowest final label accuracy among the paper's methods run with that seed and the method itself,
+    so a sampler outside the paper never moves the paper's comparisons) and both costs."""
     rows = []
-    for method, baseline in compared_pairs(wide.columns):
-        pair = wide[[baseline, method]].dropna()
-        pair = pair[pair[baseline] > 0]
-        for key, (c_b, c_m) in pair.iterrows():
-            rows.append({"setting": key[0], "panel": key[1], "seed": key[2], "method": method, "baseline": baseline,
-                         "target_accuracy": targets[key], "cost_baseline": c_b, "cost_method": c_m,
+    finished = frame[frame["finished"]] if "finished" in frame.columns else frame
+    for (setting, panel, seed), group in finished.groupby(["setting", "panel", "seed"]):
+        curves = {m: r.sort_values("step") for m, r in group.groupby("method")}
+        finals = {m: float(r["label_accuracy"].iloc[-1]) for m, r in curves.items()}
+        for method, baseline in compared_pairs(curves):
+            target = min(f for m, f in finals.items() if m in PAPER_METHODS or m == method)
+            c_m, c_b = (annotations_to_reach(curves[m]["annotations_per_image"], curves[m]["label_accuracy"], target)
+                        for m in (method, baseline))
+            if not c_b > 0:
+                continue
+            rows.append({"setting": setting, "panel": panel, "seed": seed, "method": method, "baseline": baseline,
+                         "target_accuracy": target, "cost_baseline": c_b, "cost_method": c_m,
                          "reduction_pct": 100.0 * (c_b - c_m) / c_b})
     return pd.DataFrame(rows, columns=["setting", "panel", "seed", "method", "baseline", "target_accuracy",
                                        "cost_baseline", "cost_method", "reduction_pct"])

@@ -62,14 +62,13 @@ class CrossFitLearner:
         """Calibrated probabilities [T, N, K]: image i from the learner of its fold (`folds`)."""
         if len(self.learners) == 1:
             return self.learners[0].predict_mc(x, step)
-        out = None
+        folds = np.asarray(folds)
+        first = self.learners[0]
+        weight = first.model.fc1.weight
+        out = torch.empty(first.settings.mc_samples, len(x), first.n_classes, dtype=weight.dtype, device=weight.device)
         for f, learner in enumerate(self.learners):
-            rows = torch.from_numpy(np.flatnonzero(np.asarray(folds) == f)).to(x.device)
-            probs = learner.predict_mc(x[rows], step)
-            if out is None:
-                out = torch.empty(probs.shape[0], len(x), probs.shape[2], dtype=probs.dtype, device=probs.device)
-            rows = rows.to(probs.device)
-            out[:, rows] = probs
+            rows = torch.from_numpy(np.flatnonzero(folds == f)).to(x.device)
+            learner.predict_mc(x[rows], step, out=out, rows=rows.to(out.device))
         return out
 
     def state_dict(self) -> dict[str, Any]:
