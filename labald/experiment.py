@@ -14,7 +14,7 @@ from labald.data import Pool, load_pool
 from labald.data.amt import AmtData, amt_file, load_amt
 from labald.device import resolve_device
 from labald.learner import CrossFitLearner, split_prototypes
-from labald.samplers import SAMPLERS, Sampler
+from labald.samplers import SAMPLERS, PowerSampler, Sampler
 from labald.settings import JOINT_METHODS, RunSettings
 from labald.workers import WorkerPool, build_workers
 
@@ -89,6 +89,8 @@ def build_sampler(settings: RunSettings) -> Sampler:
     joint = settings.method in JOINT_METHODS
     acq = settings.acquisition
     options = {"local": acq.local, "chunk": acq.chunk, "jaccard_ties": acq.jaccard_ties} if joint else {}
+    if settings.method == PowerSampler.name:
+        options = {"beta": acq.power_beta, "chunk": acq.chunk}
     return SAMPLERS[settings.method](**options)
 
 

@@ -19,7 +19,7 @@ from labald.paths import check_destination
 from labald.stopping import RULES, StoppingSettings
 from labald.workers import WorkerSettings
 
-METHODS = ("ss", "rand_i_greedy_w", "j_bald", "la_bald", "eag")
+METHODS = ("ss", "rand_i_greedy_w", "j_bald", "la_bald", "eag", "power_bald")
 JOINT_METHODS = ("j_bald", "la_bald")
 DATASET_KINDS = ("sandbox", "digits", "custom", "replay")
 LOCAL_FORMS = ("paper", "exact")
@@ -51,6 +51,8 @@ class AcquisitionSettings:
     # ties in the top-k pair sets of the Jaccard columns: a seeded random order per ranking, as
     # selection breaks them (random), or by pair index (index, before issue 13)
     jaccard_ties: str = "random"
+    # method=power_bald: images drawn with probability proportional to (best J-BALD score)^power_beta
+    power_beta: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,7 @@ ABLATION_OPTIONS = {
     "learner": {"min_updates", "eval_every", "warm_start", "balanced", "calibrate", "keep_best", "prototypes",
                 "train_on", "cross_fit", "max_epochs", "patience"},
     "workers": {"per_worker_per_step", "max_per_worker"},
-    "acquisition": {"jaccard_ties"},
+    "acquisition": {"jaccard_ties", "power_beta"},
 }
 _TOP_LEVEL = {"batch_size", "max_per_image", "confidence", "max_steps", "results_dir", "data_dir", "run_dir",
               "threads", "device"}
@@ -246,6 +248,7 @@ def validate(s: RunSettings) -> None:
     _choice("acquisition.local", s.acquisition.local, LOCAL_FORMS)
     _int("acquisition.chunk", s.acquisition.chunk, 1)
     _choice("acquisition.jaccard_ties", s.acquisition.jaccard_ties, JACCARD_TIES)
+    _number("acquisition.power_beta", s.acquisition.power_beta, 0.0)
     st = s.stopping
     _choice("stopping", st.rule, RULES)
     _int("stopping.patience", st.patience, 1)

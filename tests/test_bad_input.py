@@ -85,6 +85,8 @@ CASES = {
     "unknown learner": (["learner=cnn"], "learner=cnn is unknown"),
     "budget over cap": (["stopping=budget", "stopping.annotations_per_image=5"], "exceeds max_per_image"),
     "unknown local form": (["acquisition.local=approx"], "acquisition.local='approx' is unknown"),
+    "negative power_beta": (["method=power_bald", "acquisition.power_beta=-1"],
+                            "acquisition.power_beta=-1 is invalid; it must be a number >= 0.0"),
     "negative prior strength": (["aggregation.prior_strength=-1"], "aggregation.prior_strength=-1"),
     "imbalance below one": (["dataset.imbalance_ratio=0.5"], "dataset.imbalance_ratio=0.5"),
     "one prototype": (["dataset.n_prototypes=1"], "dataset.n_prototypes=1"),

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-METHOD_ORDER = ("ss", "rand_i_greedy_w", "j_bald", "la_bald", "eag")
+METHOD_ORDER = ("ss", "rand_i_greedy_w", "j_bald", "la_bald", "eag", "power_bald")
 METHOD_NAMES = {"ss": "SS", "rand_i_greedy_w": "Rand-I+Greedy-W", "j_bald": "J-BALD", "la_bald": "LA-BALD",
-                "eag": "EAG"}
+                "eag": "EAG", "power_bald": "PowerBALD"}
 METHOD_COLOURS = {"ss": "#7f7f7f", "rand_i_greedy_w": "#1f77b4", "j_bald": "#ff7f0e", "la_bald": "#d62728",
-                  "eag": "#2ca02c"}
-_SPARE_COLOURS = ("#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+                  "eag": "#2ca02c", "power_bald": "#9467bd"}
+_SPARE_COLOURS = ("#8c564b", "#e377c2", "#17becf", "#bcbd22")
 
 
 def method_name(method: str) -> str:

@@ -5,7 +5,7 @@ from functools import partial
 
 from labald.samplers.base import Beliefs, Candidates, Sampler, Selection
 from labald.samplers.gain import ExpectedAccuracyGain
-from labald.samplers.joint import JointSampler
+from labald.samplers.joint import JointSampler, PowerSampler
 from labald.samplers.random_image import RandomImageGreedyWorker, StandardSampler
 from labald.samplers.selection import greedy_select
 
@@ -15,9 +15,10 @@ SAMPLERS: dict[str, Callable[..., Sampler]] = {
     "j_bald": partial(JointSampler, "j_bald"),
     "la_bald": partial(JointSampler, "la_bald"),
     ExpectedAccuracyGain.name: ExpectedAccuracyGain,
+    PowerSampler.name: PowerSampler,
 }
 
-__all__ = ["SAMPLERS", "Beliefs", "Candidates", "Sampler", "Selection", "greedy_select", "make_sampler"]
+__all__ = ["SAMPLERS", "Beliefs", "Candidates", "PowerSampler", "Sampler", "Selection", "greedy_select", "make_sampler"]
 
 
 def make_sampler(name: str, **options) -> Sampler:

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import torch
 
-from labald.acquisition import annotation_posterior, influence_scores, top_k_jaccard
+from labald.acquisition import annotation_posterior, global_influence, influence_scores, top_k_jaccard
 from labald.samplers.base import Beliefs, Candidates, Selection
 from labald.samplers.selection import greedy_select
 
@@ -66,3 +66,55 @@ def _annotation_posteriors(beliefs: Beliefs, rows: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(beliefs.posterior_N_K[rows]).float()[None]
     mc = beliefs.mc_probs_T_N_K[:, torch.from_numpy(rows).to(beliefs.mc_probs_T_N_K.device)]
     return annotation_posterior(mc, torch.from_numpy(beliefs.log_likelihood_N_K[rows]))
+
+
+class PowerSampler:
+    """PowerBALD over image-worker pairs (issue 13): images drawn in proportion to a power of their
+    best J-BALD score, each given its best available worker.
+
+    Why. J-BALD takes the B pairs of highest G_ij = I(z_ij; theta) as if their information added up.
+    It does not: the images the model is most unsure about are unsure for the same few reasons (one
+    confusable class pair, one region of feature space), so a top-B batch asks B near-copies of one
+    question, and BatchBALD's joint information of the batch is far below the sum. Kirsch et al.
+    (2023, "Stochastic Batch Acquisition", TMLR) show that sampling the batch without replacement with
+    probabilities p_i proportional to s_i^beta matches BatchBALD at top-k's cost: the scores still
+    decide, but the batch spreads. Sampling B of N without replacement from p is the Gumbel-top-B
+    trick: the B largest of beta log s_i + g_i, g_i ~ Gumbel(0, 1) i.i.d. (Kool et al. 2019).
+
+    Here s_i = max_j G_ij over the workers still valid for image i (the most an answer on i can tell
+    about theta), priorities beta log s_i + g_i order the images, and the constrained greedy selection
+    of every sampler gives each image, in that order, its best available worker by G_ij (one pair
+    per image, per-worker capacities). beta -> infinity is J-BALD's image ranking; beta = 0 is random
+    images with J-BALD's worker choice. beta = 1 (`acquisition.power_beta`) is Kirsch et al.'s default.
+    """
+
+    name = "power_bald"
+
+    def __init__(self, beta: float = 1.0, chunk: int = 2048):
+        self.beta, self.chunk = beta, chunk
+
+    def select(self, candidates: Candidates, beliefs: Beliefs, rng: np.random.Generator) -> Selection:
+        start = time.perf_counter()
+        valid = candidates.valid_N_M
+        rows = np.flatnonzero(valid.any(axis=1))
+        probs_T_R_K = _annotation_posteriors(beliefs, rows)
+        confusions = torch.from_numpy(beliefs.confusions_M_K_K).to(probs_T_R_K)
+        scores = global_influence(probs_T_R_K, confusions, self.chunk).double().cpu().numpy()
+        full = np.full(valid.shape, -np.inf)
+        full[rows] = np.where(valid[rows], scores, -np.inf)
+        priority = np.full(len(full), -np.inf)
+        priority[rows] = power_priorities(full[rows].max(axis=1), self.beta, rng)
+        scored = time.perf_counter()
+        images, workers = greedy_select(full, valid, candidates.capacity_M, candidates.batch_size, rng,
+                                        image_priority_N=priority)
+        return Selection(images, workers, full[images, workers], seconds_scoring=scored - start,
+                         seconds_selection=time.perf_counter() - scored)
+
+
+def power_priorities(scores: np.ndarray, beta: float, rng: np.random.Generator) -> np.ndarray:
+    """beta log s + Gumbel noise: the order of a draw without replacement with p proportional to s^beta
+    (Gumbel-top-k). Scores at or below 0 get the smallest positive float's log (they come last unless
+    every score is 0, and then the order is uniform)."""
+    gumbel = -np.log(-np.log(rng.random(len(scores)).clip(np.finfo(float).tiny, 1.0)))
+    log_s = np.log(np.maximum(scores, np.finfo(float).tiny))
+    return beta * log_s + gumbel
