@@ -115,10 +115,17 @@ def _predictive_entropies(
 ) -> tuple[Tensor, Tensor]:
     """Return (H[pbar(. | i, j)], mean_t H[p_t(. | i, j)]), both [N, M], with pbar = mean_t p_t.
 
-    The T N M K terms p log p of the mean entropy dominate: per block of images, one addmm writes
-    p_t(z | i, j) for all (t, image) rows and all workers into a [rows, M * K] buffer, log writes
-    a second buffer, an in-place multiply forms p log p, and a sum over t (contiguous slabs) then
-    over the K answers reduces it. If one image's T rows overflow the buffer, t is split too.
+    The T N M K terms of the mean entropy dominate. Per block of images, one addmm writes
+    p_t(z | i, j) (+ tiny) for all (image, t) rows and all workers into a [rows, M * K] buffer and
+    log overwrites it in place; the p log p products are then never formed, since p_t = q_t W_j:
+
+        sum_t sum_z p_t(z) log p_t(z) = sum_{y,z} W_j[y, z] G_i[y, (j, z)],  G_i = Q_i^T log P_i,
+
+    with Q_i the [T, K] posteriors of image i and log P_i its [T, M * K] log-answers: one batched
+    [K, T] @ [T, M * K] product per block (matmul speed) replaces a multiply and a sum over all
+    T M K terms (memory speed), and what is left is [K, M * K] per image, T times fewer terms.
+    The products are exact zeros where p_t(z) = 0 (0 log 0 = 0). If one image's T rows overflow the
+    buffer, t is split and G accumulated.
     """
     T, N, K = probs_T_N_K.shape
     M = confusion_M_K_K.shape[0]
@@ -132,6 +139,7 @@ def _predictive_entropies(
     block = max(1, min(chunk, limit // (T * MK)))
     t_step = T if block * T * MK <= limit else max(1, limit // MK)
     blocks = _image_blocks(N, chunk, block)
+    probs_N_T_K = probs_T_N_K.transpose(0, 1).contiguous()  # a block's (image, t) rows are contiguous
     buffers = threading.local()
 
     def run_block(k: int) -> None:
@@ -139,19 +147,17 @@ def _predictive_entropies(
         b = i1 - i0
         if not hasattr(buffers, "answers"):
             buffers.answers = probs_T_N_K.new_empty(min(T, t_step) * block * MK)
-            buffers.plogp = torch.empty_like(buffers.answers)
-        sum_plogp_bMK = None
+        g_b_K_MK = None
         for t0 in range(0, T, t_step):
             tb = min(t_step, T - t0)
-            rows, size = tb * b, tb * b * MK
-            # rows are (t, image) pairs, t-major; the copy of the [tb, b, K] slice is small.
-            answers_R_MK = _answer_probs(probs_T_N_K[t0 : t0 + tb, i0:i1].reshape(rows, K),
-                                         confusion_K_MK, out=buffers.answers[:size].view(rows, MK))
-            plogp_R_MK = torch.log(answers_R_MK, out=buffers.plogp[:size].view(rows, MK))
-            plogp_R_MK.mul_(answers_R_MK)
-            part_bMK = plogp_R_MK.view(tb, b * MK).sum(0)
-            sum_plogp_bMK = part_bMK if sum_plogp_bMK is None else sum_plogp_bMK.add_(part_bMK)
-        mean_entropy_N_M[i0:i1] = sum_plogp_bMK.view(b, M, K).sum(-1).div_(-T)
+            q_b_t_K = probs_N_T_K[i0:i1, t0 : t0 + tb]
+            q_R_K = q_b_t_K.reshape(b * tb, K)  # a view unless t is split
+            log_answers = _answer_probs(q_R_K, confusion_K_MK,
+                                        out=buffers.answers[: b * tb * MK].view(b * tb, MK)).log_()
+            part = torch.bmm(q_b_t_K.transpose(1, 2), log_answers.view(b, tb, MK))  # [b, K, M * K]
+            g_b_K_MK = part if g_b_K_MK is None else g_b_K_MK.add_(part)
+        plogp_b_M = (g_b_K_MK.view(b, K, M, K) * confusion_K_MK.view(1, K, M, K)).sum(dim=(1, 3))
+        mean_entropy_N_M[i0:i1] = plogp_b_M.div_(-T)
 
     _run_blocks(run_block, len(blocks), probs_T_N_K.device.type == "cpu")
     for c0 in range(0, N, chunk):
