@@ -237,6 +237,22 @@ def test_top_k_jaccard_identical_disjoint_and_partial():
     assert top_k_jaccard(s, b, k=4, valid=valid) == 1.0
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_top_k_by_kth_value_equals_the_stable_sort_it_stands_for(seed):
+    """Scores with many ties (a few distinct values), a validity mask, random and index ties."""
+    from labald.acquisition.overlap import _top_k_pairs, _top_k_pairs_by_sort
+
+    g = torch.Generator().manual_seed(seed)
+    scores = torch.randint(0, 4, (40, 7), generator=g).float()
+    valid = torch.rand(40, 7, generator=g) > 0.2
+    for k in (1, 5, 50, 279, 400):
+        for mask in (None, valid):
+            fast = _top_k_pairs(scores, mask, k, torch.Generator().manual_seed(seed + 10))
+            slow = _top_k_pairs_by_sort(scores, mask, k, torch.Generator().manual_seed(seed + 10))
+            assert fast == slow
+            assert _top_k_pairs(scores, mask, k, None) == _top_k_pairs_by_sort(scores, mask, k, None)
+
+
 def test_bad_inputs_raise_clear_errors():
     q, W = _case(0)
     with pytest.raises(ValueError, match=r"\[T, N, K\]"):

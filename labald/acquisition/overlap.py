@@ -8,7 +8,28 @@ from torch import Tensor
 
 def _top_k_pairs(scores_N_M: Tensor, valid_N_M: Tensor | None, k: int, ties: torch.Generator | None) -> set[int]:
     """Flat indices i * M + j of the k best valid pairs; ties in a random order drawn from `ties`
-    (a stable sort of a random permutation), or to the lower index without it."""
+    (the first k of a stable descending sort of a random permutation), or to the lower index
+    without it. The k-th best value is found by `topk`, not a sort: every pair above it is in, and
+    the pairs equal to it fill the rest in (permuted) position order, as the stable sort takes them."""
+    flat = scores_N_M.reshape(-1)
+    index = torch.arange(flat.numel(), device=flat.device)
+    if valid_N_M is not None:
+        keep = valid_N_M.reshape(-1)
+        flat, index = flat[keep], index[keep]
+    if ties is not None:
+        shuffle = torch.randperm(flat.numel(), generator=ties, device=ties.device).to(flat.device)
+        flat, index = flat[shuffle], index[shuffle]
+    if flat.numel() <= k:
+        return set(index.tolist())
+    kth = torch.topk(flat, k).values[-1]
+    above = torch.nonzero(flat > kth).flatten()
+    tied = torch.nonzero(flat == kth).flatten()[: k - len(above)]  # ascending positions
+    return set(index[torch.cat([above, tied])].tolist())
+
+
+def _top_k_pairs_by_sort(scores_N_M: Tensor, valid_N_M: Tensor | None, k: int,
+                         ties: torch.Generator | None) -> set[int]:
+    """Reference for `_top_k_pairs` (tests): the stable descending sort it stands for."""
     flat = scores_N_M.reshape(-1)
     index = torch.arange(flat.numel(), device=flat.device)
     if valid_N_M is not None:
