@@ -28,15 +28,7 @@ from labald.learner import (  # noqa: E402
     mc_dropout_predict_naive,
 )
 from labald.learner.mc import DEFAULT_CHUNK  # noqa: E402
-
-
-def best_of(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from scripts.bench_step import best_of  # noqa: E402
 
 
 def main() -> None:

@@ -6,11 +6,10 @@ import torch
 from torch import Tensor
 
 
-def _top_k_pairs(scores_N_M: Tensor, valid_N_M: Tensor | None, k: int, ties: torch.Generator | None) -> set[int]:
-    """Flat indices i * M + j of the k best valid pairs; ties in a random order drawn from `ties`
-    (the first k of a stable descending sort of a random permutation), or to the lower index
-    without it. The k-th best value is found by `topk`, not a sort: every pair above it is in, and
-    the pairs equal to it fill the rest in (permuted) position order, as the stable sort takes them."""
+def _ranked_candidates(scores_N_M: Tensor, valid_N_M: Tensor | None,
+                       ties: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    """The valid pairs' scores and flat indices i * M + j, in a random order drawn from `ties` (or
+    index order): a stable descending sort of them is the ranking with seeded random ties."""
     flat = scores_N_M.reshape(-1)
     index = torch.arange(flat.numel(), device=flat.device)
     if valid_N_M is not None:
@@ -19,6 +18,15 @@ def _top_k_pairs(scores_N_M: Tensor, valid_N_M: Tensor | None, k: int, ties: tor
     if ties is not None:
         shuffle = torch.randperm(flat.numel(), generator=ties, device=ties.device).to(flat.device)
         flat, index = flat[shuffle], index[shuffle]
+    return flat, index
+
+
+def _top_k_pairs(scores_N_M: Tensor, valid_N_M: Tensor | None, k: int, ties: torch.Generator | None) -> set[int]:
+    """Flat indices i * M + j of the k best valid pairs; ties in a random order drawn from `ties`
+    (the first k of a stable descending sort of a random permutation), or to the lower index
+    without it. The k-th best value is found by `topk`, not a sort: every pair above it is in, and
+    the pairs equal to it fill the rest in (permuted) position order, as the stable sort takes them."""
+    flat, index = _ranked_candidates(scores_N_M, valid_N_M, ties)
     if flat.numel() <= k:
         return set(index.tolist())
     kth = torch.topk(flat, k).values[-1]
@@ -30,14 +38,7 @@ def _top_k_pairs(scores_N_M: Tensor, valid_N_M: Tensor | None, k: int, ties: tor
 def _top_k_pairs_by_sort(scores_N_M: Tensor, valid_N_M: Tensor | None, k: int,
                          ties: torch.Generator | None) -> set[int]:
     """Reference for `_top_k_pairs` (tests): the stable descending sort it stands for."""
-    flat = scores_N_M.reshape(-1)
-    index = torch.arange(flat.numel(), device=flat.device)
-    if valid_N_M is not None:
-        keep = valid_N_M.reshape(-1)
-        flat, index = flat[keep], index[keep]
-    if ties is not None:
-        shuffle = torch.randperm(flat.numel(), generator=ties, device=ties.device).to(flat.device)
-        flat, index = flat[shuffle], index[shuffle]
+    flat, index = _ranked_candidates(scores_N_M, valid_N_M, ties)
     order = torch.sort(flat, descending=True, stable=True).indices[:k]
     return set(index[order].tolist())
 
