@@ -86,6 +86,10 @@ class PowerSampler:
     of every sampler gives each image, in that order, its best available worker by G_ij (one pair
     per image, per-worker capacities). beta -> infinity is J-BALD's image ranking; beta = 0 is random
     images with J-BALD's worker choice. beta = 1 (`acquisition.power_beta`) is Kirsch et al.'s default.
+
+    Measured (README "Does LA-BALD beat J-BALD?"): at 200 images per class it needs ~18% more
+    annotations than J-BALD (0 of 5 seeds): the drawn images are more confident than J-BALD's top
+    ones, and the top-B batch was not redundant enough for spreading to pay. Kept as an option.
     """
 
     name = "power_bald"
