@@ -85,12 +85,14 @@ def build_experiment(settings: RunSettings) -> Experiment:
 
 
 def build_sampler(settings: RunSettings) -> Sampler:
-    """The sampler `method` names, with the acquisition options for the joint ones."""
-    joint = settings.method in JOINT_METHODS
+    """The sampler `method` names, with the acquisition options of the samplers that take them."""
     acq = settings.acquisition
-    options = {"local": acq.local, "chunk": acq.chunk, "jaccard_ties": acq.jaccard_ties} if joint else {}
-    if settings.method == PowerSampler.name:
+    if settings.method in JOINT_METHODS:
+        options = {"local": acq.local, "chunk": acq.chunk, "jaccard_ties": acq.jaccard_ties}
+    elif settings.method == PowerSampler.name:
         options = {"beta": acq.power_beta, "chunk": acq.chunk}
+    else:
+        options = {}
     return SAMPLERS[settings.method](**options)
 
 

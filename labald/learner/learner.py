@@ -103,10 +103,10 @@ class MCDropoutLearner:
         adam, updates = self._train(candidate, adam, x_train, y_train, x_val, y_val, step,
                                     min_updates=0 if warm else s.min_updates)
         candidate.eval()
-        logits = self._validation_logits(candidate, x_val, step)
-        temperature = fit_temperature(logits, y_val)
+        val_logits = self._validation_logits(candidate, x_val, step)
+        temperature = fit_temperature(val_logits, y_val)
+        logits = val_logits  # narrowed to the held-out examples below; val_logits is what a kept model caches
         kept_logits = self._kept_validation_logits(x_val) if self._fitted else None
-        candidate_val = (x_val.clone(), logits)
         if held_out is not None and bool(held_out.any()):  # none held out: compare on all
             held_out = held_out.to(self.device)
             y_val, logits = y_val[held_out], logits[..., held_out, :]
@@ -118,7 +118,7 @@ class MCDropoutLearner:
         if adopted:
             self._model, self._adam = candidate, adam
             self._temperature, self._kept_step, self._fitted = temperature, step, True
-            self._kept_val = candidate_val
+            self._kept_val = (x_val.clone(), val_logits)
         return FitReport(adopted, error, val_nll, kept_error, kept_nll, temperature, updates, n_train)
 
     def _train(self, model: MLP, adam: AdamState | None, x: Tensor, y: Tensor, x_val: Tensor, y_val: Tensor,

@@ -29,9 +29,7 @@ class JointSampler:
         start = time.perf_counter()
         valid = candidates.valid_N_M
         rows = np.flatnonzero(valid.any(axis=1))
-        probs_T_R_K = _annotation_posteriors(beliefs, rows)  # on the learner's device
-        confusions = torch.from_numpy(beliefs.confusions_M_K_K).to(probs_T_R_K)
-        scores = influence_scores(probs_T_R_K, confusions, self.chunk)
+        scores = influence_scores(*_scoring_inputs(beliefs, rows), self.chunk)
         local = scores.local_paper_N_M if self.local == "paper" else scores.local_exact_N_M
         la = scores.global_N_M + local
         ranked = (la if self.name == "la_bald" else scores.global_N_M).double().cpu()
@@ -55,6 +53,13 @@ class JointSampler:
             seconds_selection=time.perf_counter() - picked,
             extra=extra,
         )
+
+
+def _scoring_inputs(beliefs: Beliefs, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """(q_t of the given images [T, R, K], What [M, K, K]), both on the learner's device: what the
+    pair scores of `labald.acquisition.scores` take."""
+    probs_T_R_K = _annotation_posteriors(beliefs, rows)
+    return probs_T_R_K, torch.from_numpy(beliefs.confusions_M_K_K).to(probs_T_R_K)
 
 
 def _annotation_posteriors(beliefs: Beliefs, rows: np.ndarray) -> torch.Tensor:
@@ -101,9 +106,7 @@ class PowerSampler:
         start = time.perf_counter()
         valid = candidates.valid_N_M
         rows = np.flatnonzero(valid.any(axis=1))
-        probs_T_R_K = _annotation_posteriors(beliefs, rows)
-        confusions = torch.from_numpy(beliefs.confusions_M_K_K).to(probs_T_R_K)
-        scores = global_influence(probs_T_R_K, confusions, self.chunk).double().cpu().numpy()
+        scores = global_influence(*_scoring_inputs(beliefs, rows), self.chunk).double().cpu().numpy()
         full = np.full(valid.shape, -np.inf)
         full[rows] = np.where(valid[rows], scores, -np.inf)
         priority = np.full(len(full), -np.inf)
