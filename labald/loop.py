@@ -25,7 +25,7 @@ from labald.aggregation import (
 )
 from labald.annotations import Annotations
 from labald.experiment import Experiment
-from labald.learner import prototype_roles
+from labald.learner import PoolPredictions, prototype_roles
 from labald.samplers import Beliefs, Candidates, Selection
 from labald.stopping import decide
 
@@ -44,7 +44,7 @@ class LoopState:
     mc_step: int = -1  # step whose generator drew the kept model's MC predictions (-1: none)
     rows: list[dict] = field(default_factory=list)
     stop_reason: str | None = None
-    mc_probs_T_N_K: torch.Tensor | None = None  # derived from the learner; not saved
+    mc: PoolPredictions | None = None  # the kept model's MC predictions, derived from the learner; not saved
 
 
 def initial_state(exp: Experiment) -> LoopState:
@@ -136,7 +136,7 @@ def select_pairs(exp: Experiment, state: LoopState, phase: str, capacity_M: np.n
         state.posterior_N_K,
         state.confusions_M_K_K,
         annotation_log_likelihood(ann.image, ann.worker, ann.label, state.confusions_M_K_K, exp.pool.n_images),
-        state.mc_probs_T_N_K,
+        state.mc,
     )
     return exp.sampler.select(candidates, beliefs, np.random.default_rng([s.seed, 404, step]))
 
@@ -176,7 +176,7 @@ def retrain(exp: Experiment, state: LoopState, images: np.ndarray, labels: np.nd
         folds=np.concatenate([exp.folds[images], np.full(len(train_p), -1)]),
     )
     trained = time.perf_counter()
-    if report.adopted or state.mc_probs_T_N_K is None:
+    if report.adopted or state.mc is None:
         refresh_predictions(exp, state, state.step)
     return {
         "model_adopted": report.adopted,
@@ -196,8 +196,8 @@ def retrain_on_confident(exp: Experiment, state: LoopState) -> dict:
 
 def refresh_predictions(exp: Experiment, state: LoopState, mc_step: int) -> None:
     """MC predictions of the kept model, drawn with the generator of `mc_step`; their mean is the prior."""
-    state.mc_probs_T_N_K = exp.learner.predict_mc(exp.x_pool, mc_step, exp.folds)
-    state.prior_N_K = state.mc_probs_T_N_K.mean(dim=0).double().cpu().numpy()
+    state.mc = exp.learner.predict_pool(exp.x_pool, mc_step, exp.folds, into=state.mc)  # the old ones are done
+    state.prior_N_K = state.mc.mean().double().cpu().numpy()
     state.mc_step = mc_step
 
 

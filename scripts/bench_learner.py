@@ -5,9 +5,10 @@ Usage: python scripts/bench_learner.py [--n 20800] [--d 128] [--k 16] [--t 100] 
 MC inference floor = (2 T N (H^2 + H K) + 2 N D H) FLOP at the rate a 2048^3 float32 matmul reaches
 now, on this machine (best of 5): the dense product of the T sampled networks over N images. The
 compacted path (`labald.learner.mc`) computes only the units each network's second mask keeps, so
-it may approach or pass that floor. Prints the floor, the best of `--repeat` passes per image-block
-size, their ratios to the floor, and with `--naive` the naive full-network reference (slow) and the
-largest difference; then the time and updates of a fit from scratch and a warm one.
+it may approach or pass that floor. Prints the floor, the best of `--repeat` passes per block shape
+(images x networks, `--blocks 1024x25 256x100`), their ratios to the floor, and with `--naive` the
+naive full-network reference (slow) and the largest difference; then the time and updates of a fit
+from scratch and a warm one.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from labald.learner import (  # noqa: E402
     mc_dropout_predict,
     mc_dropout_predict_naive,
 )
-from labald.learner.mc import DEFAULT_CHUNK  # noqa: E402
+from labald.learner.mc import DEFAULT_CHUNK, DEFAULT_GROUP  # noqa: E402
 from scripts.bench_step import best_of  # noqa: E402
 
 
@@ -37,7 +38,8 @@ def main() -> None:
     parser.add_argument("--d", type=int, default=128, help="feature dimension (the sandbox features')")
     parser.add_argument("--k", type=int, default=16, help="classes")
     parser.add_argument("--t", type=int, default=100, help="MC samples")
-    parser.add_argument("--chunks", type=int, nargs="+", default=[128, DEFAULT_CHUNK, 512])
+    parser.add_argument("--blocks", nargs="+", default=["256x100", f"{DEFAULT_CHUNK}x{DEFAULT_GROUP}", "512x50"],
+                        help="block shapes, images x sampled networks (the default first)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--naive", action="store_true", help="also time the naive reference (slow)")
@@ -68,10 +70,11 @@ def main() -> None:
     floor = (2 * args.t * args.n * (h * h + h * args.k) + 2 * args.n * args.d * h) / rate
     print(f"MC dropout: N={args.n} D={args.d} H={h} K={args.k} T={args.t}, {torch.get_num_threads()} threads; "
           f"matmul {rate / 1e9:.0f} GFLOP/s, floor {floor:.3f} s")
-    for chunk in args.chunks:
-        seconds = best_of(lambda c=chunk: mc_dropout_predict(model, x, args.t, torch.Generator().manual_seed(1),
-                                                             chunk=c), args.repeat)
-        print(f"  blocks of {chunk:>4} images: {seconds:.3f} s = {seconds / floor:.2f}x floor")
+    for shape in args.blocks:
+        chunk, group = (int(v) for v in shape.split("x"))
+        seconds = best_of(lambda c=chunk, g=group: mc_dropout_predict(
+            model, x, args.t, torch.Generator().manual_seed(1), chunk=c, group=g), args.repeat)
+        print(f"  blocks of {chunk:>4} images x {group:>3} networks: {seconds:.3f} s = {seconds / floor:.2f}x floor")
     if args.naive:
         fast = mc_dropout_predict(model, x, args.t, torch.Generator().manual_seed(1))
         start = time.perf_counter()

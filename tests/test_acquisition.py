@@ -14,9 +14,11 @@ from labald.acquisition import (
     annotation_posterior,
     global_influence,
     influence_scores,
+    jaccard,
     la_bald,
     local_influence,
     top_k_jaccard,
+    top_k_sets,
 )
 
 
@@ -225,6 +227,20 @@ def test_posterior_stable_with_very_negative_log_likelihood(dtype):
     torch.testing.assert_close(all_impossible[0, 0, :3], mc[0, 0, :3])
 
 
+def test_float32_posterior_matches_float64_and_far_labels_stay_below_the_smallest_normal():
+    """Logits far below the row's best are raised to exp's normal range (speed): q_t there stays
+    under 2e-38, and everything else matches the float64 posterior."""
+    rng = np.random.default_rng(3)
+    mc = _dirichlet(rng, 0.3, (5, 40), 6)
+    ll = -rng.exponential(60.0, (40, 6))  # many labels hundreds of nats below the best
+    q64 = annotation_posterior(torch.from_numpy(mc), torch.from_numpy(ll))
+    q32 = annotation_posterior(torch.from_numpy(mc).float(), torch.from_numpy(ll).float())
+    torch.testing.assert_close(q32.double(), q64, rtol=1e-5, atol=2e-38)
+    far = q64 < 1e-38
+    assert bool(far.any()) and float(q32[far].max()) < 2e-38
+    torch.testing.assert_close(q32.sum(-1), torch.ones(5, 40))
+
+
 def test_top_k_jaccard_identical_disjoint_and_partial():
     s = torch.arange(20.0).reshape(4, 5)
     assert top_k_jaccard(s, s.clone(), k=5) == 1.0
@@ -251,6 +267,23 @@ def test_top_k_by_kth_value_equals_the_stable_sort_it_stands_for(seed):
             slow = _top_k_pairs_by_sort(scores, mask, k, torch.Generator().manual_seed(seed + 10))
             assert fast == slow
             assert _top_k_pairs(scores, mask, k, None) == _top_k_pairs_by_sort(scores, mask, k, None)
+
+
+def test_one_top_k_set_per_ranking_gives_every_pairwise_jaccard():
+    """top_k_sets draws each ranking's tie order from the generator in turn; jaccard of its sets
+    equals the stable-sort reference drawn the same way, and NaN only when both sets are empty."""
+    from labald.acquisition.overlap import _top_k_pairs_by_sort
+
+    g = torch.Generator().manual_seed(5)
+    rankings = [torch.randint(0, 3, (30, 6), generator=g).float() for _ in range(3)]
+    sets = top_k_sets(rankings, 20, ties=torch.Generator().manual_seed(9))
+    ties = torch.Generator().manual_seed(9)
+    assert sets == [_top_k_pairs_by_sort(r, None, 20, ties) for r in rankings]
+    assert all(len(s) == 20 for s in sets)
+    assert jaccard(sets[0], sets[1]) == len(sets[0] & sets[1]) / len(sets[0] | sets[1])
+    assert math.isnan(jaccard(set(), set())) and jaccard({1}, set()) == 0.0
+    with pytest.raises(ValueError, match=r"\[N, M\]"):
+        top_k_sets([rankings[0], rankings[1][:5]], 20)
 
 
 def test_bad_inputs_raise_clear_errors():

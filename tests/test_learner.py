@@ -16,6 +16,7 @@ from labald.learner import (
     CrossFitLearner,
     LearnerSettings,
     MCDropoutLearner,
+    PoolPredictions,
     expected_calibration_error,
     fit_temperature,
     mc_dropout_logits,
@@ -68,6 +69,20 @@ def test_cached_path_equals_naive_full_network_for_same_masks():
     torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-6)
 
 
+def test_mc_probabilities_of_far_below_logits_stay_below_the_smallest_normal():
+    """Logits more than exp's normal range below the best are raised to its edge (speed): such
+    probabilities stay under 2e-38 and every other one matches the naive network."""
+    model = _random_mlp()
+    with torch.no_grad():
+        model.fc3.weight.mul_(400.0)  # logit gaps of hundreds of nats
+    x = torch.randn(40, 12)
+    fast = mc_dropout_predict(model, x, 6, torch.Generator().manual_seed(5))
+    slow = mc_dropout_predict_naive(model, x, 6, torch.Generator().manual_seed(5))
+    far = slow < 1e-38
+    assert bool(far.any()) and float(fast[far].max()) < 2e-38
+    torch.testing.assert_close(fast, slow, rtol=1e-4, atol=2e-38)
+
+
 def test_masks_of_an_image_do_not_depend_on_chunking_or_on_later_images():
     model = _random_mlp()
     x = torch.randn(50, 12)
@@ -79,22 +94,43 @@ def test_masks_of_an_image_do_not_depend_on_chunking_or_on_later_images():
     torch.testing.assert_close(whole[:, :20], prefix, rtol=0, atol=1e-6)
 
 
-def test_mc_predictions_written_into_given_rows_equal_the_plain_ones():
+def test_mc_predictions_written_into_a_given_view_equal_the_plain_ones():
     model = _random_mlp()
     x = torch.randn(30, 12)
-    plain = mc_dropout_predict(model, x, 6, torch.Generator().manual_seed(4), 1.3, chunk=7)
+    plain = mc_dropout_predict(model, x, 6, torch.Generator().manual_seed(4), 1.3, chunk=7, group=4)
     out = torch.full((6, 45, 5), -1.0)
-    rows = torch.randperm(45, generator=torch.Generator().manual_seed(0))[:30]
-    got = mc_dropout_predict(model, x, 6, torch.Generator().manual_seed(4), 1.3, chunk=7, out=out, rows=rows)
-    assert got is out
-    torch.testing.assert_close(out[:, rows], plain, rtol=0, atol=1e-6)
-    untouched = torch.ones(45, dtype=torch.bool)
-    untouched[rows] = False
-    assert bool((out[:, untouched] == -1).all())
-    with pytest.raises(ValueError, match="out and rows"):
-        mc_dropout_predict(model, x, 6, torch.Generator().manual_seed(4), out=out)
+    got = mc_dropout_predict(model, x, 6, torch.Generator().manual_seed(4), 1.3, chunk=7, group=4, out=out[:, 10:40])
+    assert got.data_ptr() == out[:, 10:40].data_ptr()
+    assert torch.equal(out[:, 10:40], plain)
+    assert bool((out[:, :10] == -1).all()) and bool((out[:, 40:] == -1).all())
     with pytest.raises(ValueError, match="out must be"):
-        mc_dropout_predict(model, x, 6, torch.Generator().manual_seed(4), out=out, rows=rows[:5])
+        mc_dropout_predict(model, x, 6, torch.Generator().manual_seed(4), out=out)
+
+
+def test_mc_blocking_of_images_and_networks_changes_nothing_beyond_blas_rounding():
+    """Each output is one dot product over the same terms whatever the blocks (the BLAS may still
+    pick another kernel for another matrix size)."""
+    model = _random_mlp()
+    x = torch.randn(50, 12)
+    whole = mc_dropout_predict(model, x, 9, torch.Generator().manual_seed(2), 1.4, chunk=50, group=9)
+    for chunk, group in [(7, 2), (1, 9), (50, 1), (16, 4)]:
+        got = mc_dropout_predict(model, x, 9, torch.Generator().manual_seed(2), 1.4, chunk=chunk, group=group)
+        torch.testing.assert_close(got, whole, rtol=0, atol=1e-6, msg=f"{chunk} x {group}")
+
+
+def test_pool_predictions_read_like_the_dense_tensor_in_pool_order():
+    """Cross-fitted folds store their images fold after fold; take / mean / dense hide the order."""
+    dense = torch.rand(5, 11, 3)
+    slot = torch.randperm(11, generator=torch.Generator().manual_seed(1))
+    stored = torch.empty_like(dense)
+    stored[:, slot] = dense
+    pool = PoolPredictions(stored, slot)
+    assert torch.equal(pool.dense(), dense)
+    images = np.array([9, 0, 4, 4])
+    assert torch.equal(pool.take(images), dense[:, images])
+    torch.testing.assert_close(pool.mean(), dense.mean(0), rtol=2e-7, atol=0)
+    plain = PoolPredictions(dense)
+    assert torch.equal(plain.take(images), dense[:, images]) and torch.equal(plain.mean(), dense.mean(0))
 
 
 def test_mc_logits_are_the_logits_of_the_same_sampled_networks():
@@ -507,11 +543,18 @@ def test_cross_fitted_prior_comes_from_the_model_that_did_not_train_on_the_image
     assert set(np.unique(folds)) == {0, 1} and np.array_equal(folds, cross.folds(len(y_train)))
     cross.fit(x_train, y_train, *digits["val"], step=0, folds=folds)
     probs = cross.predict_mc(x_train, 1, folds)
+    pool = cross.predict_pool(x_train, 1, folds)
+    assert torch.equal(pool.take(np.arange(7)), probs[:, :7])
+    # the same sums over T; only the reduction's vector lanes may fall differently (K = 10 here)
+    torch.testing.assert_close(pool.mean(), probs.mean(0), rtol=2e-7, atol=0)
+    again = cross.predict_pool(x_train, 2, folds, into=pool)  # overwrites pool's tensor, same values as fresh
+    assert again.probs_T_S_K.data_ptr() == pool.probs_T_S_K.data_ptr()
+    assert torch.equal(again.dense(), cross.predict_mc(x_train, 2, folds))
     for f in (0, 1):
         alone = MCDropoutLearner(settings, 64, 10, seed=cross.learners[f].seed)
         outside = torch.from_numpy(folds != f)
         alone.fit(x_train[outside], y_train[outside], *digits["val"], step=0)
         mine = torch.from_numpy(np.flatnonzero(folds == f))
-        torch.testing.assert_close(probs[:, mine], alone.predict_mc(x_train[mine], 1))
+        assert torch.equal(probs[:, mine], alone.predict_mc(x_train[mine], 1))
     single = CrossFitLearner(LearnerSettings(mc_samples=10, max_epochs=3, min_updates=0, cross_fit=1), 64, 10, 4)
     assert single.learners[0].seed == 4 and not single.folds(5).any()

@@ -9,6 +9,7 @@ import torch
 
 from labald.acquisition import global_influence
 from labald.experiment import build_experiment
+from labald.learner import PoolPredictions
 from labald.loop import advance, initial_state
 from labald.samplers import Beliefs, Candidates, PowerSampler
 from labald.samplers.joint import power_priorities
@@ -20,7 +21,7 @@ def _problem(seed: int = 0, n: int = 12, m: int = 4, k: int = 3, t: int = 7):
     mc = torch.from_numpy(rng.dirichlet(np.full(k, 0.6), size=(t, n)))
     w = rng.dirichlet(np.full(k, 0.5), size=(m, k)) + 2 * np.eye(k)
     w /= w.sum(-1, keepdims=True)
-    beliefs = Beliefs(mc.mean(0).numpy(), w, np.zeros((n, k)), mc)
+    beliefs = Beliefs(mc.mean(0).numpy(), w, np.zeros((n, k)), PoolPredictions(mc))
     return beliefs, torch.from_numpy(w)
 
 
@@ -57,7 +58,7 @@ def test_sampler_gives_each_drawn_image_its_best_worker_in_priority_order():
     candidates = Candidates(np.arange(n) != 5, asked, np.full(m, 10), batch_size=6)
     picked = PowerSampler(beta=1.0).select(candidates, beliefs, np.random.default_rng(3))
     # slow oracle: the same draws, one image at a time
-    scores = global_influence(beliefs.mc_probs_T_N_K, w).numpy()
+    scores = global_influence(beliefs.mc.dense(), w).numpy()
     valid = candidates.valid_N_M
     rows = np.flatnonzero(valid.any(axis=1))
     best = np.where(valid, scores, -np.inf).max(axis=1)
@@ -74,7 +75,7 @@ def test_a_huge_beta_is_j_balds_image_ranking():
     n, m = 30, w.shape[0]
     candidates = Candidates(np.ones(n, dtype=bool), np.zeros((n, m), dtype=bool), np.full(m, 30), batch_size=8)
     picked = PowerSampler(beta=1e6).select(candidates, beliefs, np.random.default_rng(0))
-    best = global_influence(beliefs.mc_probs_T_N_K, w).numpy().max(axis=1)
+    best = global_influence(beliefs.mc.dense(), w).numpy().max(axis=1)
     assert picked.images.tolist() == np.argsort(-best)[:8].tolist()
 
 

@@ -1,7 +1,7 @@
 """Acquisition scores of image-worker pairs: global and local influence, LA-BALD (SPEC 5)."""
 
 from labald.acquisition.gain import expected_accuracy_gain
-from labald.acquisition.overlap import top_k_jaccard
+from labald.acquisition.overlap import jaccard, top_k_jaccard, top_k_sets
 from labald.acquisition.posterior import annotation_posterior
 from labald.acquisition.scores import (
     InfluenceScores,
@@ -19,5 +19,7 @@ __all__ = [
     "influence_scores",
     "la_bald",
     "local_influence",
+    "jaccard",
     "top_k_jaccard",
+    "top_k_sets",
 ]

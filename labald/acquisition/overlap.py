@@ -43,30 +43,38 @@ def _top_k_pairs_by_sort(scores_N_M: Tensor, valid_N_M: Tensor | None, k: int,
     return set(index[order].tolist())
 
 
+def top_k_sets(
+    rankings: list[Tensor], k: int = 50, valid: Tensor | None = None, ties: torch.Generator | None = None,
+) -> list[set[int]]:
+    """The top-k valid (image, worker) pairs of each [N, M] score, as sets of flat indices i * M + j.
+
+    valid: optional [N, M] bool mask, pairs where False are ignored; with fewer than k valid pairs,
+    all of them. `ties`: each ranking breaks its ties in its own random order drawn from this
+    generator, as a sampler selecting at random among equal pairs would (issue 13: at step 1 every
+    worker ties, and index order made the overlaps 0 or 1 by construction); None breaks them by index.
+    """
+    if not rankings or not all(isinstance(r, Tensor) for r in rankings):
+        raise ValueError("rankings must be a non-empty list of torch tensors")
+    shape = rankings[0].shape
+    if len(shape) != 2 or any(r.shape != shape for r in rankings):
+        raise ValueError(f"scores must all be [N, M], got {[tuple(r.shape) for r in rankings]}")
+    if valid is not None and (valid.shape != shape or valid.dtype != torch.bool):
+        raise ValueError(f"valid must be a bool [N, M] mask of shape {tuple(shape)}")
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    return [_top_k_pairs(r, valid, k, ties) for r in rankings]
+
+
+def jaccard(a: set[int], b: set[int]) -> float:
+    """|a ∩ b| / |a ∪ b|; NaN when both are empty."""
+    union = a | b
+    return len(a & b) / len(union) if union else float("nan")
+
+
 def top_k_jaccard(
     scores_a: Tensor, scores_b: Tensor, k: int = 50, valid: Tensor | None = None,
     ties: torch.Generator | None = None,
 ) -> float:
-    """J(D_a, D_b) = |D_a ∩ D_b| / |D_a ∪ D_b| for the top-k (image, worker) pairs of two scores.
-
-    scores_a, scores_b: [N, M]; valid: optional [N, M] bool mask, pairs where False are ignored.
-    With fewer than k valid pairs, all of them form both sets (J = 1); with none, J is NaN.
-    `ties`: each ranking breaks its ties in its own random order drawn from this generator, as two
-    samplers selecting at random among equal pairs would (issue 13: at step 1 every worker ties, and
-    index order made J 0 or 1 by construction); None breaks them by index.
-    """
-    if not isinstance(scores_a, Tensor) or not isinstance(scores_b, Tensor):
-        raise ValueError("scores_a and scores_b must be torch tensors")
-    if scores_a.dim() != 2 or scores_a.shape != scores_b.shape:
-        raise ValueError(f"scores must both be [N, M], got {tuple(scores_a.shape)} and "
-                         f"{tuple(scores_b.shape)}")
-    if valid is not None and (valid.shape != scores_a.shape or valid.dtype != torch.bool):
-        raise ValueError(f"valid must be a bool [N, M] mask of shape {tuple(scores_a.shape)}")
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    top_a = _top_k_pairs(scores_a, valid, k, ties)
-    top_b = _top_k_pairs(scores_b, valid, k, ties)
-    union = top_a | top_b
-    if not union:
-        return float("nan")
-    return len(top_a & top_b) / len(union)
+    """J(D_a, D_b) = |D_a ∩ D_b| / |D_a ∪ D_b| for the top-k (image, worker) pairs of two scores
+    (`top_k_sets`): with fewer than k valid pairs, all of them form both sets (J = 1); with none, NaN."""
+    return jaccard(*top_k_sets([scores_a, scores_b], k, valid, ties))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
 from labald.acquisition._checks import check_distributions
+from labald.acquisition._cpu import flushing_denormals
 
 
 def annotation_posterior(mc_probs: Tensor, log_likelihood: Tensor) -> Tensor:
@@ -32,11 +35,20 @@ def annotation_posterior(mc_probs: Tensor, log_likelihood: Tensor) -> Tensor:
         raise ValueError("log_likelihood must not contain NaN or +inf")
     check_distributions("mc_probs", mc_probs)
     finfo = torch.finfo(mc_probs.dtype)
-    log_prior_T_N_K = mc_probs.clamp_min(finfo.tiny).log()
     # Shift each row so its best label has log-likelihood 0: exp never underflows to all zeros.
     log_lik_N_K = log_likelihood.to(mc_probs)
     row_max_N_1 = log_lik_N_K.amax(-1, keepdim=True)
     all_impossible_N_1 = torch.isneginf(row_max_N_1)
     log_lik_N_K = (log_lik_N_K - row_max_N_1.masked_fill(all_impossible_N_1, 0))
     log_lik_N_K = log_lik_N_K.masked_fill(all_impossible_N_1, 0)
-    return torch.softmax(log_prior_T_N_K + log_lik_N_K, dim=-1)
+    # One [T, N, K] buffer, written in place; the softmax over a 2-D view (same values, a faster
+    # kernel for a short last axis); denormals flushed, as in the scores (their products take ~100x).
+    # Logits further below their row's best than exp's normal range (86.8 in float32, 707.9 in float64)
+    # are raised to its edge: below it exp takes a slow path (at paper scale 69% of the entries of
+    # images with answers were there, and the softmax took 20 ms instead of 3.3). Such a q_t is below
+    # 2e-38 (float32) either way, under what any sum of O(1) terms in the scores can show.
+    exp_range = -math.log(finfo.tiny) - 0.5
+    with flushing_denormals(mc_probs.device.type == "cpu"):
+        logits_R_K = mc_probs.clamp_min(finfo.tiny).log_().add_(log_lik_N_K).view(-1, K)
+        logits_R_K.clamp_(min=logits_R_K.amax(-1, keepdim=True).sub_(exp_range))
+        return torch.softmax(logits_R_K, dim=-1).view(mc_probs.shape)

@@ -3,7 +3,7 @@
 from labald.learner.calibration import expected_calibration_error, fit_temperature, nll
 from labald.learner.crossfit import CrossFitLearner
 from labald.learner.learner import MCDropoutLearner
-from labald.learner.mc import mc_dropout_logits, mc_dropout_predict, mc_dropout_predict_naive
+from labald.learner.mc import PoolPredictions, mc_dropout_logits, mc_dropout_predict, mc_dropout_predict_naive
 from labald.learner.mlp import MLP
 from labald.learner.prototypes import prototype_roles, split_prototypes
 from labald.learner.settings import FitReport, LearnerSettings, derive_seed
@@ -14,6 +14,7 @@ __all__ = [
     "FitReport",
     "LearnerSettings",
     "MCDropoutLearner",
+    "PoolPredictions",
     "derive_seed",
     "expected_calibration_error",
     "fit_temperature",

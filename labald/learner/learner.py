@@ -189,12 +189,12 @@ class MCDropoutLearner:
     def _mc_generator(self, step: int) -> torch.Generator:
         return torch.Generator().manual_seed(derive_seed(self.seed, step, STREAM_MC))
 
-    def predict_mc(self, x: Tensor, step: int, out: Tensor | None = None, rows: Tensor | None = None) -> Tensor:
-        """Calibrated probabilities [T, N, K] of the kept model; masks seeded by (seed, step). With `out`
-        and `rows`, image n's go to out[:, rows[n]] (``mc_dropout_predict``) and `out` is returned."""
+    def predict_mc(self, x: Tensor, step: int, out: Tensor | None = None) -> Tensor:
+        """Calibrated probabilities [T, N, K] of the kept model; masks seeded by (seed, step). With
+        `out` (a [T, N, K] view), they are written there and `out` is returned."""
         self._check_x(x)
         return mc_dropout_predict(self._model, x.to(self.device), self.settings.mc_samples, self._mc_generator(step),
-                                  self._temperature, out=out, rows=rows)
+                                  self._temperature, out=out)
 
     def predict_mean(self, x: Tensor, step: int) -> Tensor:
         """Mean over the T MC samples [N, K]: the per-image prior of EM."""

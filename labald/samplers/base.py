@@ -24,6 +24,14 @@ class Candidates:
         return self.eligible_N[:, None] & ~self.asked_N_M & (self.capacity_M > 0)[None, :]
 
 
+class MCPredictions(Protocol):
+    """The model's T MC-dropout predictions of the pool (`labald.learner.PoolPredictions`)."""
+
+    def take(self, images: np.ndarray) -> torch.Tensor:
+        """p_t(y | x_i) for the given pool images, [T, R, K]."""
+        ...
+
+
 @dataclass(frozen=True)
 class Beliefs:
     """What the loop knows: EM posterior and confusions, the model's MC predictions, and the
@@ -32,7 +40,7 @@ class Beliefs:
     posterior_N_K: np.ndarray
     confusions_M_K_K: np.ndarray
     log_likelihood_N_K: np.ndarray
-    mc_probs_T_N_K: torch.Tensor | None = None
+    mc: MCPredictions | None = None
 
 
 @dataclass(frozen=True)

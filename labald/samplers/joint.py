@@ -7,7 +7,7 @@ import time
 import numpy as np
 import torch
 
-from labald.acquisition import annotation_posterior, global_influence, influence_scores, top_k_jaccard
+from labald.acquisition import annotation_posterior, global_influence, influence_scores, jaccard, top_k_sets
 from labald.samplers.base import Beliefs, Candidates, Selection
 from labald.samplers.selection import greedy_select
 
@@ -38,10 +38,11 @@ class JointSampler:
         ties = None
         if self.jaccard_ties == "random":  # a child stream: the selection below draws what it drew before
             ties = torch.Generator().manual_seed(int(rng.spawn(1)[0].integers(2**62)))
+        top_la, top_global, top_local = top_k_sets([la, scores.global_N_M, local], JACCARD_TOP, valid_rows, ties)
         extra = {
-            "jaccard_la_global": top_k_jaccard(la, scores.global_N_M, JACCARD_TOP, valid_rows, ties),
-            "jaccard_la_local": top_k_jaccard(la, local, JACCARD_TOP, valid_rows, ties),
-            "jaccard_global_local": top_k_jaccard(scores.global_N_M, local, JACCARD_TOP, valid_rows, ties),
+            "jaccard_la_global": jaccard(top_la, top_global),
+            "jaccard_la_local": jaccard(top_la, top_local),
+            "jaccard_global_local": jaccard(top_global, top_local),
         }
         full = np.full(valid.shape, -np.inf)
         full[rows] = ranked.numpy()
@@ -67,10 +68,9 @@ def _annotation_posteriors(beliefs: Beliefs, rows: np.ndarray) -> torch.Tensor:
 
     Without a learner there is a single sample, the EM posterior itself.
     """
-    if beliefs.mc_probs_T_N_K is None:
+    if beliefs.mc is None:
         return torch.from_numpy(beliefs.posterior_N_K[rows]).float()[None]
-    mc = beliefs.mc_probs_T_N_K[:, torch.from_numpy(rows).to(beliefs.mc_probs_T_N_K.device)]
-    return annotation_posterior(mc, torch.from_numpy(beliefs.log_likelihood_N_K[rows]))
+    return annotation_posterior(beliefs.mc.take(rows), torch.from_numpy(beliefs.log_likelihood_N_K[rows]))
 
 
 class PowerSampler:
