@@ -3,8 +3,8 @@
 Sample t keeps a Bernoulli(1 - p) mask on each hidden layer, shared by all images: it is one
 network drawn from the dropout posterior, as the BALD scores assume (appendix C). The first layer
 has no dropout before it, so it runs once for all samples; each sample's masks are then folded into
-the next layer's weights (inverted dropout, scale 1 / (1 - p)), so the second layers of the T
-networks are one wide matmul (their weights side by side, bias included) and the third a batched
+the next layer's weights (inverted dropout, scale 1 / (1 - p)), so the second layers of a group of
+networks are one wide matmul (their weights side by side, biases included) and the third a batched
 one, with no per-activation mask at all; each network computes only the second-layer units its
 second mask keeps (~0.8 of the dense product at p = 0.3). Masks are [T, 2, H] draws, cheap.
 """
