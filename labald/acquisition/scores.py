@@ -145,15 +145,16 @@ def _predictive_entropies(
         plogp_b_M = g_b_K_MK.view(b, K, M, K).mul_(confusion_K_MK.view(1, K, M, K)).sum(dim=(1, 3))
         mean_entropy_N_M[i0:i1] = plogp_b_M.div_(-T)
 
-    on_cpu = probs_T_N_K.device.type == "cpu"
-    _run_blocks(run_block, len(blocks), on_cpu)
-    with flushing_denormals(on_cpu):  # mean posteriors hold denormals too (18 ms per chunk instead of 1)
-        for c0 in range(0, N, chunk):
-            c1 = min(N, c0 + chunk)
-            # p_t is linear in q_t, so the mean answer distribution is the mean's image.
-            mean_answers_c_MK = _answer_probs(probs_T_N_K[:, c0:c1].mean(0), confusion_K_MK)
-            plogp_c_M_K = (mean_answers_c_MK.log() * mean_answers_c_MK).view(c1 - c0, M, K)
-            entropy_of_mean_N_M[c0:c1] = plogp_c_M_K.sum(-1).neg_()
+    def run_mean_chunk(c0: int) -> None:
+        c1 = min(N, c0 + chunk)
+        # p_t is linear in q_t, so the mean answer distribution is the mean's image.
+        mean_answers_c_MK = _answer_probs(probs_T_N_K[:, c0:c1].mean(0), confusion_K_MK)
+        plogp_c_M_K = (mean_answers_c_MK.log() * mean_answers_c_MK).view(c1 - c0, M, K)
+        entropy_of_mean_N_M[c0:c1] = plogp_c_M_K.sum(-1).neg_()
+
+    # the entropy-of-mean chunks are tasks of the same workers (first: they are the longest)
+    tasks = [(run_mean_chunk, c0) for c0 in range(0, N, chunk)] + [(run_block, k) for k in range(len(blocks))]
+    _run_blocks(lambda i: tasks[i][0](tasks[i][1]), len(tasks), probs_T_N_K.device.type == "cpu")
     return entropy_of_mean_N_M, mean_entropy_N_M
 
 
