@@ -239,6 +239,9 @@ def test_float32_posterior_matches_float64_and_far_labels_stay_below_the_smalles
     far = q64 < 1e-38
     assert bool(far.any()) and float(q32[far].max()) < 2e-38
     torch.testing.assert_close(q32.sum(-1), torch.ones(5, 40))
+    # any memory layout of the same [T, N, K] values gives the same posterior
+    image_major = torch.from_numpy(mc).float().transpose(0, 1).contiguous().transpose(0, 1)
+    assert torch.equal(annotation_posterior(image_major, torch.from_numpy(ll).float()), q32)
 
 
 def test_top_k_jaccard_identical_disjoint_and_partial():

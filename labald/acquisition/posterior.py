@@ -49,6 +49,6 @@ def annotation_posterior(mc_probs: Tensor, log_likelihood: Tensor) -> Tensor:
     # 2e-38 (float32) either way, under what any sum of O(1) terms in the scores can show.
     exp_range = -math.log(finfo.tiny) - 0.5
     with flushing_denormals(mc_probs.device.type == "cpu"):
-        logits_R_K = mc_probs.clamp_min(finfo.tiny).log_().add_(log_lik_N_K).view(-1, K)
+        logits_R_K = mc_probs.clamp_min(finfo.tiny).contiguous().log_().add_(log_lik_N_K).view(-1, K)
         logits_R_K.clamp_(min=logits_R_K.amax(-1, keepdim=True).sub_(exp_range))
         return torch.softmax(logits_R_K, dim=-1).view(mc_probs.shape)
