@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 
 import numpy as np
@@ -392,6 +394,31 @@ def test_state_dict_round_trip_resumes_identically(digits):
     b = resumed.fit(x_train, y_train, *digits["val"], step=1)
     assert a == b
     assert torch.equal(resumed.predict_mc(x_test, step=2), original.predict_mc(x_test, step=2))
+
+
+def test_cold_start_growth_trains_from_scratch_once_the_train_set_has_grown_enough(digits):
+    """With cold_start_growth = 2 a fit starts from scratch (as with warm_start off) when its train
+    set is at least twice the kept model's, and warm (as by default) below that; resumable."""
+    x, y = digits["train"]
+    grow = dataclasses.replace(FAST, cold_start_growth=2.0)
+
+    def fitted(settings, n_second):
+        learner = MCDropoutLearner(settings, 64, 10, seed=3)
+        learner.fit(x[:200], y[:200], *digits["val"], step=0)
+        report = learner.fit(x[:n_second], y[:n_second], *digits["val"], step=1)
+        return learner, report
+
+    x_test = digits["test"][0]
+    for n_second, same_as in ((400, dataclasses.replace(FAST, warm_start=False)), (399, FAST)):
+        a, report_a = fitted(grow, n_second)
+        b, report_b = fitted(same_as, n_second)
+        assert report_a == report_b, n_second
+        assert torch.equal(a.predict_mc(x_test, step=2), b.predict_mc(x_test, step=2)), n_second
+    resumed = MCDropoutLearner(grow, 64, 10, seed=0)
+    resumed.load_state_dict(a.state_dict())
+    assert resumed.state_dict()["kept_n_train"] == a.state_dict()["kept_n_train"] > 0
+    with pytest.raises(ValueError, match="cold_start_growth"):
+        LearnerSettings(cold_start_growth=1.0)
 
 
 def test_kept_model_validation_logits_reused_from_adoption_equal_fresh_ones(digits):

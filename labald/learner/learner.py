@@ -48,6 +48,7 @@ class MCDropoutLearner:
         self._adam: AdamState | None = None
         self._temperature = 1.0
         self._kept_step = 0  # the step whose MC masks the kept model's temperature was fitted with
+        self._kept_n_train = 0  # training examples of the kept model (0: none yet)
         self._fitted = False
         self._kept_val: tuple[Tensor, Tensor] | None = None  # (x_val, the kept model's validation logits)
 
@@ -97,7 +98,8 @@ class MCDropoutLearner:
         x_val, y_val = self._check_xy(x_val, y_val, "validation")
         s = self.settings
         n_train = len(y_train)
-        warm = s.warm_start and self._fitted
+        warm = s.warm_start and self._fitted and not (
+            s.cold_start_growth is not None and 0 < self._kept_n_train * s.cold_start_growth <= n_train)
         candidate = copy.deepcopy(self._model) if warm else self._new_model(step)
         adam = self._adam.clone() if warm and self._adam is not None else None
         adam, updates = self._train(candidate, adam, x_train, y_train, x_val, y_val, step,
@@ -118,6 +120,7 @@ class MCDropoutLearner:
         if adopted:
             self._model, self._adam = candidate, adam
             self._temperature, self._kept_step, self._fitted = temperature, step, True
+            self._kept_n_train = n_train
             self._kept_val = (x_val.clone(), val_logits)
         return FitReport(adopted, error, val_nll, kept_error, kept_nll, temperature, updates, n_train)
 
@@ -207,6 +210,7 @@ class MCDropoutLearner:
             "optimizer": None if self._adam is None else self._adam.to_dict(),  # CPU tensors
             "temperature": self._temperature,
             "kept_step": self._kept_step,
+            "kept_n_train": self._kept_n_train,
             "fitted": self._fitted,
             "seed": self.seed,
             "n_features": self.n_features,
@@ -227,6 +231,7 @@ class MCDropoutLearner:
         self._adam = None if state["optimizer"] is None else AdamState.from_dict(state["optimizer"], self.device)
         self._temperature = float(state["temperature"])
         self._kept_step = int(state["kept_step"])
+        self._kept_n_train = int(state.get("kept_n_train", 0))  # 0: unknown (older checkpoints), warm starts
         self._fitted = bool(state["fitted"])
         self._kept_val = None
         self.seed = int(state["seed"])

@@ -35,7 +35,11 @@ class LearnerSettings:
       with replacement (Liao et al.'s sampler); False = shuffled passes over the train set.
     - A fit runs ``max_epochs`` epochs of ceil(n_train / batch_size) batches; a fit from scratch
       (the first, or every one with ``warm_start`` off) runs at least ``min_updates`` batches (a
-      80-image step-0 set gets 300 updates, as Liao et al. give every fit, not 50);
+      80-image step-0 set gets 300 updates, as Liao et al. give every fit, not 50); with
+      ``cold_start_growth`` = g, a fit also starts from scratch when its training set has at least
+      g times the examples the kept model was trained on (early steps, when the pseudo-labels
+      multiply and a warm start stays near a model fitted to a few prototypes; Liao et al. train
+      every fit from scratch);
       the validation NLL of the dropout-free network is checked every ``eval_every`` batches
       (None: once an epoch), the best checkpoint kept, and training stops after ``patience``
       checks without improvement once ``min_updates`` are done. Checks every 5 updates with a
@@ -67,6 +71,7 @@ class LearnerSettings:
     eval_every: int | None = 5
     patience: int = 3
     warm_start: bool = True  # from the kept model; False = from scratch each step
+    cold_start_growth: float | None = None  # from scratch when the train set is >= this x the kept model's
     balanced: bool = True
     calibrate: str = "mc_mean"
     keep_best: str = "error"
@@ -81,6 +86,8 @@ class LearnerSettings:
         for name in ("warm_start", "balanced"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"learner.{name} must be true or false, got {getattr(self, name)!r}")
+        if self.cold_start_growth is not None and not self.cold_start_growth > 1:
+            raise ValueError(f"learner.cold_start_growth must be > 1 or null, got {self.cold_start_growth}")
         if self.min_updates < 0:
             raise ValueError(f"learner.min_updates must be >= 0, got {self.min_updates}")
         if self.eval_every is not None and self.eval_every < 1:
