@@ -49,14 +49,21 @@ class InfluenceScores(NamedTuple):
         return self.global_N_M + self.local_paper_N_M
 
 
-def _answer_probs(probs_R_K: Tensor, confusion_K_MK: Tensor, out: Tensor | None = None) -> Tensor:
-    """p(z | i, j) + tiny for every worker at once, [R, M * K]: one [R, K] @ [K, M * K] matmul.
+def _answer_probs(probs_R_K1: Tensor, confusion_K1_MK: Tensor, out: Tensor | None = None) -> Tensor:
+    """p(z | i, j) + tiny for every worker at once, [R, M * K]: one [R, K + 1] @ [K + 1, M * K] matmul.
 
-    The smallest normal number is added (fused into the matmul) so that log p is finite where
-    p = 0; it leaves every p above 1e-30 unchanged in float32 and keeps 0 log 0 = 0.
+    Each q row carries a trailing 1 and W a last row of the smallest normal number
+    (`_with_tiny_row`), so tiny is the product's own last term: log p is finite where p = 0, every p
+    above 1e-30 is unchanged in float32, and 0 log 0 = 0. (An addmm with a broadcast tiny first
+    copies it over the whole output: 0.157 s of one thread per paper-scale pass instead of 0.074.)
     """
-    tiny = torch.finfo(probs_R_K.dtype).tiny
-    return torch.addmm(confusion_K_MK.new_full((1,), tiny), probs_R_K, confusion_K_MK, out=out)
+    return torch.mm(probs_R_K1, confusion_K1_MK, out=out)
+
+
+def _with_tiny_row(confusion_K_MK: Tensor) -> Tensor:
+    """[K + 1, M * K]: W with a last row of the dtype's smallest normal number (`_answer_probs`)."""
+    return torch.cat([confusion_K_MK, confusion_K_MK.new_full((1, confusion_K_MK.shape[1]),
+                                                              torch.finfo(confusion_K_MK.dtype).tiny)])
 
 
 def _image_blocks(N: int, chunk: int, block: int) -> list[tuple[int, int]]:
@@ -105,9 +112,7 @@ def _predictive_entropies(
     [K, T] @ [T, M * K] product per block (matmul speed) replaces a multiply and a sum over all
     T M K terms (memory speed), and what is left is [K, M * K] per image, T times fewer terms.
     The products are exact zeros where p_t(z) = 0 (0 log 0 = 0). If one image's T rows overflow the
-    buffer, t is split and G accumulated. The tiny is the matmul's own last term: each q_t row gets
-    a 1 after its K entries and W a last row of tiny (an addmm with a broadcast addend first copies
-    it over the whole buffer: 0.157 s of one thread per pass at paper scale instead of 0.074).
+    buffer, t is split and G accumulated. The q_t rows carry the trailing 1 of `_answer_probs`.
     """
     T, N, K = probs_T_N_K.shape
     M = confusion_M_K_K.shape[0]
@@ -121,8 +126,7 @@ def _predictive_entropies(
     block = max(1, min(chunk, limit // (T * MK)))
     t_step = T if block * T * MK <= limit else max(1, limit // MK)
     blocks = _image_blocks(N, chunk, block)
-    tiny = torch.finfo(probs_T_N_K.dtype).tiny
-    confusion_K1_MK = torch.cat([confusion_K_MK, confusion_K_MK.new_full((1, MK), tiny)])
+    confusion_K1_MK = _with_tiny_row(confusion_K_MK)
     # a block's (image, t) rows contiguous, each q_t(i, .) followed by a 1
     probs_N_T_K1 = probs_T_N_K.new_ones(N, T, K + 1)
     probs_N_T_K1[..., :K] = probs_T_N_K.transpose(0, 1)
@@ -139,7 +143,8 @@ def _predictive_entropies(
             q_b_t_K1 = probs_N_T_K1[i0:i1, t0 : t0 + tb]
             q_b_t_K = q_b_t_K1[..., :K]
             q_R_K1 = q_b_t_K1.reshape(b * tb, K + 1)  # a view unless t is split
-            log_answers = torch.mm(q_R_K1, confusion_K1_MK, out=buffers.answers[: b * tb * MK].view(b * tb, MK)).log_()
+            log_answers = _answer_probs(q_R_K1, confusion_K1_MK,
+                                        out=buffers.answers[: b * tb * MK].view(b * tb, MK)).log_()
             part = torch.bmm(q_b_t_K.transpose(1, 2), log_answers.view(b, tb, MK))  # [b, K, M * K]
             g_b_K_MK = part if g_b_K_MK is None else g_b_K_MK.add_(part)
         plogp_b_M = g_b_K_MK.view(b, K, M, K).mul_(confusion_K_MK.view(1, K, M, K)).sum(dim=(1, 3))
@@ -148,7 +153,8 @@ def _predictive_entropies(
     def run_mean_chunk(c0: int) -> None:
         c1 = min(N, c0 + chunk)
         # p_t is linear in q_t, so the mean answer distribution is the mean's image.
-        mean_answers_c_MK = _answer_probs(probs_T_N_K[:, c0:c1].mean(0), confusion_K_MK)
+        mean_c_K = probs_T_N_K[:, c0:c1].mean(0)
+        mean_answers_c_MK = _answer_probs(torch.cat([mean_c_K, mean_c_K.new_ones(c1 - c0, 1)], 1), confusion_K1_MK)
         plogp_c_M_K = (mean_answers_c_MK.log() * mean_answers_c_MK).view(c1 - c0, M, K)
         entropy_of_mean_N_M[c0:c1] = plogp_c_M_K.sum(-1).neg_()
 
