@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
 from labald.acquisition._checks import check_distributions
 from labald.acquisition._cpu import flushing_denormals
+from labald.numerics import softmax_rows
 
 
 def annotation_posterior(mc_probs: Tensor, log_likelihood: Tensor) -> Tensor:
@@ -41,14 +40,8 @@ def annotation_posterior(mc_probs: Tensor, log_likelihood: Tensor) -> Tensor:
     all_impossible_N_1 = torch.isneginf(row_max_N_1)
     log_lik_N_K = (log_lik_N_K - row_max_N_1.masked_fill(all_impossible_N_1, 0))
     log_lik_N_K = log_lik_N_K.masked_fill(all_impossible_N_1, 0)
-    # One [T, N, K] buffer, written in place; the softmax over a 2-D view (same values, a faster
-    # kernel for a short last axis); denormals flushed, as in the scores (their products take ~100x).
-    # Logits further below their row's best than exp's normal range (86.8 in float32, 707.9 in float64)
-    # are raised to its edge: below it exp takes a slow path (at paper scale 69% of the entries of
-    # images with answers were there, and the softmax took 20 ms instead of 3.3). Such a q_t is below
-    # 2e-38 (float32) either way, under what any sum of O(1) terms in the scores can show.
-    exp_range = -math.log(finfo.tiny) - 0.5
+    # One [T, N, K] buffer, written in place (`softmax_rows`); denormals flushed, as in the scores
+    # (their products take ~100x).
     with flushing_denormals(mc_probs.device.type == "cpu"):
-        logits_R_K = mc_probs.clamp_min(finfo.tiny).contiguous().log_().add_(log_lik_N_K).view(-1, K)
-        logits_R_K.clamp_(min=logits_R_K.amax(-1, keepdim=True).sub_(exp_range))
-        return torch.softmax(logits_R_K, dim=-1).view(mc_probs.shape)
+        logits_T_N_K = mc_probs.clamp_min(finfo.tiny).contiguous().log_().add_(log_lik_N_K)
+        return softmax_rows(logits_T_N_K.view(-1, K)).view(mc_probs.shape)
