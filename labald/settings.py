@@ -185,8 +185,8 @@ JACCARD_TIES = ("random", "index")
 # (issue 10), and the paper's open choices of issue 13 (per-worker cap, prior diagonal, Jaccard ties).
 ABLATION_OPTIONS = {
     "aggregation": {"reinfer", "prior_diagonal", "prior_strength"},
-    "learner": {"min_updates", "eval_every", "warm_start", "cold_start_growth", "balanced", "calibrate",
-                "keep_best", "prototypes", "train_on", "cross_fit", "max_epochs", "patience"},
+    "learner": {"min_updates", "eval_every", "warm_start", "cold_start_growth", "cold_start_updates", "balanced",
+                "calibrate", "keep_best", "prototypes", "train_on", "cross_fit", "max_epochs", "patience"},
     "workers": {"per_worker_per_step", "max_per_worker"},
     "acquisition": {"jaccard_ties", "power_beta"},
 }

@@ -74,6 +74,8 @@ CASES = {
                              "learner.min_updates must be >= 0"),
     "cold start growth not above 1": (lambda t: ["dataset=digits", "learner.cold_start_growth=0.5"],
                                       "learner.cold_start_growth must be > 1"),
+    "negative cold start updates": (lambda t: ["dataset=digits", "learner.cold_start_updates=-5"],
+                                    "learner.cold_start_updates must be >= 0"),
     "reinfer not a bool": (lambda t: ["dataset=digits", "aggregation.reinfer=sometimes"],
                            "aggregation.reinfer='sometimes' is invalid"),
     "zero lr": (lambda t: ["dataset=digits", "learner.lr=0"], "learner.lr must be > 0"),

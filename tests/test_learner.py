@@ -30,7 +30,8 @@ from labald.learner import (
 from labald.learner.mc import sample_masks
 from labald.learner.update import AdamState, FlatNet, adam_step, backward
 
-FAST = LearnerSettings(mc_samples=20, max_epochs=8, min_updates=0, eval_every=None, patience=3)
+FAST = LearnerSettings(mc_samples=20, max_epochs=8, min_updates=0, eval_every=None, patience=3,
+                       cold_start_growth=None, cold_start_updates=None)
 CPU = torch.device("cpu")
 
 
@@ -418,6 +419,24 @@ def test_cold_start_growth_trains_from_scratch_once_the_train_set_has_grown_enou
     assert resumed.state_dict()["kept_n_train"] == a.state_dict()["kept_n_train"] > 0
     with pytest.raises(ValueError, match="cold_start_growth"):
         LearnerSettings(cold_start_growth=1.0)
+
+
+def test_cold_start_updates_sets_the_length_of_a_growth_cold_start_only(digits):
+    """`cold_start_updates` = u: a cold start triggered by growth runs u updates at least (here
+    exactly: 8 epochs are fewer), while the first fit keeps `min_updates` and warm fits none."""
+    x, y = digits["train"]
+    settings = dataclasses.replace(FAST, cold_start_growth=2.0, min_updates=30, cold_start_updates=120)
+    for n_second, expected in ((400, 120), (399, None)):
+        learner = MCDropoutLearner(settings, 64, 10, seed=3)
+        first = learner.fit(x[:200], y[:200], *digits["val"], step=0)
+        second = learner.fit(x[:n_second], y[:n_second], *digits["val"], step=1)
+        assert first.updates == 30  # max(min_updates, 8 epochs of one batch)
+        if expected is None:
+            assert second.updates <= 8, "a warm fit runs epochs only"
+        else:
+            assert second.updates == expected
+    with pytest.raises(ValueError, match="cold_start_updates"):
+        LearnerSettings(cold_start_updates=-1)
 
 
 def test_kept_model_validation_logits_reused_from_adoption_equal_fresh_ones(digits):

@@ -98,12 +98,18 @@ class MCDropoutLearner:
         x_val, y_val = self._check_xy(x_val, y_val, "validation")
         s = self.settings
         n_train = len(y_train)
-        warm = s.warm_start and self._fitted and not (
-            s.cold_start_growth is not None and 0 < self._kept_n_train * s.cold_start_growth <= n_train)
+        grown = s.warm_start and self._fitted and s.cold_start_growth is not None and (
+            0 < self._kept_n_train * s.cold_start_growth <= n_train)
+        warm = s.warm_start and self._fitted and not grown
         candidate = copy.deepcopy(self._model) if warm else self._new_model(step)
         adam = self._adam.clone() if warm and self._adam is not None else None
-        adam, updates = self._train(candidate, adam, x_train, y_train, x_val, y_val, step,
-                                    min_updates=0 if warm else s.min_updates)
+        if warm:
+            min_updates = 0
+        elif grown and s.cold_start_updates is not None:
+            min_updates = s.cold_start_updates
+        else:
+            min_updates = s.min_updates
+        adam, updates = self._train(candidate, adam, x_train, y_train, x_val, y_val, step, min_updates=min_updates)
         candidate.eval()
         val_logits = self._validation_logits(candidate, x_val, step)
         temperature = fit_temperature(val_logits, y_val)

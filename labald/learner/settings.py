@@ -35,11 +35,13 @@ class LearnerSettings:
       with replacement (Liao et al.'s sampler); False = shuffled passes over the train set.
     - A fit runs ``max_epochs`` epochs of ceil(n_train / batch_size) batches; a fit from scratch
       (the first, or every one with ``warm_start`` off) runs at least ``min_updates`` batches (a
-      80-image step-0 set gets 300 updates, as Liao et al. give every fit, not 50); with
-      ``cold_start_growth`` = g, a fit also starts from scratch when its training set has at least
-      g times the examples the kept model was trained on (early steps, when the pseudo-labels
-      multiply and a warm start stays near a model fitted to a few prototypes; Liao et al. train
-      every fit from scratch);
+      80-image step-0 set gets 300 updates, as Liao et al. give every fit, not 50). With
+      ``cold_start_growth`` = g (2), a fit also starts from scratch when its training set has at
+      least g times the examples the kept model was trained on: in the first steps, when the
+      pseudo-labels multiply and a warm start stays near a model fitted to the prototypes (Liao
+      et al. train every fit from scratch); such a fit runs at least ``cold_start_updates`` (150;
+      None: ``min_updates``) batches of up to 1,024, half the 300 that would cost a step at
+      200/class 1.6x the pre-issue-10 core's (issue 10: 40 seed-runs, README "The learning core");
       the validation NLL of the dropout-free network is checked every ``eval_every`` batches
       (None: once an epoch), the best checkpoint kept, and training stops after ``patience``
       checks without improvement once ``min_updates`` are done. Checks every 5 updates with a
@@ -71,7 +73,8 @@ class LearnerSettings:
     eval_every: int | None = 5
     patience: int = 3
     warm_start: bool = True  # from the kept model; False = from scratch each step
-    cold_start_growth: float | None = None  # from scratch when the train set is >= this x the kept model's
+    cold_start_growth: float | None = 2.0  # from scratch when the train set is >= this x the kept model's
+    cold_start_updates: int | None = 150  # at least this many updates in such a fit; None: min_updates
     balanced: bool = True
     calibrate: str = "mc_mean"
     keep_best: str = "error"
@@ -90,6 +93,8 @@ class LearnerSettings:
             raise ValueError(f"learner.cold_start_growth must be > 1 or null, got {self.cold_start_growth}")
         if self.min_updates < 0:
             raise ValueError(f"learner.min_updates must be >= 0, got {self.min_updates}")
+        if self.cold_start_updates is not None and self.cold_start_updates < 0:
+            raise ValueError(f"learner.cold_start_updates must be >= 0 or null, got {self.cold_start_updates}")
         if self.eval_every is not None and self.eval_every < 1:
             raise ValueError(f"learner.eval_every must be >= 1 or null, got {self.eval_every}")
         if not 0.0 <= self.dropout < 1.0:
