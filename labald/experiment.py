@@ -88,7 +88,8 @@ def build_sampler(settings: RunSettings) -> Sampler:
     """The sampler `method` names, with the acquisition options of the samplers that take them."""
     acq = settings.acquisition
     if settings.method in JOINT_METHODS:
-        options = {"local": acq.local, "chunk": acq.chunk, "jaccard_ties": acq.jaccard_ties}
+        options = {"local": acq.local, "chunk": acq.chunk, "jaccard_ties": acq.jaccard_ties,
+                   "assignment": acq.assignment}
     elif settings.method == PowerSampler.name:
         options = {"beta": acq.power_beta, "chunk": acq.chunk}
     else:

@@ -53,6 +53,9 @@ class AcquisitionSettings:
     jaccard_ties: str = "random"
     # method=power_bald: images drawn with probability proportional to (best J-BALD score)^power_beta
     power_beta: float = 1.0
+    # method=j_bald | la_bald: pairs taken greedily by score (SPEC 5), or the B pairs of the largest
+    # total score under the same constraints (matching: a max-weight b-matching; issue 13)
+    assignment: str = "greedy"
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,7 @@ def settings_from_config(cfg: Mapping[str, Any]) -> RunSettings:
 _PAPER = {"batch_size": 100, "max_per_image": 3, "confidence": 0.9}
 PRIOR_DIAGONALS = ("scalar", "per_class")
 JACCARD_TIES = ("random", "index")
+ASSIGNMENTS = ("greedy", "matching")
 # Options whose non-default values make an ablation: a run that changes one is named after it
 # (`+group.key=value`) and `make figures` keeps it out of the main study. The learning core's choices
 # (issue 10), and the paper's open choices of issue 13 (per-worker cap, prior diagonal, Jaccard ties).
@@ -188,7 +192,7 @@ ABLATION_OPTIONS = {
     "learner": {"min_updates", "eval_every", "warm_start", "cold_start_growth", "cold_start_updates", "balanced",
                 "calibrate", "keep_best", "prototypes", "train_on", "cross_fit", "max_epochs", "patience"},
     "workers": {"per_worker_per_step", "max_per_worker"},
-    "acquisition": {"jaccard_ties", "power_beta"},
+    "acquisition": {"jaccard_ties", "power_beta", "assignment"},
 }
 _TOP_LEVEL = {"batch_size", "max_per_image", "confidence", "max_steps", "results_dir", "data_dir", "run_dir",
               "threads", "device"}
@@ -249,6 +253,7 @@ def validate(s: RunSettings) -> None:
     _int("acquisition.chunk", s.acquisition.chunk, 1)
     _choice("acquisition.jaccard_ties", s.acquisition.jaccard_ties, JACCARD_TIES)
     _number("acquisition.power_beta", s.acquisition.power_beta, 0.0)
+    _choice("acquisition.assignment", s.acquisition.assignment, ASSIGNMENTS)
     st = s.stopping
     _choice("stopping", st.rule, RULES)
     _int("stopping.patience", st.patience, 1)

@@ -79,6 +79,8 @@ CASES = {
     "reinfer not a bool": (lambda t: ["dataset=digits", "aggregation.reinfer=sometimes"],
                            "aggregation.reinfer='sometimes' is invalid"),
     "zero lr": (lambda t: ["dataset=digits", "learner.lr=0"], "learner.lr must be > 0"),
+    "unknown assignment": (lambda t: ["dataset=digits", "acquisition.assignment=best"],
+                           "acquisition.assignment='best' is unknown"),
     "key of a disabled learner": (["learner.dropout=0.5"], "learner.dropout is not a config key"),
     "negative crowd": (["workers.n_crowd=-1"], "workers.n_crowd=-1"),
     "no workers": (["workers.n_crowd=0", "workers.n_expert=0"], "at least one worker"),

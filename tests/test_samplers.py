@@ -1,10 +1,12 @@
 """Batch selection under the constraints of SPEC 5, and the random-image samplers."""
 
+import itertools
+
 import numpy as np
 import pytest
 
 from labald.samplers import Beliefs, Candidates, make_sampler
-from labald.samplers.selection import greedy_select, greedy_select_reference
+from labald.samplers.selection import greedy_select, greedy_select_reference, matching_select
 
 
 def _check_constraints(images, workers, valid, capacity, batch):
@@ -46,6 +48,55 @@ def test_selection_stops_when_no_pair_is_left():
     valid[2, 1] = True
     images, workers = greedy_select(np.ones((5, 3)), valid, np.array([1, 1, 1]), 100, np.random.default_rng(0))
     assert images.tolist() == [2] and workers.tolist() == [1]
+
+
+def _best_b_matching(scores, valid, capacity, batch):
+    """Slow oracle: every way to give each image one worker or none; the largest number of pairs
+    (up to `batch`) the constraints allow, and among those the largest total score."""
+    n, m = scores.shape
+    best = (-1, -np.inf)
+    for choice in itertools.product(range(-1, m), repeat=n):
+        pairs = [(i, j) for i, j in enumerate(choice) if j >= 0]
+        if len(pairs) > batch or any(not valid[i, j] for i, j in pairs):
+            continue
+        if any(sum(j == w for _, j in pairs) > capacity[w] for w in range(m)):
+            continue
+        best = max(best, (len(pairs), sum(scores[i, j] for i, j in pairs)))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_matching_takes_the_pairs_of_the_largest_total_score(seed):
+    """`matching_select` against brute force: as many pairs as the constraints allow (up to B), of
+    the largest total score; the constraints hold; greedy never does better."""
+    rng = np.random.default_rng(seed)
+    n, m = int(rng.integers(3, 7)), int(rng.integers(1, 4))
+    scores = rng.random((n, m)).round(1)  # ties, often
+    valid = rng.random((n, m)) > 0.25
+    capacity = rng.integers(0, 3, m)
+    batch = int(rng.integers(1, n + 1))
+    images, workers = matching_select(scores, valid, capacity, batch, np.random.default_rng(seed))
+    _check_constraints(images, workers, valid, capacity, batch)
+    count, total = _best_b_matching(scores, valid, capacity, batch)
+    assert len(images) == count
+    assert scores[images, workers].sum() == pytest.approx(total, abs=1e-12)
+    assert (np.diff(scores[images, workers]) <= 0).all(), "returned in descending score"
+    g_images, g_workers = greedy_select(scores, valid, capacity, batch, np.random.default_rng(0))
+    assert len(g_images) <= count
+    if len(g_images) == count:  # greedy can stop short (a full worker strands an image); else never better
+        assert scores[g_images, g_workers].sum() <= total + 1e-12
+
+
+def test_matching_beats_greedy_where_greedy_spends_the_expert_badly():
+    """One expert slot: greedy gives it to the image it scores best (0.9, where the novice scores
+    0.8); the matching gives it to the image only the expert can answer well (0.7 vs 0.1)."""
+    scores = np.array([[0.9, 0.8], [0.7, 0.1]])
+    valid = np.ones((2, 2), dtype=bool)
+    capacity = np.array([1, 1])
+    g_images, g_workers = greedy_select(scores, valid, capacity, 2, np.random.default_rng(0))
+    images, workers = matching_select(scores, valid, capacity, 2, np.random.default_rng(0))
+    assert scores[g_images, g_workers].sum() == pytest.approx(1.0)
+    assert sorted(zip(images.tolist(), workers.tolist())) == [(0, 1), (1, 0)]
 
 
 def _candidates(n, m, rng, batch=30):

@@ -9,7 +9,7 @@ import torch
 
 from labald.acquisition import annotation_posterior, global_influence, influence_scores, jaccard, top_k_sets
 from labald.samplers.base import Beliefs, Candidates, Selection
-from labald.samplers.selection import greedy_select
+from labald.samplers.selection import greedy_select, matching_select
 
 JACCARD_TOP = 50  # appendix B.1 compares the top-50 pair sets
 
@@ -19,11 +19,14 @@ class JointSampler:
 
     `j_bald` ranks by the global influence G_ij = I(z_ij; theta); `la_bald` by G_ij + L_ij with the
     local influence in the paper's Proposition 2 form (or `local="exact"`). Scores are computed
-    only for images that still have a valid pair.
+    only for images that still have a valid pair. `assignment="matching"` takes the B pairs of the
+    largest total score instead (``matching_select``: a max-weight b-matching under the constraints).
     """
 
-    def __init__(self, name: str, local: str = "paper", chunk: int = 2048, jaccard_ties: str = "random"):
+    def __init__(self, name: str, local: str = "paper", chunk: int = 2048, jaccard_ties: str = "random",
+                 assignment: str = "greedy"):
         self.name, self.local, self.chunk, self.jaccard_ties = name, local, chunk, jaccard_ties
+        self.assignment = assignment
 
     def select(self, candidates: Candidates, beliefs: Beliefs, rng: np.random.Generator) -> Selection:
         start = time.perf_counter()
@@ -47,7 +50,8 @@ class JointSampler:
         full = np.full(valid.shape, -np.inf)
         full[rows] = ranked.numpy()
         picked = time.perf_counter()
-        images, workers = greedy_select(full, valid, candidates.capacity_M, candidates.batch_size, rng)
+        select = matching_select if self.assignment == "matching" else greedy_select
+        images, workers = select(full, valid, candidates.capacity_M, candidates.batch_size, rng)
         return Selection(
             images, workers, full[images, workers],
             seconds_scoring=scored - start,

@@ -63,6 +63,8 @@ def greedy_select(
         chosen_rows.append(accepted)
         chosen_workers.append(accepted_workers)
         left -= cut
+    if not chosen_rows:  # no worker with capacity has a valid pair
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     return rows[np.concatenate(chosen_rows)], np.concatenate(chosen_workers).astype(np.int64)
 
 
@@ -101,3 +103,54 @@ def greedy_select_reference(
         taken.add(i)
         capacity[j] -= 1
     return out
+
+
+def matching_select(
+    scores_N_M: np.ndarray,
+    valid_N_M: np.ndarray,
+    capacity_M: np.ndarray,
+    batch_size: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The `batch_size` pairs (or as many as the constraints allow) of the largest total score,
+    each image at most once and worker j at most capacity_j times: a max-weight b-matching with a
+    cardinality, where the greedy rule is a 1/2-approximation (issue 13's "optimal instead of
+    greedy batch assignment"). Returned in descending score, ties in a seeded random order.
+
+    Solved as one rectangular assignment (``scipy.optimize.linear_sum_assignment``): a row per
+    worker slot (min(capacity_j, B) of them, S in all), a column per candidate image, and S - B
+    "idle" columns worth more than any set of pairs, so an optimum fills every idle column and
+    leaves exactly B slots to images. Candidates: the images in some worker's top B, enough,
+    since an image that B others outrank for its worker can be swapped for an unused one of them.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    n, m = scores_N_M.shape
+    if valid_N_M.shape != (n, m) or capacity_M.shape != (m,):
+        raise ValueError(f"valid {valid_N_M.shape} and capacity {capacity_M.shape} must match scores {(n, m)}")
+    empty = np.zeros(0, dtype=np.int64)
+    slots = np.minimum(capacity_M.astype(np.int64), batch_size).clip(min=0)
+    valid = valid_N_M & (slots > 0)[None, :]
+    if batch_size <= 0 or not valid.any():
+        return empty, empty
+    score = np.where(valid, scores_N_M.astype(np.float64), -np.inf)
+    top = min(batch_size, n)
+    best_rows = np.argpartition(-score, top - 1, axis=0)[:top] if top < n else np.arange(n)[:, None]
+    candidates = np.unique(best_rows)
+    candidates = candidates[valid[candidates].any(axis=1)]
+    candidates = candidates[rng.permutation(len(candidates))]  # ties: a seeded order, never by index
+    slot_worker = np.repeat(np.arange(m), slots)
+    weight = score[candidates][:, slot_worker].T  # [S, C]
+    finite = np.isfinite(weight)
+    spread = float(np.abs(weight[finite]).sum()) + 1.0
+    n_idle = max(len(slot_worker) - batch_size, 0)
+    weight = np.where(finite, weight, -2.0 * spread * (batch_size + 1))  # never worth taking
+    cost = -np.concatenate([weight, np.full((len(slot_worker), n_idle), 2.0 * spread)], axis=1)
+    slot_rows, cols = linear_sum_assignment(cost)
+    keep = cols < len(candidates)
+    slot_rows, cols = slot_rows[keep], cols[keep]
+    keep = finite[slot_rows, cols]
+    images, workers = candidates[cols[keep]], slot_worker[slot_rows[keep]]
+    picked = score[images, workers]
+    order = np.lexsort((rng.random(len(images)), -picked))
+    return images[order].astype(np.int64), workers[order].astype(np.int64)
