@@ -29,12 +29,10 @@ def greedy_select(
     With `image_priority_N`, images are visited in descending priority and each takes its best
     valid worker by `scores_N_M` (Rand-I samplers); otherwise pairs compete on score alone.
     """
-    n, m = scores_N_M.shape
-    if valid_N_M.shape != (n, m) or capacity_M.shape != (m,):
-        raise ValueError(f"valid {valid_N_M.shape} and capacity {capacity_M.shape} must match scores {(n, m)}")
+    _check_shapes(scores_N_M, valid_N_M, capacity_M)
     rows = np.flatnonzero(valid_N_M.any(axis=1))
     if len(rows) == 0 or batch_size <= 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return _no_pairs()
     score = np.where(valid_N_M[rows], scores_N_M[rows].astype(np.float64), -np.inf)
     tie = rng.random(score.shape)
     order = np.lexsort((tie, -score), axis=-1)  # per image: workers from best to worst
@@ -64,8 +62,18 @@ def greedy_select(
         chosen_workers.append(accepted_workers)
         left -= cut
     if not chosen_rows:  # no worker with capacity has a valid pair
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return _no_pairs()
     return rows[np.concatenate(chosen_rows)], np.concatenate(chosen_workers).astype(np.int64)
+
+
+def _check_shapes(scores_N_M: np.ndarray, valid_N_M: np.ndarray, capacity_M: np.ndarray) -> None:
+    n, m = scores_N_M.shape
+    if valid_N_M.shape != (n, m) or capacity_M.shape != (m,):
+        raise ValueError(f"valid {valid_N_M.shape} and capacity {capacity_M.shape} must match scores {(n, m)}")
+
+
+def _no_pairs() -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
 
 
 def _first_overflow(worker_seq: np.ndarray, capacity_M: np.ndarray) -> int:
@@ -125,14 +133,12 @@ def matching_select(
     """
     from scipy.optimize import linear_sum_assignment
 
+    _check_shapes(scores_N_M, valid_N_M, capacity_M)
     n, m = scores_N_M.shape
-    if valid_N_M.shape != (n, m) or capacity_M.shape != (m,):
-        raise ValueError(f"valid {valid_N_M.shape} and capacity {capacity_M.shape} must match scores {(n, m)}")
-    empty = np.zeros(0, dtype=np.int64)
     slots = np.minimum(capacity_M.astype(np.int64), batch_size).clip(min=0)
     valid = valid_N_M & (slots > 0)[None, :]
     if batch_size <= 0 or not valid.any():
-        return empty, empty
+        return _no_pairs()
     score = np.where(valid, scores_N_M.astype(np.float64), -np.inf)
     top = min(batch_size, n)
     best_rows = np.argpartition(-score, top - 1, axis=0)[:top] if top < n else np.arange(n)[:, None]
