@@ -98,9 +98,9 @@ class MCDropoutLearner:
         x_val, y_val = self._check_xy(x_val, y_val, "validation")
         s = self.settings
         n_train = len(y_train)
-        grown = s.warm_start and self._fitted and s.cold_start_growth is not None and (
-            0 < self._kept_n_train * s.cold_start_growth <= n_train)
-        warm = s.warm_start and self._fitted and not grown
+        can_warm = s.warm_start and self._fitted
+        grown = can_warm and s.cold_start_growth is not None and 0 < self._kept_n_train * s.cold_start_growth <= n_train
+        warm = can_warm and not grown
         candidate = copy.deepcopy(self._model) if warm else self._new_model(step)
         adam = self._adam.clone() if warm and self._adam is not None else None
         if warm:
