@@ -13,6 +13,7 @@ from labald.aggregation import dirichlet_prior
 from labald.data import Pool, load_pool
 from labald.data.amt import AmtData, amt_file, load_amt
 from labald.device import resolve_device
+from labald.errors import LabaldError
 from labald.learner import CrossFitLearner, split_prototypes
 from labald.samplers import SAMPLERS, PowerSampler, Sampler
 from labald.settings import JOINT_METHODS, RunSettings
@@ -79,17 +80,23 @@ def build_experiment(settings: RunSettings) -> Experiment:
         learner = CrossFitLearner(settings.learner, pool.features.shape[1], pool.n_classes, settings.seed, device)
         log.info("device: %s (learner, MC inference, scoring)", device)
     return Experiment(
-        settings, pool, workers, build_sampler(settings), learner, alpha, accuracy,
+        settings, pool, workers, build_sampler(settings, workers), learner, alpha, accuracy,
         torch.from_numpy(pool.features).to(device), train_idx, val_idx,
     )
 
 
-def build_sampler(settings: RunSettings) -> Sampler:
-    """The sampler `method` names, with the acquisition options of the samplers that take them."""
+def build_sampler(settings: RunSettings, workers: WorkerPool | None = None) -> Sampler:
+    """The sampler `method` names, with the acquisition options of the samplers that take them.
+    `acquisition.worker_skill=oracle` hands the joint samplers the simulated crew's true skills
+    (each worker's mean true accuracy): a bound for simulations, which `workers` must then give."""
     acq = settings.acquisition
     if settings.method in JOINT_METHODS:
         options = {"local": acq.local, "chunk": acq.chunk, "jaccard_ties": acq.jaccard_ties,
-                   "assignment": acq.assignment}
+                   "assignment": acq.assignment, "worker_skill": acq.worker_skill}
+        if acq.worker_skill == "oracle":
+            if workers is None:
+                raise LabaldError("acquisition.worker_skill=oracle needs the simulated crew's true confusions")
+            options["true_skill_M"] = np.diagonal(workers.confusions, axis1=1, axis2=2).mean(axis=1)
     elif settings.method == PowerSampler.name:
         options = {"beta": acq.power_beta, "chunk": acq.chunk}
     else:

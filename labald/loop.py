@@ -106,8 +106,9 @@ def advance(exp: Experiment, state: LoopState, phase: str) -> bool:
     selection = select_pairs(exp, state, phase, capacity, step)
     if len(selection.images) == 0:
         return False
-    batch = metrics.batch_diagnostics(state.posterior_N_K, exp.workers.is_expert, selection.images, selection.workers)
     answers = exp.workers.answer(selection.images, selection.workers, exp.pool.labels)
+    batch = metrics.batch_diagnostics(state.posterior_N_K, exp.workers.is_expert, selection.images, selection.workers,
+                                      answers, exp.pool.labels)
     state.annotations.add(selection.images, selection.workers, answers, step)
     state.step = step
     result = aggregate(exp, state)
@@ -137,6 +138,7 @@ def select_pairs(exp: Experiment, state: LoopState, phase: str, capacity_M: np.n
         state.confusions_M_K_K,
         annotation_log_likelihood(ann.image, ann.worker, ann.label, state.confusions_M_K_K, exp.pool.n_images),
         state.mc,
+        (ann.image, ann.worker, ann.label),
     )
     return exp.sampler.select(candidates, beliefs, np.random.default_rng([s.seed, 404, step]))
 

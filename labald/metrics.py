@@ -18,8 +18,9 @@ BASE_COLUMNS = (
     "seconds_em", "seconds_train", "seconds_inference", "seconds_scoring", "seconds_selection", "seconds_step",
 )
 # What the step's batch was (issue 13): mean top posterior of the picked images before their answers,
-# the share of the batch's pairs that went to experts, and how many distinct workers it used.
-BATCH_COLUMNS = ("picked_confidence", "expert_share", "workers_used")
+# the share of the batch's pairs that went to experts, how many distinct workers it used, and the share
+# of its answers that are right (the simulator knows the truth; a sampler never sees it).
+BATCH_COLUMNS = ("picked_confidence", "expert_share", "workers_used", "answer_accuracy")
 JACCARD_COLUMNS = ("jaccard_la_global", "jaccard_la_local", "jaccard_global_local")
 TIMING_COLUMNS = tuple(c for c in BASE_COLUMNS if c.startswith("seconds_"))
 
@@ -29,12 +30,13 @@ def columns(joint_method: bool) -> tuple[str, ...]:
 
 
 def batch_diagnostics(posterior_N_K: np.ndarray, is_expert_M: np.ndarray, images: np.ndarray,
-                      workers: np.ndarray) -> dict[str, float | int]:
-    """The BATCH_COLUMNS of a selected batch, from the posterior it was selected under."""
+                      workers: np.ndarray, answers: np.ndarray, labels_N: np.ndarray) -> dict[str, float | int]:
+    """The BATCH_COLUMNS of a batch, from the posterior it was selected under and its answers."""
     return {
         "picked_confidence": float(np.asarray(posterior_N_K)[images].max(axis=1).mean()),
         "expert_share": float(np.asarray(is_expert_M)[workers].mean()),
         "workers_used": int(len(np.unique(workers))),
+        "answer_accuracy": float((np.asarray(answers) == np.asarray(labels_N)[images]).mean()),
     }
 
 

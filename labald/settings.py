@@ -56,6 +56,10 @@ class AcquisitionSettings:
     # method=j_bald | la_bald: pairs taken greedily by score (SPEC 5), or the B pairs of the largest
     # total score under the same constraints (matching: a max-weight b-matching; issue 13)
     assignment: str = "greedy"
+    # method=j_bald | la_bald: the worker confusions the scores use: EM's What (SPEC 5), or What with each
+    # worker's diagonal set to its one-coin skill learned from the answers (one_coin; labald.samplers.skill),
+    # or to the simulated crew's true skill (oracle: a bound, never available on a real campaign)
+    worker_skill: str = "em"
 
 
 @dataclass(frozen=True)
@@ -184,6 +188,7 @@ _PAPER = {"batch_size": 100, "max_per_image": 3, "confidence": 0.9}
 PRIOR_DIAGONALS = ("scalar", "per_class")
 JACCARD_TIES = ("random", "index")
 ASSIGNMENTS = ("greedy", "matching")
+WORKER_SKILLS = ("em", "one_coin", "oracle")
 # Options whose non-default values make an ablation: a run that changes one is named after it
 # (`+group.key=value`) and `make figures` keeps it out of the main study. The learning core's choices
 # (issue 10), and the paper's open choices of issue 13 (per-worker cap, prior diagonal, Jaccard ties).
@@ -192,7 +197,7 @@ ABLATION_OPTIONS = {
     "learner": {"min_updates", "eval_every", "warm_start", "cold_start_growth", "cold_start_updates", "balanced",
                 "calibrate", "keep_best", "prototypes", "train_on", "cross_fit", "max_epochs", "patience"},
     "workers": {"per_worker_per_step", "max_per_worker"},
-    "acquisition": {"jaccard_ties", "power_beta", "assignment"},
+    "acquisition": {"jaccard_ties", "power_beta", "assignment", "worker_skill"},
 }
 _TOP_LEVEL = {"batch_size", "max_per_image", "confidence", "max_steps", "results_dir", "data_dir", "run_dir",
               "threads", "device"}
@@ -254,6 +259,7 @@ def validate(s: RunSettings) -> None:
     _choice("acquisition.jaccard_ties", s.acquisition.jaccard_ties, JACCARD_TIES)
     _number("acquisition.power_beta", s.acquisition.power_beta, 0.0)
     _choice("acquisition.assignment", s.acquisition.assignment, ASSIGNMENTS)
+    _choice("acquisition.worker_skill", s.acquisition.worker_skill, WORKER_SKILLS)
     st = s.stopping
     _choice("stopping", st.rule, RULES)
     _int("stopping.patience", st.patience, 1)

@@ -81,6 +81,8 @@ CASES = {
     "zero lr": (lambda t: ["dataset=digits", "learner.lr=0"], "learner.lr must be > 0"),
     "unknown assignment": (lambda t: ["dataset=digits", "acquisition.assignment=best"],
                            "acquisition.assignment='best' is unknown"),
+    "unknown worker skill": (lambda t: ["dataset=digits", "acquisition.worker_skill=best"],
+                             "acquisition.worker_skill='best' is unknown"),
     "key of a disabled learner": (["learner.dropout=0.5"], "learner.dropout is not a config key"),
     "negative crowd": (["workers.n_crowd=-1"], "workers.n_crowd=-1"),
     "no workers": (["workers.n_crowd=0", "workers.n_expert=0"], "at least one worker"),

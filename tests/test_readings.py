@@ -75,6 +75,8 @@ def test_batch_diagnostics_describe_the_batch(tmp_path):
     picked = state.annotations.step == 1
     assert row["expert_share"] == pytest.approx(exp.workers.is_expert[state.annotations.worker[picked]].mean())
     assert row["workers_used"] == len(np.unique(state.annotations.worker[picked]))
+    right = state.annotations.label[picked] == exp.pool.labels[state.annotations.image[picked]]
+    assert row["answer_accuracy"] == pytest.approx(right.mean())
     assert 1 / exp.pool.n_classes <= row["picked_confidence"] < exp.settings.confidence
 
 

@@ -27,7 +27,8 @@ Y_LABELS = {"label_accuracy": "label accuracy (aggregated labels vs truth)",
             "model_accuracy": "model accuracy (learner on the pool)"}
 DIAGNOSTICS = {"picked_confidence": "mean max posterior of picked images",
                "expert_share": "share of the batch's pairs given to experts",
-               "workers_used": "distinct workers in the batch"}
+               "workers_used": "distinct workers in the batch",
+               "answer_accuracy": "share of the batch's answers that are right"}
 JACCARD_PAIRS = {"jaccard_la_global": ("J(LA-BALD, global)", "-"),
                  "jaccard_la_local": ("J(LA-BALD, local)", "--"),
                  "jaccard_global_local": ("J(global, local)", "-.")}
@@ -154,9 +155,9 @@ def diagnostics_figure(frame: pd.DataFrame, setting: str = "main") -> Figure | N
     """What each sampler's batches are made of, per step (issue 13): a row per diagnostic of
     metrics.csv (`DIAGNOSTICS`), a column per dataset, a line per method (mean over seeds, band
     ±1 s.d.) against annotations per image. None when the study's runs predate the columns."""
-    columns = [c for c in DIAGNOSTICS if c in frame.columns]
     frame = frame[(frame["setting"] == setting) & (frame["step"] > 0)]
-    if not columns or frame[columns].notna().to_numpy().sum() == 0:
+    columns = [c for c in DIAGNOSTICS if c in frame.columns and frame[c].notna().any()]  # runs may predate some
+    if not columns:
         return None
     panels = sorted(frame["panel"].unique())
     cols = len(panels)

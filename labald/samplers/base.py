@@ -32,15 +32,20 @@ class MCPredictions(Protocol):
         ...
 
 
+_NONE = np.zeros(0, dtype=np.int64)
+
+
 @dataclass(frozen=True)
 class Beliefs:
-    """What the loop knows: EM posterior and confusions, the model's MC predictions, and the
-    log-likelihood of each image's answers (to fold into each MC sample)."""
+    """What the loop knows: EM posterior and confusions, the model's MC predictions, the
+    log-likelihood of each image's answers (to fold into each MC sample), and the answers."""
 
     posterior_N_K: np.ndarray
     confusions_M_K_K: np.ndarray
     log_likelihood_N_K: np.ndarray
     mc: MCPredictions | None = None
+    answers: tuple[np.ndarray, np.ndarray, np.ndarray] = field(default_factory=lambda: (_NONE, _NONE, _NONE))
+    # the answers so far as (image, worker, label) arrays, in the order they came
 
 
 @dataclass(frozen=True)

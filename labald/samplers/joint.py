@@ -10,6 +10,7 @@ import torch
 from labald.acquisition import annotation_posterior, global_influence, influence_scores, jaccard, top_k_sets
 from labald.samplers.base import Beliefs, Candidates, Selection
 from labald.samplers.selection import greedy_select, matching_select
+from labald.samplers.skill import skilled_confusions, worker_skills
 
 JACCARD_TOP = 50  # appendix B.1 compares the top-50 pair sets
 
@@ -21,18 +22,26 @@ class JointSampler:
     local influence in the paper's Proposition 2 form (or `local="exact"`). Scores are computed
     only for images that still have a valid pair. `assignment="matching"` takes the B pairs of the
     largest total score instead (``matching_select``: a max-weight b-matching under the constraints).
+    `worker_skill="one_coin"` scores with What at each worker's skill learned from its answers
+    (``labald.samplers.skill``) instead of EM's What; `"oracle"` at the given `true_skill_M`.
     """
 
     def __init__(self, name: str, local: str = "paper", chunk: int = 2048, jaccard_ties: str = "random",
-                 assignment: str = "greedy"):
+                 assignment: str = "greedy", worker_skill: str = "em", true_skill_M: np.ndarray | None = None):
+        if worker_skill == "oracle" and true_skill_M is None:
+            raise ValueError("worker_skill='oracle' needs true_skill_M")
         self.name, self.local, self.chunk, self.jaccard_ties = name, local, chunk, jaccard_ties
-        self.assignment = assignment
+        self.assignment, self.worker_skill, self.true_skill_M = assignment, worker_skill, true_skill_M
 
     def select(self, candidates: Candidates, beliefs: Beliefs, rng: np.random.Generator) -> Selection:
         start = time.perf_counter()
         valid = candidates.valid_N_M
         rows = np.flatnonzero(valid.any(axis=1))
-        scores = influence_scores(*_scoring_inputs(beliefs, rows), self.chunk)
+        probs_T_R_K, confusions_M_K_K = _scoring_inputs(beliefs, rows)
+        skill_M = self._skills(beliefs)
+        if skill_M is not None:
+            confusions_M_K_K = torch.from_numpy(skilled_confusions(beliefs.confusions_M_K_K, skill_M)).to(probs_T_R_K)
+        scores = influence_scores(probs_T_R_K, confusions_M_K_K, self.chunk)
         local = scores.local_paper_N_M if self.local == "paper" else scores.local_exact_N_M
         la = scores.global_N_M + local
         ranked = (la if self.name == "la_bald" else scores.global_N_M).double().cpu()
@@ -58,6 +67,13 @@ class JointSampler:
             seconds_selection=time.perf_counter() - picked,
             extra=extra,
         )
+
+    def _skills(self, beliefs: Beliefs) -> np.ndarray | None:
+        """[M] the skills the scores put on What's diagonals, or None to score with EM's What (also
+        one_coin's answer before any answer, when What is the prior for every worker)."""
+        if self.worker_skill == "one_coin":
+            return worker_skills(beliefs)
+        return self.true_skill_M if self.worker_skill == "oracle" else None
 
 
 def _scoring_inputs(beliefs: Beliefs, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

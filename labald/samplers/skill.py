@@ -1,0 +1,107 @@
+"""Each worker's skill learned from the answers so far (issue 13): `acquisition.worker_skill=one_coin`.
+
+Why. The joint samplers score a pair with EM's confusion estimate What_j, and What barely tells
+workers apart: every row carries the Dirichlet prior's pseudo-counts (27 per row on dog, about
+`prior_strength` x the mean AMT row total) against the few answers a worker gives to that class, so
+at the end of a run What's mean diagonals span .47-.51 where the true ones span .46-.70. The scores
+then hardly prefer the workers who answer best: J-BALD's answers are right .803 / .512 / .688 /
+.770 of the time (commodity / dog / insect_fungus / vertebrate, 200 images per class, seeds 0-4),
+a random worker's .786 / .474 / .675 / .763, the 25 best workers' .850 / .566 / .755 / .815.
+
+What. One number per worker, a_j, the chance that an answer of j is right ("one coin"): pooled
+over all of j's answers, it is learned about K times faster than a row of What. The true class of
+an answered image is known only through the leave-one-out posterior, EM's posterior with the
+answer's own likelihood divided out, q_{-j}(y) ∝ q_i(y) / What_j[y, z], so an answer never vouches
+for itself; with r = q_{-j}(z), the answer's likelihood is
+
+    p(z | a_j) = r a_j + (1 - r) (1 - a_j) / (K - 1),
+
+flat in a_j when r = 1/K (an image nobody knows tells nothing about who answered it). On a grid
+of a, each worker's posterior is its likelihood times a Beta(s mu, s (1 - mu)) prior shared by the
+crew, with (mu, s) chosen by type-II maximum likelihood (the prior under which the crew's answers
+are most probable: empirical Bayes, so the spread of skills is learned, not set). The scores then
+use What with each worker's diagonal moved, class by class, by the same amount so that its mean is
+the posterior mean of a_j, and each row's off-diagonal rescaled to keep it a distribution
+(`skilled_confusions`): the class structure of What, the skill level of the one-coin model.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from scipy import sparse
+from scipy.special import logsumexp
+from scipy.stats import beta as beta_distribution
+
+from labald.samplers.base import Beliefs
+
+SKILL_GRID = np.linspace(0.0025, 0.9975, 200)  # values of a worker's one-coin skill a
+PRIOR_MEANS = SKILL_GRID[4::8]  # the type-II search over the shared prior's mean ...
+PRIOR_STRENGTHS = np.array([2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0])  # ... and strength
+DIAGONAL_RANGE = (0.01, 0.99)  # a skilled diagonal entry stays inside it
+
+
+def answer_agreement(beliefs: Beliefs) -> np.ndarray:
+    """[A]: q_{-j}(y_i = z) of each answer (i, j, z), EM's posterior without the answer's likelihood."""
+    image, worker, label = beliefs.answers
+    tiny = np.finfo(np.float64).tiny
+    log_q = np.log(np.maximum(beliefs.posterior_N_K[image].astype(np.float64), tiny))
+    log_w = np.log(np.maximum(beliefs.confusions_M_K_K[worker, :, label].astype(np.float64), tiny))
+    loo = log_q - log_w  # [A, K], unnormalized
+    loo -= loo.max(axis=1, keepdims=True)
+    return np.exp(loo[np.arange(len(image)), label]) / np.exp(loo).sum(axis=1)
+
+
+def one_coin_log_likelihood(agreement_A: np.ndarray, worker_A: np.ndarray, n_workers: int,
+                            n_classes: int) -> np.ndarray:
+    """[M, G]: log p(worker j's answers | a_j = SKILL_GRID[g]), p(z | a) = r a + (1 - r)(1 - a) / (K - 1)."""
+    a = SKILL_GRID[None, :]
+    r = agreement_A[:, None]
+    per_answer = np.log(r * a + (1 - r) * (1 - a) / max(n_classes - 1, 1))  # [A, G]
+    by_worker = sparse.csr_matrix((np.ones(len(worker_A)), (worker_A, np.arange(len(worker_A)))),
+                                  shape=(n_workers, len(worker_A)))
+    return np.asarray(by_worker @ per_answer)  # [M, G]: each worker's answers summed
+
+
+def skill_posterior(log_likelihood_M_G: np.ndarray) -> np.ndarray:
+    """[M, G]: each worker's posterior on the grid under the Beta prior (mean in PRIOR_MEANS, strength
+    in PRIOR_STRENGTHS) that maximizes the crew's marginal likelihood; the first such prior on ties."""
+    log_prior = _log_priors()
+    top = log_likelihood_M_G.max(axis=1, keepdims=True)  # log sum_g p(answers | g) prior(g), as one product
+    marginal = (np.log(np.exp(log_likelihood_M_G - top) @ np.exp(log_prior).T) + top).sum(axis=0)  # [P]
+    joint = log_likelihood_M_G + log_prior[int(np.argmax(marginal))][None, :]
+    return np.exp(joint - logsumexp(joint, axis=1, keepdims=True))
+
+
+@functools.cache
+def _log_priors() -> np.ndarray:
+    """[P, G]: log of each candidate Beta prior (PRIOR_MEANS x PRIOR_STRENGTHS) as a distribution on the grid."""
+    mu, s = np.meshgrid(PRIOR_MEANS, PRIOR_STRENGTHS, indexing="ij")
+    log_prior = beta_distribution.logpdf(SKILL_GRID[None, :], (s * mu).reshape(-1, 1), (s * (1 - mu)).reshape(-1, 1))
+    return log_prior - logsumexp(log_prior, axis=1, keepdims=True)
+
+
+def worker_skills(beliefs: Beliefs) -> np.ndarray | None:
+    """[M]: the posterior mean of each worker's one-coin skill; None before any answer."""
+    image, worker, _ = beliefs.answers
+    if len(image) == 0:
+        return None
+    m, k = beliefs.confusions_M_K_K.shape[:2]
+    likelihood = one_coin_log_likelihood(answer_agreement(beliefs), worker, m, k)
+    return skill_posterior(likelihood) @ SKILL_GRID
+
+
+def skilled_confusions(confusions_M_K_K: np.ndarray, skill_M: np.ndarray) -> np.ndarray:
+    """What with each worker's diagonal shifted so its mean is the worker's skill (entries kept in
+    DIAGONAL_RANGE) and each row's off-diagonal scaled to sum to one minus the new diagonal."""
+    w = confusions_M_K_K.astype(np.float64)
+    k = w.shape[1]
+    diag = np.diagonal(w, axis1=1, axis2=2)  # [M, K]
+    new_diag = np.clip(diag + (skill_M - diag.mean(axis=1))[:, None], *DIAGONAL_RANGE)
+    off = 1 - diag
+    degenerate = off < 1e-12  # a row with no off-diagonal mass spreads the new one evenly
+    scale = np.where(degenerate, 0.0, (1 - new_diag) / np.where(degenerate, 1.0, off))
+    out = w * scale[:, :, None] + np.where(degenerate, (1 - new_diag) / max(k - 1, 1), 0.0)[:, :, None]
+    out[:, np.arange(k), np.arange(k)] = new_diag
+    return out
