@@ -32,7 +32,7 @@ class MCPredictions(Protocol):
         ...
 
 
-_NONE = np.zeros(0, dtype=np.int64)
+_NONE = np.zeros(0, dtype=np.int64)  # no answers yet
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,8 @@ class Beliefs:
     confusions_M_K_K: np.ndarray
     log_likelihood_N_K: np.ndarray
     mc: MCPredictions | None = None
-    answers: tuple[np.ndarray, np.ndarray, np.ndarray] = field(default_factory=lambda: (_NONE, _NONE, _NONE))
     # the answers so far as (image, worker, label) arrays, in the order they came
+    answers: tuple[np.ndarray, np.ndarray, np.ndarray] = field(default_factory=lambda: (_NONE, _NONE, _NONE))
 
 
 @dataclass(frozen=True)
