@@ -152,3 +152,13 @@ def test_oracle_scores_with_the_true_skills(tmp_path):
     # at step 1 EM's What ties every worker; the true skills send the batch to the better ones
     skill = exp.sampler.true_skill_M
     assert skill[oracle_batch.workers].mean() > skill[em_batch.workers].mean() + 0.02
+
+
+def test_a_crew_far_from_any_strong_prior_still_gets_a_posterior():
+    """Thousands of answers, all right: strong priors centred elsewhere underflow to zero marginal
+    likelihood; the search still picks a prior and every posterior is a distribution near a = 1."""
+    worker = np.repeat(np.arange(3), 3000)
+    with np.errstate(divide="raise", invalid="raise"):  # no log(0) warning escapes, no NaN
+        post = skill_posterior(one_coin_log_likelihood(np.ones(len(worker)), worker, 3, 5))
+    np.testing.assert_allclose(post.sum(1), 1.0)
+    assert np.all(post @ SKILL_GRID > 0.99)

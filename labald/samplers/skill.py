@@ -29,8 +29,8 @@ LA-BALD within noise (J-BALD -7.3% vs J-BALD, 1 of 5 seeds ahead; LA-BALD +4.3% 
 its ranking of the workers is What's (rank correlation with the true skills .42 / .57 / .61 after
 3 / 6 / 12 steps on dog seed 0, the same for What); it only spreads the skills out. Experts then
 get 32% of the pairs from step 5 on (dog seed 0; 40%, the cap's limit, from step 9 in a run with 2
-threads), where the true skills (`oracle`) give them 40% from step 1. With the true skills the same scoring saves 13.6% (J-BALD) and 17.8% (LA-BALD) vs
-J-BALD, 5 of 5.
+threads), where the true skills (`oracle`) give them 40% from step 1. With the true skills the
+same scoring saves 13.6% (J-BALD) and 17.8% (LA-BALD) vs J-BALD, 5 of 5.
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ def skill_posterior(log_likelihood_M_G: np.ndarray) -> np.ndarray:
     in PRIOR_STRENGTHS) that maximizes the crew's marginal likelihood; the first such prior on ties."""
     log_prior = _log_priors()
     top = log_likelihood_M_G.max(axis=1, keepdims=True)  # log sum_g p(answers | g) prior(g), as one product
-    marginal = (np.log(np.exp(log_likelihood_M_G - top) @ np.exp(log_prior).T) + top).sum(axis=0)  # [P]
+    with np.errstate(divide="ignore"):  # a prior far from a worker's answers underflows: -inf, never chosen
+        marginal = (np.log(np.exp(log_likelihood_M_G - top) @ np.exp(log_prior).T) + top).sum(axis=0)  # [P]
     joint = log_likelihood_M_G + log_prior[int(np.argmax(marginal))][None, :]
     return np.exp(joint - logsumexp(joint, axis=1, keepdims=True))
 
