@@ -13,7 +13,6 @@ from labald.aggregation import dirichlet_prior
 from labald.data import Pool, load_pool
 from labald.data.amt import AmtData, amt_file, load_amt
 from labald.device import resolve_device
-from labald.errors import LabaldError
 from labald.learner import CrossFitLearner, split_prototypes
 from labald.samplers import SAMPLERS, PowerSampler, Sampler
 from labald.settings import JOINT_METHODS, RunSettings
@@ -88,14 +87,12 @@ def build_experiment(settings: RunSettings) -> Experiment:
 def build_sampler(settings: RunSettings, workers: WorkerPool | None = None) -> Sampler:
     """The sampler `method` names, with the acquisition options of the samplers that take them.
     `acquisition.worker_skill=oracle` hands the joint samplers the simulated crew's true skills
-    (each worker's mean true accuracy): a bound for simulations, which `workers` must then give."""
+    (each worker's mean true accuracy) from `workers`: a bound for simulations."""
     acq = settings.acquisition
     if settings.method in JOINT_METHODS:
         options = {"local": acq.local, "chunk": acq.chunk, "jaccard_ties": acq.jaccard_ties,
                    "assignment": acq.assignment, "worker_skill": acq.worker_skill}
-        if acq.worker_skill == "oracle":
-            if workers is None:
-                raise LabaldError("acquisition.worker_skill=oracle needs the simulated crew's true confusions")
+        if acq.worker_skill == "oracle" and workers is not None:  # without them JointSampler refuses oracle
             options["true_skill_M"] = np.diagonal(workers.confusions, axis1=1, axis2=2).mean(axis=1)
     elif settings.method == PowerSampler.name:
         options = {"beta": acq.power_beta, "chunk": acq.chunk}

@@ -162,3 +162,10 @@ def test_a_crew_far_from_any_strong_prior_still_gets_a_posterior():
         post = skill_posterior(one_coin_log_likelihood(np.ones(len(worker)), worker, 3, 5))
     np.testing.assert_allclose(post.sum(1), 1.0)
     assert np.all(post @ SKILL_GRID > 0.99)
+
+
+def test_oracle_without_true_skills_is_refused():
+    from labald.samplers.joint import JointSampler
+
+    with pytest.raises(ValueError, match="needs true_skill_M"):
+        JointSampler("j_bald", worker_skill="oracle")
