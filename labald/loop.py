@@ -140,7 +140,7 @@ def select_pairs(exp: Experiment, state: LoopState, phase: str, capacity_M: np.n
         state.mc,
         (ann.image, ann.worker, ann.label),
     )
-    return exp.sampler.select(candidates, beliefs, np.random.default_rng([s.seed, 404, step]))
+    return exp.sampler.select(candidates, beliefs, np.random.default_rng([s.stream_seed, 404, step]))
 
 
 @dataclass(frozen=True)

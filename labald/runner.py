@@ -35,6 +35,8 @@ _NOT_FINGERPRINTED = {"results_dir", "run_dir", "data_dir", "max_steps", "thread
 def fingerprint(settings: RunSettings) -> str:
     """Hash of every setting that affects results."""
     values = {k: v for k, v in dataclasses.asdict(settings).items() if k not in _NOT_FINGERPRINTED}
+    if values["replicate"] == 0:  # runs written before replicates existed still resume
+        del values["replicate"]
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from labald.data import DatasetSettings
 from labald.data.pool import require_classes
 from labald.device import resolve_device
@@ -81,6 +83,18 @@ class RunSettings:
     run_dir: str | None = None  # None: <results_dir>/runs/<dataset>/<method>/seed=<seed>
     threads: int | None = None  # torch/BLAS threads; None: all cores, or a sweep job's share (run.py)
     device: str = "auto"  # auto | cpu | cuda: where the learner and the scoring run (labald.device)
+    # 0: the seed's run. r > 0: an independent rerun on the same pool, crowd and prototype split with
+    # other luck (answers drawn, selection ties, training): the run-to-run noise of a comparison
+    replicate: int = 0
+
+    @property
+    def stream_seed(self) -> int:
+        """The seed of the run's own random streams (answers, selection, training): `seed` itself
+        for replicate 0, else a 63-bit seed derived from (seed, replicate)."""
+        if self.replicate == 0:
+            return self.seed
+        return int(np.random.SeedSequence([self.seed, REPLICATE_STREAM, self.replicate]).generate_state(
+            1, dtype=np.uint64)[0] >> np.uint64(1))
 
     def ablation_options(self) -> dict[str, Any]:
         """Options of ABLATION_OPTIONS that differ from their defaults (what names an ablation's runs)."""
@@ -99,7 +113,7 @@ class RunSettings:
             imbalance_ratio=self.dataset.imbalance_ratio, n_per_class=self.dataset.n_per_class,
             local=self.acquisition.local, learner=self.learner is not None, workers=self.workers.source,
             batch_size=self.batch_size, max_per_image=self.max_per_image, confidence=self.confidence,
-            core=self.ablation_options(),
+            core=self.ablation_options(), replicate=self.replicate,
         )
         return Path(self.results_dir) / "runs" / self.dataset.name / name / f"seed={self.seed}"
 
@@ -117,6 +131,7 @@ def run_name(
     max_per_image: int = 3,
     confidence: float = 0.9,
     core: dict[str, Any] | None = None,
+    replicate: int = 0,
 ) -> str:
     """The method, plus `+key=value` for every setting that differs from the paper's protocol, so
     runs of different settings (stopping rule, imbalance, local form, ...) never share a directory."""
@@ -138,6 +153,8 @@ def run_name(
             tags.append(f"{key}={value:g}")
     for key, value in sorted((core or {}).items()):
         tags.append(f"{key}={str(value).lower() if isinstance(value, bool) else value}")
+    if replicate:
+        tags.append(f"replicate={replicate}")
     return "+".join([method, *tags])
 
 
@@ -200,7 +217,8 @@ ABLATION_OPTIONS = {
     "acquisition": {"jaccard_ties", "power_beta", "assignment", "worker_skill"},
 }
 _TOP_LEVEL = {"batch_size", "max_per_image", "confidence", "max_steps", "results_dir", "data_dir", "run_dir",
-              "threads", "device"}
+              "threads", "device", "replicate"}
+REPLICATE_STREAM = 606  # the SeedSequence purpose of a replicate's stream seed
 
 
 def _build(cls, values: Mapping[str, Any] | None, group: str):
@@ -219,6 +237,7 @@ def _build(cls, values: Mapping[str, Any] | None, group: str):
 def validate(s: RunSettings) -> None:
     """Range-check every value; the first problem raises a LabaldError naming the key and the fix."""
     _int("seed", s.seed, 0)
+    _int("replicate", s.replicate, 0)
     _choice("method", s.method, METHODS)
     _int("batch_size", s.batch_size, 1)
     _int("max_per_image", s.max_per_image, 1)

@@ -57,6 +57,7 @@ CASES = {
     "confidence above 1": (["confidence=1.5"], "confidence=1.5"),
     "confidence zero": (["confidence=0"], "confidence=0"),
     "negative seed": (["seed=-1"], "seed=-1 is invalid"),
+    "negative replicate": (["replicate=-1"], "replicate=-1 is invalid"),
     "zero steps": (["max_steps=0"], "max_steps=0 is invalid"),
     "zero threads": (["threads=0"], "threads=0 is invalid"),
     "unknown device": (["device=tpu"], "device='tpu' is unknown"),

@@ -15,7 +15,7 @@ from labald.figures import load_runs, make_figures
 from labald.figures.__main__ import main as figures_main
 from labald.figures.make import _scoring_time
 from labald.figures.plots import accuracy_figure, diagnostics_figure, jaccard_figure, scoring_time_figure
-from labald.figures.reduction import annotations_to_reach, reduction_table
+from labald.figures.reduction import annotations_to_reach, reduction_table, replicate_markdown, replicate_table
 from labald.figures.style import METHOD_COLOURS
 from labald.metrics import JACCARD_COLUMNS
 
@@ -23,9 +23,10 @@ METHODS = ("ss", "rand_i_greedy_w", "j_bald", "la_bald")
 SPEED = {"ss": 1.0, "rand_i_greedy_w": 1.2, "j_bald": 1.5, "la_bald": 2.0}  # higher: reaches accuracy sooner
 
 
-def write_run(root, dataset, method, seed, x, acc, phase=None, stopping="unconfident", ratio=1, finished=True):
+def write_run(root, dataset, method, seed, x, acc, phase=None, stopping="unconfident", ratio=1, finished=True,
+              replicate=0):
     """A run directory as the runner writes it: metrics.csv, config.yaml and (if finished) summary.json."""
-    out = root / "runs" / dataset / method / f"seed={seed}"
+    out = root / "runs" / dataset / (method + (f"+replicate={replicate}" if replicate else "")) / f"seed={seed}"
     out.mkdir(parents=True)
     n = len(x)
     rows = {"step": range(n), "phase": ["label"] * n if phase is None else list(phase),
@@ -44,7 +45,7 @@ def write_run(root, dataset, method, seed, x, acc, phase=None, stopping="unconfi
     config = {"seed": seed, "method": method,
               "dataset": {"name": dataset, "n_per_class": None, "imbalance_ratio": ratio},
               "stopping": {"rule": stopping, "annotations_per_image": 1.0 if stopping == "budget" else None},
-              "acquisition": {"local": "paper"}}
+              "acquisition": {"local": "paper"}, "replicate": replicate}
     (out / "config.yaml").write_text(yaml.safe_dump(config))
     if finished:
         (out / "summary.json").write_text(json.dumps({"wall_seconds": 1.0, "steps": n, "stop_reason": "test"}))
@@ -173,6 +174,32 @@ def test_a_sampler_outside_the_paper_is_compared_with_every_baseline_and_la_bald
     assert reduction[("eag", "la_bald")] == pytest.approx(100 * (la_cost - 0.5) / la_cost)
     assert reduction[("eag", "j_bald")] == 0.0
     assert table.loc[table["method"] == "eag", "paper"].eq("").all()
+
+
+def test_replicates_give_the_noise_floor_and_stay_out_of_the_reduction_table(tmp_path):
+    x = [0.0, 0.5, 1.0]
+    # seed 0: finals 0.9 everywhere -> target 0.9; J-BALD reaches it at 0.5, its replicate at 1.0: -100%
+    write_run(tmp_path, "a", "ss", 0, x, [0.5, 0.7, 0.9])
+    write_run(tmp_path, "a", "la_bald", 0, x, [0.5, 0.7, 0.9])
+    write_run(tmp_path, "a", "j_bald", 0, x, [0.5, 0.9, 0.9])
+    write_run(tmp_path, "a", "j_bald", 0, x, [0.5, 0.7, 0.9], replicate=1)
+    # seed 1: target min(0.8, 0.9, 0.85) = 0.8; J-BALD at 0.75, the replicate at 0.5: +33.3%
+    write_run(tmp_path, "a", "ss", 1, x, [0.6, 0.7, 0.8])
+    write_run(tmp_path, "a", "la_bald", 1, x, [0.6, 0.7, 0.8])
+    write_run(tmp_path, "a", "j_bald", 1, x, [0.5, 0.7, 0.9])
+    write_run(tmp_path, "a", "j_bald", 1, x, [0.5, 0.8, 0.85], replicate=1)
+    write_run(tmp_path, "a", "j_bald", 2, x, [0.5, 0.8, 0.85], replicate=1)  # no main run of seed 2: left out
+    frame = load_runs(tmp_path / "runs")
+    assert sorted(frame["setting"].unique()) == ["main", "replicate=1"]
+    assert set(reduction_table(frame)["setting"]) == {"main"}  # a replicate is no sampler of its own
+    (row,) = replicate_table(frame).to_dict("records")
+    r = np.array([-100.0, 100 * (0.75 - 0.5) / 0.75])
+    half = stats.t.ppf(0.975, 1) * r.std(ddof=1) / math.sqrt(2)
+    assert (row["panel"], row["method"], row["replicate"], row["n_seeds"], row["wins"]) == ("a", "j_bald", "1", 2, 1)
+    assert row["target_accuracy"] == pytest.approx(0.85)
+    assert row["reduction_pct"] == pytest.approx(r.mean()) and row["sd"] == pytest.approx(r.std(ddof=1))
+    assert (row["ci_low"], row["ci_high"], row["resolvable_pct"]) == pytest.approx((r.mean() - half, r.mean() + half, half))
+    assert "| a | J-BALD | 1 | 2 | 0.850 |" in replicate_markdown(replicate_table(frame))
 
 
 def test_studies_are_grouped_by_config_not_path(tmp_path):

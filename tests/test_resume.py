@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -79,3 +80,31 @@ def test_resume_removes_what_an_interrupted_write_left_and_nothing_else(tmp_path
     straight = make_settings([*ARGS, "max_steps=3"], tmp_path / "straight")
     run_experiment(straight, progress=False)
     pd.testing.assert_frame_equal(_metrics(out / "metrics.csv"), _metrics(straight.output_dir / "metrics.csv"))
+
+
+def test_a_replicate_reruns_the_same_pool_and_crowd_with_other_luck(tmp_path):
+    """`replicate=r` keeps the seed's pool, crowd and prototype split and draws answers, ties and
+    training anew; replicate 0 is the seed's run itself (same directory, same fingerprint)."""
+    from labald.experiment import build_experiment
+    from labald.figures.load import setting_slug
+    from labald.runner import fingerprint
+
+    base = make_settings([*ARGS, "max_steps=3"], tmp_path / "a")
+    again = make_settings([*ARGS, "max_steps=3", "replicate=0"], tmp_path / "a")
+    other = make_settings([*ARGS, "max_steps=3", "replicate=1"], tmp_path / "a")
+    assert again.output_dir == base.output_dir and fingerprint(again) == fingerprint(base)
+    assert again.stream_seed == base.seed
+    assert other.output_dir.parent.name == "la_bald+replicate=1" and fingerprint(other) != fingerprint(base)
+    assert setting_slug({"replicate": 1}) == "replicate=1" and setting_slug({"replicate": 0}) == "main"
+    one, two = build_experiment(base), build_experiment(other)
+    np.testing.assert_array_equal(one.pool.features, two.pool.features)
+    np.testing.assert_array_equal(one.workers.confusions, two.workers.confusions)
+    np.testing.assert_array_equal(one.val_prototypes, two.val_prototypes)
+    images, workers = np.arange(200) % one.pool.n_images, np.arange(200) % one.workers.n_workers
+    truth = one.pool.labels
+    assert (one.workers.answer(images, workers, truth) != two.workers.answer(images, workers, truth)).any()
+    runs = []
+    for settings in (base, other):
+        run_experiment(settings, progress=False)
+        runs.append(_metrics(settings.output_dir / "metrics.csv"))
+    assert not runs[0]["label_accuracy"].iloc[1:].equals(runs[1]["label_accuracy"].iloc[1:])

@@ -52,6 +52,8 @@ def setting_slug(config: dict) -> str:
         if key in config and float(config[key]) != paper:
             parts.append(f"{key}={_number(config[key])}")
     parts += _core_parts(config)
+    if config.get("replicate"):
+        parts.append(f"replicate={config['replicate']}")
     return ",".join(parts) or "main"
 
 

@@ -70,4 +70,9 @@ def _tables(frame: pd.DataFrame, out_dir: Path, say: Callable[[str], None]) -> l
     times = timing.timing_table(frame)
     times.to_csv(paths[2], index=False)
     paths[3].write_text(timing.to_markdown(times))
+    noise = reduction.replicate_table(frame)
+    if not noise.empty:  # replicate runs: the noise floor of every comparison
+        paths += [out_dir / "noise_floor.csv", out_dir / "noise_floor.md"]
+        noise.to_csv(paths[-2], index=False)
+        paths[-1].write_text(reduction.replicate_markdown(noise))
     return paths

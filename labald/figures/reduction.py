@@ -14,6 +14,7 @@ Only finished runs (with a summary.json) count: a run cut short would lower the 
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -148,3 +149,69 @@ def to_markdown(table: pd.DataFrame) -> str:
                          f"| {r['reduction_pct']:.1f}{ci} | {r['wins']}/{r['n_seeds']} | {r['paper'] or '—'} |")
         lines.append("")
     return "\n".join(lines)
+
+
+REPLICATE_SETTING = re.compile(r"replicate=\d+")
+NOISE_COLUMNS = ("panel", "method", "replicate", "n_seeds", "target_accuracy", "reduction_pct", "sd", "ci_low",
+                 "ci_high", "wins", "resolvable_pct")
+
+
+def replicate_reductions(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (panel, seed, method, replicate): the "reduction" of a replicate run (`replicate=r`:
+    the same pool and crowd, other luck) vs the main study's run of the same method and seed, to the
+    target of that seed's main-study comparisons. A sampler compared with itself: the noise floor."""
+    finished = frame[frame["finished"]] if "finished" in frame.columns else frame
+    main = finished[finished["setting"] == "main"]
+    rows = []
+    for setting, reps in finished[finished["setting"].str.fullmatch(REPLICATE_SETTING)].groupby("setting"):
+        for (panel, seed, method), rep in reps.groupby(["panel", "seed", "method"]):
+            curves = {m: r.sort_values("step") for m, r in main[(main["panel"] == panel) & (main["seed"] == seed)]
+                      .groupby("method")}
+            if method not in curves:
+                continue
+            rep = rep.sort_values("step")
+            finals = [float(r["label_accuracy"].iloc[-1]) for m, r in curves.items() if m in PAPER_METHODS]
+            target = min([*finals, float(curves[method]["label_accuracy"].iloc[-1]), float(rep["label_accuracy"].iloc[-1])])
+            c_b, c_m = (annotations_to_reach(c["annotations_per_image"], c["label_accuracy"], target)
+                        for c in (curves[method], rep))
+            if c_b > 0:
+                rows.append({"panel": panel, "seed": seed, "method": method, "replicate": setting.split("=")[1],
+                             "target_accuracy": target, "reduction_pct": 100.0 * (c_b - c_m) / c_b})
+    return pd.DataFrame(rows, columns=["panel", "seed", "method", "replicate", "target_accuracy", "reduction_pct"])
+
+
+def replicate_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per panel (and the mean over datasets, per seed) the replicates' reduction: mean, SD, 95%
+    t-interval, seeds above 0, and `resolvable_pct`, the interval's half-width: the smallest reduction
+    a comparison with this many seeds can tell from 0."""
+    per_seed = replicate_reductions(frame)
+    rows = []
+    for (method, replicate), cells in per_seed.groupby(["method", "replicate"]):
+        panels = [(p, c) for p, c in cells.groupby("panel")]
+        if len(panels) > 1:
+            panels.append((ALL_PANELS, cells.groupby("seed").mean(numeric_only=True).reset_index()))
+        for panel, cell in panels:
+            values = cell["reduction_pct"].to_numpy()
+            mean, low, high = interval(values)
+            rows.append({"panel": panel, "method": method, "replicate": replicate, "n_seeds": len(values),
+                         "target_accuracy": cell["target_accuracy"].mean(), "reduction_pct": mean,
+                         "sd": float(values.std(ddof=1)) if len(values) > 1 else math.nan, "ci_low": low,
+                         "ci_high": high, "wins": int((values > 0).sum()), "resolvable_pct": high - mean})
+    return pd.DataFrame(rows, columns=list(NOISE_COLUMNS))
+
+
+def replicate_markdown(table: pd.DataFrame) -> str:
+    """noise_floor.md: the replicate table, for reading every other comparison against."""
+    lines = ["# Noise floor: a sampler against itself", "",
+             "Each replicate run (`replicate=r`) reruns a main-study run on the same pool and crowd with other",
+             "luck (answers drawn, selection ties, training). Its reduction vs the run of the same seed is",
+             "what two runs of one sampler differ by; `resolvable` is the 95% interval's half-width, the",
+             "smallest reduction a comparison with this many seeds can tell from 0.", "",
+             "| dataset | method | replicate | seeds | target acc. | reduction % (95% CI) | SD | seeds above 0 | resolvable |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for _, r in table.iterrows():
+        panel = f"**{r['panel']}**" if r["panel"] == ALL_PANELS else r["panel"]
+        lines.append(f"| {panel} | {method_name(r['method'])} | {r['replicate']} | {r['n_seeds']} | "
+                     f"{r['target_accuracy']:.3f} | {r['reduction_pct']:.1f} ({r['ci_low']:.1f} to {r['ci_high']:.1f}) | "
+                     f"{r['sd']:.1f} | {r['wins']}/{r['n_seeds']} | {r['resolvable_pct']:.1f} |")
+    return "\n".join(lines + [""])

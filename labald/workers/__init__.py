@@ -66,8 +66,10 @@ class WorkerPool:
             r.bit_generator.state = s
 
 
-def build_workers(settings: WorkerSettings, pool: Pool, amt: AmtData | None, seed: int) -> WorkerPool:
-    """The run's crowd (SPEC 2): AMT-derived (``workers=amt``) or synthetic; ids shuffled per seed."""
+def build_workers(settings: WorkerSettings, pool: Pool, amt: AmtData | None, seed: int,
+                  answer_seed: int | None = None) -> WorkerPool:
+    """The run's crowd (SPEC 2): AMT-derived (``workers=amt``) or synthetic; ids shuffled per seed.
+    Their answers are drawn from streams seeded by `answer_seed` (default: `seed`)."""
     if hasattr(pool, "answers_N_M"):  # dataset=replay: the log's own workers answer
         from labald.workers.replay import replay_workers
 
@@ -91,5 +93,6 @@ def build_workers(settings: WorkerSettings, pool: Pool, amt: AmtData | None, see
     order = rng.permutation(n)
     if n == 0:
         raise LabaldError("no workers: set workers.n_crowd or workers.n_expert above 0")
-    return WorkerPool(confusions[order], is_expert[order], source, prior_row_total(counts), seed)
+    return WorkerPool(confusions[order], is_expert[order], source, prior_row_total(counts),
+                      seed if answer_seed is None else answer_seed)
 
