@@ -198,7 +198,8 @@ def test_replicates_give_the_noise_floor_and_stay_out_of_the_reduction_table(tmp
     assert (row["panel"], row["method"], row["replicate"], row["n_seeds"], row["wins"]) == ("a", "j_bald", "1", 2, 1)
     assert row["target_accuracy"] == pytest.approx(0.85)
     assert row["reduction_pct"] == pytest.approx(r.mean()) and row["sd"] == pytest.approx(r.std(ddof=1))
-    assert (row["ci_low"], row["ci_high"], row["resolvable_pct"]) == pytest.approx((r.mean() - half, r.mean() + half, half))
+    expected = (r.mean() - half, r.mean() + half, half)
+    assert (row["ci_low"], row["ci_high"], row["resolvable_pct"]) == pytest.approx(expected)
     assert "| a | J-BALD | 1 | 2 | 0.850 |" in replicate_markdown(replicate_table(frame))
 
 

@@ -170,7 +170,8 @@ def replicate_reductions(frame: pd.DataFrame) -> pd.DataFrame:
             if method not in curves:
                 continue
             rep = rep.sort_values("step")
-            finals = [float(r["label_accuracy"].iloc[-1]) for m, r in curves.items() if m in PAPER_METHODS or m == method]
+            finals = [float(r["label_accuracy"].iloc[-1]) for m, r in curves.items()
+                      if m in PAPER_METHODS or m == method]
             target = min([*finals, float(rep["label_accuracy"].iloc[-1])])
             c_b, c_m = (annotations_to_reach(c["annotations_per_image"], c["label_accuracy"], target)
                         for c in (curves[method], rep))
