@@ -62,6 +62,9 @@ class AcquisitionSettings:
     # worker's diagonal set to its one-coin skill learned from the answers (one_coin; labald.samplers.skill),
     # or to the simulated crew's true skill (oracle: a bound, never available on a real campaign)
     worker_skill: str = "em"
+    # with worker_skill=one_coin: one prior for the crew (none), or one per group of workers known in
+    # advance (experts: hired experts and crowd, each with its own type-II-ML prior)
+    skill_groups: str = "none"
 
 
 @dataclass(frozen=True)
@@ -206,6 +209,7 @@ PRIOR_DIAGONALS = ("scalar", "per_class")
 JACCARD_TIES = ("random", "index")
 ASSIGNMENTS = ("greedy", "matching")
 WORKER_SKILLS = ("em", "one_coin", "oracle")
+SKILL_GROUPS = ("none", "experts")
 # Options whose non-default values make an ablation: a run that changes one is named after it
 # (`+group.key=value`) and `make figures` keeps it out of the main study. The learning core's choices
 # (issue 10), and the paper's open choices of issue 13 (per-worker cap, prior diagonal, Jaccard ties).
@@ -214,7 +218,7 @@ ABLATION_OPTIONS = {
     "learner": {"min_updates", "eval_every", "warm_start", "cold_start_growth", "cold_start_updates", "balanced",
                 "calibrate", "keep_best", "prototypes", "train_on", "cross_fit", "max_epochs", "patience"},
     "workers": {"per_worker_per_step", "max_per_worker"},
-    "acquisition": {"jaccard_ties", "power_beta", "assignment", "worker_skill"},
+    "acquisition": {"jaccard_ties", "power_beta", "assignment", "worker_skill", "skill_groups"},
 }
 _TOP_LEVEL = {"batch_size", "max_per_image", "confidence", "max_steps", "results_dir", "data_dir", "run_dir",
               "threads", "device", "replicate"}
@@ -279,6 +283,10 @@ def validate(s: RunSettings) -> None:
     _number("acquisition.power_beta", s.acquisition.power_beta, 0.0)
     _choice("acquisition.assignment", s.acquisition.assignment, ASSIGNMENTS)
     _choice("acquisition.worker_skill", s.acquisition.worker_skill, WORKER_SKILLS)
+    _choice("acquisition.skill_groups", s.acquisition.skill_groups, SKILL_GROUPS)
+    if s.acquisition.skill_groups != "none" and s.acquisition.worker_skill != "one_coin":
+        raise LabaldError(f"acquisition.skill_groups={s.acquisition.skill_groups} needs "
+                          "acquisition.worker_skill=one_coin (the groups set the skills' priors)")
     st = s.stopping
     _choice("stopping", st.rule, RULES)
     _int("stopping.patience", st.patience, 1)

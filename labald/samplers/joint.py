@@ -23,15 +23,18 @@ class JointSampler:
     only for images that still have a valid pair. `assignment="matching"` takes the B pairs of the
     largest total score instead (``matching_select``: a max-weight b-matching under the constraints).
     `worker_skill="one_coin"` scores with What at each worker's skill learned from its answers
-    (``labald.samplers.skill``) instead of EM's What; `"oracle"` at the given `true_skill_M`.
+    (``labald.samplers.skill``) instead of EM's What, with one prior per group of `skill_groups_M`
+    when given (known hired experts); `"oracle"` at the given `true_skill_M`.
     """
 
     def __init__(self, name: str, local: str = "paper", chunk: int = 2048, jaccard_ties: str = "random",
-                 assignment: str = "greedy", worker_skill: str = "em", true_skill_M: np.ndarray | None = None):
+                 assignment: str = "greedy", worker_skill: str = "em", true_skill_M: np.ndarray | None = None,
+                 skill_groups_M: np.ndarray | None = None):
         if worker_skill == "oracle" and true_skill_M is None:
             raise ValueError("worker_skill='oracle' needs true_skill_M")
         self.name, self.local, self.chunk, self.jaccard_ties = name, local, chunk, jaccard_ties
         self.assignment, self.worker_skill, self.true_skill_M = assignment, worker_skill, true_skill_M
+        self.skill_groups_M = skill_groups_M
 
     def select(self, candidates: Candidates, beliefs: Beliefs, rng: np.random.Generator) -> Selection:
         start = time.perf_counter()
@@ -72,7 +75,7 @@ class JointSampler:
         """[M] the skills the scores put on What's diagonals, or None to score with EM's What (also
         one_coin's answer before any answer, when What is the prior for every worker)."""
         if self.worker_skill == "one_coin":
-            return worker_skills(beliefs)
+            return worker_skills(beliefs, self.skill_groups_M)
         return self.true_skill_M if self.worker_skill == "oracle" else None
 
 

@@ -91,14 +91,23 @@ def _log_priors() -> np.ndarray:
     return log_prior - logsumexp(log_prior, axis=1, keepdims=True)
 
 
-def worker_skills(beliefs: Beliefs) -> np.ndarray | None:
-    """[M]: the posterior mean of each worker's one-coin skill; None before any answer."""
+def worker_skills(beliefs: Beliefs, groups_M: np.ndarray | None = None) -> np.ndarray | None:
+    """[M]: the posterior mean of each worker's one-coin skill; None before any answer.
+
+    `groups_M` (one label per worker, e.g. hired experts vs crowd) gives each group a Beta prior of
+    its own, fitted by type-II maximum likelihood to the group's answers; None: one for the crew."""
     image, worker, _ = beliefs.answers
     if len(image) == 0:
         return None
     m, k = beliefs.confusions_M_K_K.shape[:2]
     likelihood = one_coin_log_likelihood(answer_agreement(beliefs), worker, m, k)
-    return skill_posterior(likelihood) @ SKILL_GRID
+    if groups_M is None:
+        return skill_posterior(likelihood) @ SKILL_GRID
+    skill_M = np.empty(m)
+    for group in np.unique(groups_M):
+        members = groups_M == group
+        skill_M[members] = skill_posterior(likelihood[members]) @ SKILL_GRID
+    return skill_M
 
 
 def skilled_confusions(confusions_M_K_K: np.ndarray, skill_M: np.ndarray) -> np.ndarray:
