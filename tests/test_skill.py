@@ -169,3 +169,44 @@ def test_oracle_without_true_skills_is_refused():
 
     with pytest.raises(ValueError, match="needs true_skill_M"):
         JointSampler("j_bald", worker_skill="oracle")
+
+
+def test_known_groups_each_get_their_own_prior():
+    """skill_groups: each group's skills are the crew posterior computed on that group alone."""
+    _, w, (_, worker, _), beliefs = _answered(seed=4, n=30)
+    groups = np.array([0, 0, 1, 1, 1])
+    likelihood = one_coin_log_likelihood(answer_agreement(beliefs), worker, 5, 4)
+    expected = np.concatenate([skill_posterior(likelihood[:2]) @ SKILL_GRID,
+                               skill_posterior(likelihood[2:]) @ SKILL_GRID])
+    np.testing.assert_allclose(worker_skills(beliefs, groups), expected, rtol=1e-12)
+    np.testing.assert_allclose(worker_skills(beliefs, np.zeros(5, int)), worker_skills(beliefs), rtol=1e-12)
+
+
+def test_known_experts_are_told_apart_from_few_answers():
+    """10 experts right 80% of the time among 50 crowd workers right 50%, 6 answers each on images of
+    known class: one prior for the crew shrinks the experts toward the crowd; a prior per known group
+    puts them near their own rate and ranks them above the crowd."""
+    rng = np.random.default_rng(5)
+    m, k, per = 60, 10, 6
+    true = np.where(np.arange(m) < 10, 0.8, 0.5)
+    worker = np.repeat(np.arange(m), per)
+    truth = rng.integers(0, k, len(worker))
+    right = rng.random(len(worker)) < true[worker]
+    label = np.where(right, truth, (truth + rng.integers(1, k, len(worker))) % k)
+    posterior = np.full((len(worker), k), 1e-12)
+    posterior[np.arange(len(worker)), truth] = 1.0  # every image's class known: r = 1 if right, else ~0
+    what = np.broadcast_to(np.full((k, k), 0.5 / (k - 1)) + (0.5 - 0.5 / (k - 1)) * np.eye(k), (m, k, k))
+    beliefs = Beliefs(posterior, what.copy(), np.zeros((len(worker), k)), None,
+                      (np.arange(len(worker)), worker, label))
+    crew, grouped = worker_skills(beliefs), worker_skills(beliefs, (np.arange(m) < 10).astype(int))
+    rate = right.reshape(m, per).mean(1)
+    assert abs(grouped[:10].mean() - rate[:10].mean()) < 0.05 < abs(crew[:10].mean() - rate[:10].mean())
+    assert (np.argsort(-grouped)[:10] < 10).sum() > (np.argsort(-crew)[:10] < 10).sum()
+
+
+def test_skill_groups_experts_hands_the_sampler_who_is_an_expert(tmp_path):
+    exp = build_experiment(make_settings([*DIGITS_J, "acquisition.worker_skill=one_coin",
+                                          "acquisition.skill_groups=experts"], tmp_path))
+    np.testing.assert_array_equal(exp.sampler.skill_groups_M, exp.workers.is_expert.astype(int))
+    assert exp.settings.output_dir.parent.name.startswith(
+        "j_bald+acquisition.skill_groups=experts+acquisition.worker_skill=one_coin+")
