@@ -85,18 +85,22 @@ def build_experiment(settings: RunSettings) -> Experiment:
     )
 
 
-def build_sampler(settings: RunSettings, workers: WorkerPool | None = None) -> Sampler:
+def build_sampler(settings: RunSettings, workers: WorkerPool | None = None,
+                  skill_groups_M: np.ndarray | None = None) -> Sampler:
     """The sampler `method` names, with the acquisition options of the samplers that take them.
     `acquisition.worker_skill=oracle` hands the joint samplers the simulated crew's true skills
     (each worker's mean true accuracy) from `workers`: a bound for simulations;
-    `acquisition.skill_groups=experts` which workers are experts (a campaign knows whom it hired)."""
+    `acquisition.skill_groups=experts` which workers are experts (a campaign knows whom it hired), or
+    `skill_groups_M` (a campaign roster's groups) when given."""
     acq = settings.acquisition
     if settings.method in JOINT_METHODS:
         options = {"local": acq.local, "chunk": acq.chunk, "jaccard_ties": acq.jaccard_ties,
                    "assignment": acq.assignment, "worker_skill": acq.worker_skill}
         if acq.worker_skill == "oracle" and workers is not None:  # without them JointSampler refuses oracle
             options["true_skill_M"] = np.diagonal(workers.confusions, axis1=1, axis2=2).mean(axis=1)
-        if acq.skill_groups == "experts" and workers is not None:  # who was hired as an expert: known
+        if skill_groups_M is not None:  # a campaign roster's groups
+            options["skill_groups_M"] = skill_groups_M
+        elif acq.skill_groups == "experts" and workers is not None:  # who was hired as an expert: known
             options["skill_groups_M"] = workers.is_expert.astype(np.int64)
     elif settings.method == PowerSampler.name:
         options = {"beta": acq.power_beta, "chunk": acq.chunk}

@@ -151,6 +151,43 @@ def test_a_campaign_through_csv_files_matches_the_in_process_loop(tmp_path):
     np.testing.assert_allclose(labels["confidence"].astype(float), state.posterior_N_K.max(axis=1), rtol=1e-12)
 
 
+def test_propose_with_one_coin_skills_and_roster_groups_matches_the_in_process_loop(tmp_path):
+    """`--worker-skill one_coin` with a roster `group` column asks what the loop with
+    acquisition.worker_skill=one_coin and skill_groups=experts asks (the groups being who is an expert)."""
+    rounds = 3
+    settings = make_settings([*SMALL_DIGITS, "acquisition.worker_skill=one_coin", "acquisition.skill_groups=experts"],
+                             tmp_path / "run")
+    exp = _digits_campaign_files(tmp_path, settings)
+    roster = pd.read_csv(tmp_path / "roster.csv")
+    roster["group"] = np.where(exp.workers.is_expert, "expert", "crowd")
+    roster.to_csv(tmp_path / "roster.csv", index=False)
+    state = initial_state(exp)
+    crowd = build_workers(settings.workers, exp.pool, None, settings.seed)
+    _write_answers(tmp_path / "answers.csv", [], [], [], [])
+    log = pd.read_csv(tmp_path / "answers.csv", dtype=str)
+    for r in range(1, rounds + 1):
+        assert advance(exp, state, "label")
+        assert main(_propose_args(tmp_path, ["--worker-skill", "one_coin"])) == 0
+        tasks = pd.read_csv(tmp_path / "tasks.csv", dtype=str)
+        images = np.array([int(t[3:]) for t in tasks["task"]])
+        workers = np.array([int(w[1:]) for w in tasks["worker"]])
+        mine = state.annotations.step == r
+        np.testing.assert_array_equal(images, state.annotations.image[mine])
+        np.testing.assert_array_equal(workers, state.annotations.worker[mine])
+        answers = crowd.answer(images, workers, exp.pool.labels)
+        new = pd.DataFrame({"task": tasks["task"], "worker": tasks["worker"],
+                            "label": [exp.pool.class_names[z] for z in answers], "round": tasks["round"]})
+        log = pd.concat([log, new], ignore_index=True)
+        log.to_csv(tmp_path / "answers.csv", index=False)
+    # and the groups matter: without them (one prior for the crew) the next batch differs
+    assert main(_propose_args(tmp_path, ["--worker-skill", "one_coin"])) == 0
+    grouped = pd.read_csv(tmp_path / "tasks.csv", dtype=str)
+    roster.drop(columns="group").to_csv(tmp_path / "roster.csv", index=False)
+    assert main(_propose_args(tmp_path, ["--worker-skill", "one_coin"])) == 0
+    crew = pd.read_csv(tmp_path / "tasks.csv", dtype=str)
+    assert set(zip(grouped["task"], grouped["worker"])) != set(zip(crew["task"], crew["worker"]))
+
+
 def test_aggregate_with_features_uses_the_learner_to_label_better(tmp_path, capsys):
     settings = make_settings(SMALL_DIGITS, tmp_path / "run")
     exp = _digits_campaign_files(tmp_path, settings)
@@ -241,6 +278,8 @@ MALFORMED = {
     "count mismatch": (lambda d: (d / "ids.txt").write_text("a\nb\nc\n"), "match row for row"),
     "nan features": (_nan_features, "NaN"),
     "roster capacity": (lambda d: (d / "roster.csv").write_text("worker,capacity\n1,-2\n"), "capacity"),
+    "roster blank group": (lambda d: (d / "roster.csv").write_text("worker,capacity,group\n1,5,expert\n2,5,\n"),
+                           "no group on line 3"),
     "bad option": (None, "-B"),
     "one class": (lambda d: (d / "answers.csv").write_text("task,worker,label\na,1,x\nb,2,x\n"), "only one class"),
     "output under a file": (lambda d: (d / "out").write_text("not a folder\n"), "which is a file"),
@@ -249,7 +288,7 @@ MALFORMED = {
 
 @pytest.mark.parametrize("command, case", [(command, case) for command in ("aggregate", "propose")
                                            for case in sorted(MALFORMED)
-                                           if not (command == "aggregate" and case == "roster capacity")])
+                                           if not (command == "aggregate" and case.startswith("roster"))])
 def test_malformed_input_gets_one_line_exit_2_and_nothing_written(tmp_path, capsys, case, command):
     files = _valid_files(tmp_path)
     breaker, expected = MALFORMED[case]
@@ -288,3 +327,14 @@ def test_console_command_reports_one_line_without_traceback(tmp_path):
     assert done.stderr.strip().splitlines() == [
         f"labald: error: annotations file {tmp_path / 'missing.csv'} does not exist; "
         "give the path of an existing CSV file"]
+
+
+def test_worker_skill_needs_a_joint_method(tmp_path, capsys):
+    files = _valid_files(tmp_path)
+    args = ["propose", "--annotations", str(files["answers"]), "--features", str(files["features"]),
+            "--ids", str(files["ids"]), "--workers", str(files["roster"]), "-B", "2", "--method", "ss",
+            "--worker-skill", "one_coin", "-o", str(tmp_path / "out" / "tasks.csv")]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["labald: error: --worker-skill one_coin is for --method j_bald or la_bald, not ss"]
+    assert not (tmp_path / "out").exists()

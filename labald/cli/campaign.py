@@ -47,6 +47,8 @@ class Options:
     prior_accuracy: float | None = None  # None: from gold answers, else DEFAULT_PRIOR_ACCURACY
     learner: bool = True
     epochs: int = 50  # learner.max_epochs
+    worker_skill: str = "em"  # acquisition.worker_skill (propose)
+    skill_groups: str = "none"  # acquisition.skill_groups: "experts" when the roster gives groups
 
 
 def prior_accuracy(campaign: Campaign, options: Options) -> float:
@@ -83,7 +85,7 @@ def build(campaign: Campaign, options: Options, n_workers: int) -> Experiment:
         seed=options.seed, method=options.method, dataset=DatasetSettings(name="campaign", kind="custom"),
         workers=WorkerSettings(), aggregation=AggregationSettings(prior_strength=options.prior_strength),
         learner=LearnerSettings(max_epochs=options.epochs) if use_learner else None,
-        acquisition=AcquisitionSettings(),
+        acquisition=AcquisitionSettings(worker_skill=options.worker_skill, skill_groups=options.skill_groups),
         stopping=StoppingSettings(), batch_size=options.batch_size, max_per_image=options.max_per_image,
         confidence=options.confidence,
     )

@@ -97,15 +97,23 @@ def read_campaign(annotations: Path, features: Path | None = None, ids: Path | N
     )
 
 
-def read_roster(path: Path) -> tuple[list[str], np.ndarray]:
-    """Worker ids in file order and their capacities (integers >= 0) for this batch."""
+def read_roster(path: Path) -> tuple[list[str], np.ndarray, list[str] | None]:
+    """Worker ids in file order, their capacities (integers >= 0) for this batch, and their groups
+    (an optional `group` column, e.g. expert / crowd; None without it)."""
     table = read_table(path, ("worker", "capacity"), "workers file")
     dup = table["worker"].duplicated().to_numpy()
     if dup.any():
         raise LabaldError(f"workers file {path} lists worker {table['worker'].iloc[np.argmax(dup)]!r} twice "
                           f"(line {np.argmax(dup) + 2}); list each worker once")
     capacity = _integers(table["capacity"], path, "capacity", low=0)
-    return list(table["worker"]), capacity
+    if "group" not in table.columns:
+        return list(table["worker"]), capacity, None
+    groups = table["group"].str.strip()
+    blank = (groups == "").to_numpy()
+    if blank.any():
+        raise LabaldError(f"workers file {path} has no group on line {np.argmax(blank) + 2}; give every worker "
+                          "a group (e.g. expert or crowd) or drop the group column")
+    return list(table["worker"]), capacity, list(groups)
 
 
 def _rounds(answers, path: Path) -> np.ndarray:

@@ -14,13 +14,17 @@ from pathlib import Path
 import numpy as np
 
 from labald.cli.io import check_outputs, csv_text, read_campaign, read_roster, write_outputs
+from labald.errors import LabaldError
+from labald.settings import JOINT_METHODS
 
 HEADER = ["task", "worker", "score", "round"]
 
 
 def run(args) -> int:
     check_outputs([Path(args.output)])
-    roster, capacity = read_roster(args.workers)
+    roster, capacity, groups = read_roster(args.workers)
+    if args.worker_skill != "em" and args.method not in JOINT_METHODS:
+        raise LabaldError(f"--worker-skill {args.worker_skill} is for --method j_bald or la_bald, not {args.method}")
     data = read_campaign(args.annotations, args.features, args.ids, args.prototypes, args.classes,
                          roster_ids=roster, allow_no_answers=True)
     from labald.cli import campaign as cp  # torch loads only once the inputs are known to be good
@@ -29,7 +33,8 @@ def run(args) -> int:
     options = cp.Options(seed=args.seed, method=args.method, batch_size=args.batch_size,
                          max_per_image=args.max_per_image, confidence=args.confidence,
                          prior_strength=args.prior_strength, prior_accuracy=args.prior_accuracy,
-                         learner=not args.no_learner, epochs=args.epochs)
+                         learner=not args.no_learner, epochs=args.epochs, worker_skill=args.worker_skill,
+                         skill_groups="experts" if groups is not None and args.worker_skill == "one_coin" else "none")
     exp = cp.build(data, options, len(data.worker_ids))
     state = cp.replay(exp, data)
     step = state.step + 1
@@ -38,7 +43,7 @@ def run(args) -> int:
     if done is not None:
         why = f"the campaign is done: {done.replace('images', 'tasks')}"
     else:
-        pairs = _select(exp, state, data, capacity, step)
+        pairs = _select(exp, state, data, capacity, step, groups)
         if not pairs:
             why = ("nothing to propose: every eligible task was already asked of every roster worker with "
                    "capacity left; add workers or capacity to the roster")
@@ -50,8 +55,9 @@ def run(args) -> int:
     return 0
 
 
-def _select(exp, state, data, capacity: np.ndarray, step: int) -> list[tuple]:
-    """The loop's selection (labald.loop.advance) with the roster's capacities; rows of tasks.csv."""
+def _select(exp, state, data, capacity: np.ndarray, step: int, groups: list[str] | None) -> list[tuple]:
+    """The loop's selection (labald.loop.advance) with the roster's capacities; rows of tasks.csv.
+    The roster's groups (workers only in the log: one more group) set `one_coin`'s skill priors."""
     import dataclasses
 
     from labald.experiment import build_sampler
@@ -59,7 +65,12 @@ def _select(exp, state, data, capacity: np.ndarray, step: int) -> list[tuple]:
 
     capacity_M = np.zeros(len(data.worker_ids), dtype=np.int64)
     capacity_M[: len(capacity)] = capacity
-    chooser = dataclasses.replace(exp, sampler=build_sampler(exp.settings))  # the log's replay is done
+    groups_M = None
+    if groups is not None:
+        names = [*groups, *[None] * (len(data.worker_ids) - len(groups))]
+        groups_M = np.unique([str(g) for g in names], return_inverse=True)[1]
+    sampler = build_sampler(exp.settings, skill_groups_M=groups_M)
+    chooser = dataclasses.replace(exp, sampler=sampler)  # the log's replay is done
     selection = select_pairs(chooser, state, "label", capacity_M, step)
     scores = selection.scores if selection.scores is not None else np.zeros(len(selection.images))
     return [(data.task_ids[i], data.worker_ids[j], repr(float(v)), step)
