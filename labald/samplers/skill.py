@@ -31,6 +31,13 @@ its ranking of the workers is What's (rank correlation with the true skills .42 
 get 32% of the pairs from step 5 on (dog seed 0; 40%, the cap's limit, from step 9 in a run with 2
 threads), where the true skills (`oracle`) give them 40% from step 1. With the true skills the
 same scoring saves 13.6% (J-BALD) and 17.8% (LA-BALD) vs J-BALD, 5 of 5.
+
+Known groups (`acquisition.skill_groups=experts`; a campaign roster's `group` column). A campaign
+knows whom it hired as domain experts, if not how good each is. Each group then gets its own
+type-II-ML prior, so the group's answers pool into its level at once and a worker with few answers
+is shrunk toward its own group. Measured: experts get 33-42% of the pairs; LA-BALD needs 8.1% fewer
+annotations than LA-BALD (17 of 20 seed-runs) and 7.6% fewer than J-BALD (5 of 5 seeds); J-BALD
+does not gain (-1.7%).
 """
 
 from __future__ import annotations
