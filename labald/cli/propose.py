@@ -67,8 +67,8 @@ def _select(exp, state, data, capacity: np.ndarray, step: int, groups: list[str]
     capacity_M[: len(capacity)] = capacity
     groups_M = None
     if groups is not None:
-        names = [*groups, *[None] * (len(data.worker_ids) - len(groups))]
-        groups_M = np.unique([str(g) for g in names], return_inverse=True)[1]
+        names = [*groups, *[""] * (len(data.worker_ids) - len(groups))]  # a roster group is never blank
+        groups_M = np.unique(names, return_inverse=True)[1]
     sampler = build_sampler(exp.settings, skill_groups_M=groups_M)
     chooser = dataclasses.replace(exp, sampler=sampler)  # the log's replay is done
     selection = select_pairs(chooser, state, "label", capacity_M, step)

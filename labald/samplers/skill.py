@@ -35,9 +35,10 @@ same scoring saves 13.6% (J-BALD) and 17.8% (LA-BALD) vs J-BALD, 5 of 5.
 Known groups (`acquisition.skill_groups=experts`; a campaign roster's `group` column). A campaign
 knows whom it hired as domain experts, if not how good each is. Each group then gets its own
 type-II-ML prior, so the group's answers pool into its level at once and a worker with few answers
-is shrunk toward its own group. Measured: experts get 33-42% of the pairs; LA-BALD needs 8.1% fewer
-annotations than LA-BALD (17 of 20 seed-runs) and 7.6% fewer than J-BALD (5 of 5 seeds); J-BALD
-does not gain (-1.7%).
+is shrunk toward its own group. Measured (README "Who answers"): experts get 33-42% of the pairs;
+over 10 seeds LA-BALD needs 5.1% fewer annotations than LA-BALD (28 of 40 seed-runs ahead) and
+3.0% fewer than J-BALD (8 of 10 seeds; seeds 0-4 alone read 8.1% and 7.6%); J-BALD does not gain
+(-1.7%, seeds 0-4).
 """
 
 from __future__ import annotations
