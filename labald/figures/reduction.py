@@ -152,6 +152,7 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 
 REPLICATE_SETTING = re.compile(r"replicate=\d+")
+REPLICATE_TAG = "@replicate"  # a replicate's name while it is compared with its own sampler
 NOISE_COLUMNS = ("panel", "method", "replicate", "n_seeds", "target_accuracy", "reduction_pct", "sd", "ci_low",
                  "ci_high", "wins", "resolvable_pct")
 
@@ -159,26 +160,19 @@ NOISE_COLUMNS = ("panel", "method", "replicate", "n_seeds", "target_accuracy", "
 def replicate_reductions(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per (panel, seed, method, replicate): the "reduction" of a replicate run (`replicate=r`:
     the same pool and crowd, other luck) vs the main study's run of the same method and seed, to the
-    target of that seed's main-study comparisons. A sampler compared with itself: the noise floor."""
+    target of that seed's main-study comparisons. A sampler compared with itself: the noise floor.
+    Each replicate joins the main study as a sampler of its own (`_per_seed_reductions`)."""
     finished = frame[frame["finished"]] if "finished" in frame.columns else frame
     main = finished[finished["setting"] == "main"]
-    rows = []
+    parts = []
     for setting, reps in finished[finished["setting"].str.fullmatch(REPLICATE_SETTING)].groupby("setting"):
-        for (panel, seed, method), rep in reps.groupby(["panel", "seed", "method"]):
-            curves = {m: r.sort_values("step") for m, r in main[(main["panel"] == panel) & (main["seed"] == seed)]
-                      .groupby("method")}
-            if method not in curves:
-                continue
-            rep = rep.sort_values("step")
-            finals = [float(r["label_accuracy"].iloc[-1]) for m, r in curves.items()
-                      if m in PAPER_METHODS or m == method]
-            target = min([*finals, float(rep["label_accuracy"].iloc[-1])])
-            c_b, c_m = (annotations_to_reach(c["annotations_per_image"], c["label_accuracy"], target)
-                        for c in (curves[method], rep))
-            if c_b > 0:
-                rows.append({"panel": panel, "seed": seed, "method": method, "replicate": setting.split("=")[1],
-                             "target_accuracy": target, "reduction_pct": 100.0 * (c_b - c_m) / c_b})
-    return pd.DataFrame(rows, columns=["panel", "seed", "method", "replicate", "target_accuracy", "reduction_pct"])
+        twins = reps.assign(setting="main", method=reps["method"] + REPLICATE_TAG)
+        peers = main[main["method"].isin([*PAPER_METHODS, *reps["method"].unique()])]
+        per_seed = _per_seed_reductions(pd.concat([peers, twins]))
+        own = per_seed[per_seed["method"] == per_seed["baseline"] + REPLICATE_TAG]
+        parts.append(own.assign(method=own["baseline"], replicate=setting.split("=")[1]))
+    columns = ["panel", "seed", "method", "replicate", "target_accuracy", "reduction_pct"]
+    return pd.concat(parts)[columns].reset_index(drop=True) if parts else pd.DataFrame(columns=columns)
 
 
 def replicate_table(frame: pd.DataFrame) -> pd.DataFrame:
