@@ -58,7 +58,7 @@ def build_experiment(settings: RunSettings) -> Experiment:
     """Load data and workers, and set up the learner and sampler; logs where the data come from."""
     amt = _load_amt_if_wanted(settings)
     pool = load_pool(settings.dataset, amt, settings.seed)
-    workers = build_workers(settings.workers, pool, amt, settings.seed, answer_seed=settings.stream_seed)
+    workers = build_workers(settings.workers, pool, amt, settings.seed, answer_seed=settings.answer_seed)
     log.info("data: %s: %d images, %d classes, %d prototypes", pool.source, pool.n_images,
              pool.n_classes, len(pool.prototype_labels))
     log.info("workers: %d (%d experts), %s", workers.n_workers, int(workers.is_expert.sum()), workers.source)
@@ -76,7 +76,7 @@ def build_experiment(settings: RunSettings) -> Experiment:
     learner = None
     device = resolve_device(settings.device)
     if settings.learner is not None:
-        learner = CrossFitLearner(settings.learner, pool.features.shape[1], pool.n_classes, settings.stream_seed,
+        learner = CrossFitLearner(settings.learner, pool.features.shape[1], pool.n_classes, settings.luck_seed,
                                   device)
         log.info("device: %s (learner, MC inference, scoring)", device)
     return Experiment(

@@ -1,8 +1,8 @@
 """The online labeling loop (SPEC 1): select pairs, simulate answers, aggregate, retrain, record.
 
 All of a run's mutable state lives in `LoopState`, saved after every completed step, so a killed
-run resumes where it stopped. Randomness comes from the workers' own generators (saved) and from
-generators derived from (seed, step), so resuming needs no other RNG state.
+run resumes where it stopped. Answers are a pure function of (answer seed, image, worker) and every
+other draw comes from a generator derived from (luck seed, step), so resuming needs no RNG state.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def select_pairs(exp: Experiment, state: LoopState, phase: str, capacity_M: np.n
         state.mc,
         (ann.image, ann.worker, ann.label),
     )
-    return exp.sampler.select(candidates, beliefs, np.random.default_rng([s.stream_seed, 404, step]))
+    return exp.sampler.select(candidates, beliefs, np.random.default_rng([s.luck_seed, 404, step]))
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import hashlib
+import io
 import json
 import logging
 import pickle
@@ -27,7 +29,11 @@ from labald.threads import apply_threads
 log = logging.getLogger("labald")
 
 CHECKPOINT = "checkpoint.pt"
-RUN_FILES = ("config.yaml", "metrics.csv", CHECKPOINT, "summary.json")  # what a run directory holds
+ANSWERS = "answers.csv"
+RUN_FILES = ("config.yaml", "metrics.csv", ANSWERS, CHECKPOINT, "summary.json")  # what a run directory holds
+# How simulated answers are drawn, part of every fingerprint: a checkpoint whose answers were drawn
+# another way never resumes into this world.
+ANSWER_DRAWS = "per-pair"
 # Keys that may change between a run and its resumption without changing its results.
 _NOT_FINGERPRINTED = {"results_dir", "run_dir", "data_dir", "max_steps", "threads", "device"}
 
@@ -35,8 +41,7 @@ _NOT_FINGERPRINTED = {"results_dir", "run_dir", "data_dir", "max_steps", "thread
 def fingerprint(settings: RunSettings) -> str:
     """Hash of every setting that affects results."""
     values = {k: v for k, v in dataclasses.asdict(settings).items() if k not in _NOT_FINGERPRINTED}
-    if values["replicate"] == 0:  # runs written before replicates existed still resume
-        del values["replicate"]
+    values["answer_draws"] = ANSWER_DRAWS
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -73,6 +78,7 @@ def _save(exp: Experiment, state: LoopState, out: Path) -> None:
     s = exp.settings
     atomic_write_text(out / "config.yaml", yaml.safe_dump(_plain(dataclasses.asdict(s)), sort_keys=False))
     atomic_write_text(out / "metrics.csv", metrics.to_csv(state.rows, metrics.columns(exp.joint)))
+    atomic_write_text(out / ANSWERS, answers_csv(state.annotations, exp.pool.class_names))
     save_checkpoint(out / CHECKPOINT, {
         "fingerprint": fingerprint(s),
         "step": state.step,
@@ -83,9 +89,21 @@ def _save(exp: Experiment, state: LoopState, out: Path) -> None:
         "mc_step": state.mc_step,
         "rows": state.rows,
         "stop_reason": state.stop_reason,
-        "worker_rngs": exp.workers.rng_states(),
         "learner": None if exp.learner is None else exp.learner.state_dict(),
     })
+
+
+def answers_csv(annotations: Annotations, class_names: tuple[str, ...]) -> str:
+    """Every answer so far as CSV, crowd-kit's long format plus the step it was asked in:
+    `task,worker,label,step` (task: the image's row in the pool, worker: its index, label: the class's
+    name), in the order asked, so `labald aggregate` and crowd-kit read a simulated campaign as is."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["task", "worker", "label", "step"])
+    names = list(class_names)
+    writer.writerows(zip(annotations.image.tolist(), annotations.worker.tolist(),
+                         [names[z] for z in annotations.label.tolist()], annotations.step.tolist()))
+    return buffer.getvalue()
 
 
 def _load_checkpoint(path: Path, settings: RunSettings) -> dict | None:
@@ -114,7 +132,6 @@ def _restore(exp: Experiment, saved: dict) -> LoopState:
         confusions_M_K_K=saved["confusions"], prior_N_K=saved["prior"], mc_step=saved["mc_step"],
         rows=list(saved["rows"]),
     )  # the stop reason is decided afresh: a larger max_steps lets a finished run go on
-    exp.workers.set_rng_states(saved["worker_rngs"])
     if exp.learner is not None:
         exp.learner.load_state_dict(saved["learner"])
         refresh_predictions(exp, state, state.mc_step)

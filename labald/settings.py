@@ -86,18 +86,24 @@ class RunSettings:
     run_dir: str | None = None  # None: <results_dir>/runs/<dataset>/<method>/seed=<seed>
     threads: int | None = None  # torch/BLAS threads; None: all cores, or a sweep job's share (run.py)
     device: str = "auto"  # auto | cpu | cuda: where the learner and the scoring run (labald.device)
-    # 0: the seed's run. r > 0: an independent rerun on the same pool, crowd and prototype split with
-    # other luck (answers drawn, selection ties, training): the run-to-run noise of a comparison
+    # 0: the seed's world of answers. r > 0: another world on the same pool, crowd and prototype split
+    # (every pair's answer drawn anew); the runs of all samplers with one replicate share it
     replicate: int = 0
+    # 0: the seed's own luck. r > 0: the same world with other luck in what the run itself draws
+    # (selection ties, the learner's initialisation, batches, dropout and folds): a sampler against
+    # itself on one world, the A/A check of a paired comparison
+    rerun: int = 0
 
     @property
-    def stream_seed(self) -> int:
-        """The seed of the run's own random streams (answers, selection, training): `seed` itself
-        for replicate 0, else a 63-bit seed derived from (seed, replicate)."""
-        if self.replicate == 0:
-            return self.seed
-        return int(np.random.SeedSequence([self.seed, REPLICATE_STREAM, self.replicate]).generate_state(
-            1, dtype=np.uint64)[0] >> np.uint64(1))
+    def answer_seed(self) -> int:
+        """The key of the world of answers: `seed` for replicate 0, else derived from (seed, replicate)."""
+        return _derived(self.seed, REPLICATE_STREAM, self.replicate)
+
+    @property
+    def luck_seed(self) -> int:
+        """The seed of the run's own draws (selection, learner): `seed` for rerun 0, else derived from
+        (seed, rerun)."""
+        return _derived(self.seed, RERUN_STREAM, self.rerun)
 
     def ablation_options(self) -> dict[str, Any]:
         """Options of ABLATION_OPTIONS that differ from their defaults (what names an ablation's runs)."""
@@ -116,7 +122,7 @@ class RunSettings:
             imbalance_ratio=self.dataset.imbalance_ratio, n_per_class=self.dataset.n_per_class,
             local=self.acquisition.local, learner=self.learner is not None, workers=self.workers.source,
             batch_size=self.batch_size, max_per_image=self.max_per_image, confidence=self.confidence,
-            core=self.ablation_options(), replicate=self.replicate,
+            core=self.ablation_options(), replicate=self.replicate, rerun=self.rerun,
         )
         return Path(self.results_dir) / "runs" / self.dataset.name / name / f"seed={self.seed}"
 
@@ -135,6 +141,7 @@ def run_name(
     confidence: float = 0.9,
     core: dict[str, Any] | None = None,
     replicate: int = 0,
+    rerun: int = 0,
 ) -> str:
     """The method, plus `+key=value` for every setting that differs from the paper's protocol, so
     runs of different settings (stopping rule, imbalance, local form, ...) never share a directory."""
@@ -158,7 +165,16 @@ def run_name(
         tags.append(f"{key}={str(value).lower() if isinstance(value, bool) else value}")
     if replicate:
         tags.append(f"replicate={replicate}")
+    if rerun:
+        tags.append(f"rerun={rerun}")
     return "+".join([method, *tags])
+
+
+def _derived(seed: int, purpose: int, index: int) -> int:
+    """`seed` itself for index 0, else a 63-bit seed drawn from (seed, purpose, index)."""
+    if index == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, purpose, index]).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
 def ablation_changes(groups: Mapping[str, Any]) -> dict[str, Any]:
@@ -221,8 +237,9 @@ ABLATION_OPTIONS = {
     "acquisition": {"jaccard_ties", "power_beta", "assignment", "worker_skill", "skill_groups"},
 }
 _TOP_LEVEL = {"batch_size", "max_per_image", "confidence", "max_steps", "results_dir", "data_dir", "run_dir",
-              "threads", "device", "replicate"}
-REPLICATE_STREAM = 606  # the SeedSequence purpose of a replicate's stream seed
+              "threads", "device", "replicate", "rerun"}
+REPLICATE_STREAM = 606  # the SeedSequence purpose of a replicate's answer seed
+RERUN_STREAM = 707  # the SeedSequence purpose of a rerun's luck seed
 
 
 def _build(cls, values: Mapping[str, Any] | None, group: str):
@@ -242,6 +259,7 @@ def validate(s: RunSettings) -> None:
     """Range-check every value; the first problem raises a LabaldError naming the key and the fix."""
     _int("seed", s.seed, 0)
     _int("replicate", s.replicate, 0)
+    _int("rerun", s.rerun, 0)
     _choice("method", s.method, METHODS)
     _int("batch_size", s.batch_size, 1)
     _int("max_per_image", s.max_per_image, 1)

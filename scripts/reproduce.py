@@ -6,6 +6,8 @@
 
 Studies (SPEC 7, 8; paper Sec. 5 and appendices B.3, H), each over the four samplers:
   main       stopping=unconfident (the paper's rule), on every subtask, --seeds seeds;
+  aa         the main study's J-BALD and LA-BALD again with other luck on the same world (rerun=1):
+             the A/A check of every paired comparison (labald.comparison);
   over       stopping=budget up to --budget annotations per image (over-annotation, phase=over);
   imbalance  dataset.imbalance_ratio=--imbalance-ratio (majority/minority class size).
 Jobs run in parallel through Hydra's joblib launcher when it is installed and --jobs > 1
@@ -33,6 +35,8 @@ from labald.settings import run_name
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("ss", "rand_i_greedy_w", "j_bald", "la_bald")
+AA_METHODS = ("j_bald", "la_bald")  # each compared with itself on one world: the A/A check
+MAIN_SEEDS = 10  # the seeds the power analysis asks for: docs/comparison.md
 SUBTASKS = ("dog", "vertebrate", "insect_fungus", "commodity")
 FULL_N_PER_CLASS = 200  # the paper's scale is 1300 (ImageNet's train size): --n-per-class 1300
 
@@ -62,9 +66,12 @@ class Group:
                 for d in self.datasets for m in self.methods for s in self.seeds]
 
 
-def setting(n_per_class: int | None = None, imbalance: float | None = None, budget: float | None = None) -> dict:
+def setting(n_per_class: int | None = None, imbalance: float | None = None, budget: float | None = None,
+            rerun: int = 0) -> dict:
     """run_name keywords of a study: only the values it changes."""
     out: dict = {"n_per_class": n_per_class}
+    if rerun:
+        out["rerun"] = rerun
     if imbalance is not None:
         out["imbalance_ratio"] = float(imbalance)
     if budget is not None:
@@ -89,10 +96,11 @@ def plan(args) -> list[Group]:
 
     groups = []
     studies = [("main", args.datasets, seeds, [], None, None),
-               ("over", args.over_datasets, list(range(args.over_seeds)),
-                ["stopping=budget", f"stopping.annotations_per_image={_num(args.budget)}"], None, args.budget),
+               ("aa", args.datasets, seeds, ["rerun=1"], None, None),
                ("imbalance", args.imbalance_datasets, list(range(args.imbalance_seeds)),
-                [f"dataset.imbalance_ratio={_num(args.imbalance_ratio)}"], args.imbalance_ratio, None)]
+                [f"dataset.imbalance_ratio={_num(args.imbalance_ratio)}"], args.imbalance_ratio, None),
+               ("over", args.over_datasets, list(range(args.over_seeds)),
+                ["stopping=budget", f"stopping.annotations_per_image={_num(args.budget)}"], None, args.budget)]
     for study, datasets, study_seeds, overrides, ratio, budget in studies:
         if study not in args.studies or not datasets or not study_seeds:
             continue
@@ -101,7 +109,8 @@ def plan(args) -> list[Group]:
             by_size.setdefault(pool(d)[1], []).append(d)
         for n, names in by_size.items():
             groups.append(Group(study, names, study_seeds, pool(names[0])[0] + overrides + extra,
-                                setting(n, ratio, budget)))
+                                setting(n, ratio, budget, rerun=int(study == "aa")),
+                                list(AA_METHODS if study == "aa" else METHODS)))
     return groups
 
 
@@ -180,18 +189,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("--quick", action="store_true",
                    help="reduced sweep for CI: digits and commodity at --n-per-class 100, 2 seeds")
-    p.add_argument("--seeds", type=int, help="seeds of the main study (paper: 5; quick: 2)")
+    p.add_argument("--seeds", type=int,
+                   help=f"seeds of the main and A/A studies (default: {MAIN_SEEDS}; paper: 5; quick: 2)")
     p.add_argument("--datasets", nargs="+", help="datasets of the main study (default: the four subtasks)")
     p.add_argument("--n-per-class", type=int,
                    help=f"sandbox images per class (default: {FULL_N_PER_CLASS}; quick: 100; paper: 1300)")
-    p.add_argument("--studies", nargs="+", default=["main", "over", "imbalance"],
-                   choices=["main", "over", "imbalance"])
+    p.add_argument("--studies", nargs="+", default=["main", "aa", "imbalance", "over"],
+                   choices=["main", "aa", "imbalance", "over"])
     p.add_argument("--budget", type=float, default=1.0, help="annotations per image of the over study")
     p.add_argument("--over-datasets", nargs="+", help="datasets of the over study (default: as --datasets)")
     p.add_argument("--over-seeds", type=int, help="seeds of the over study (default: 2; quick: 1)")
     p.add_argument("--imbalance-ratio", type=float, default=10.0, help="majority/minority class size")
     p.add_argument("--imbalance-datasets", nargs="+", help="datasets of the imbalance study (default: as --datasets)")
-    p.add_argument("--imbalance-seeds", type=int, help="seeds of the imbalance study (default: 3; quick: 1)")
+    p.add_argument("--imbalance-seeds", type=int,
+                   help=f"seeds of the imbalance study (default: as --seeds, {MAIN_SEEDS}; quick: 1)")
     p.add_argument("--max-steps", type=int, help="cap on steps per run (a smoke test; curves end early)")
     p.add_argument("--override", nargs="*", default=[], help="extra run.py overrides for every run")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel runs (joblib launcher)")
@@ -212,15 +223,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.over_seeds = args.over_seeds or 1
         args.imbalance_datasets = args.imbalance_datasets or ["commodity"]
         args.imbalance_seeds = args.imbalance_seeds or 1
-    # The full sweep's defaults fit the 1-hour aim on 2 cores: the paper's 4 subtasks x 4 samplers x
-    # 5 seeds on sandbox pools of FULL_N_PER_CLASS images per class; fewer seeds for the side studies.
-    args.seeds = args.seeds or 5
+    # The full sweep's defaults: the paper's 4 subtasks x 4 samplers on sandbox pools of FULL_N_PER_CLASS
+    # images per class, with the seeds a paired comparison needs to resolve 5 points on the mean over
+    # subtasks (docs/comparison.md), the same for imbalance; 2 seeds for the over-annotation curves.
+    args.seeds = args.seeds or MAIN_SEEDS
     args.datasets = args.datasets or list(SUBTASKS)
     args.n_per_class = args.n_per_class or FULL_N_PER_CLASS
     args.over_datasets = args.over_datasets or args.datasets
     args.imbalance_datasets = args.imbalance_datasets or args.datasets
     args.over_seeds = args.over_seeds or 2
-    args.imbalance_seeds = args.imbalance_seeds or 3
+    args.imbalance_seeds = args.imbalance_seeds or args.seeds
     args.results = args.results.resolve()
     return args
 

@@ -82,19 +82,20 @@ def test_resume_removes_what_an_interrupted_write_left_and_nothing_else(tmp_path
     pd.testing.assert_frame_equal(_metrics(out / "metrics.csv"), _metrics(straight.output_dir / "metrics.csv"))
 
 
-def test_a_replicate_reruns_the_same_pool_and_crowd_with_other_luck(tmp_path):
-    """`replicate=r` keeps the seed's pool, crowd and prototype split and draws answers, ties and
-    training anew; replicate 0 is the seed's run itself (same directory, same fingerprint)."""
+def test_a_replicate_redraws_the_world_of_answers_on_the_same_pool_and_crowd(tmp_path):
+    """`replicate=r` keeps the seed's pool, crowd and prototype split and draws every answer anew;
+    replicate 0 is the seed's world itself (same directory, same fingerprint)."""
     from labald.experiment import build_experiment
     from labald.figures.load import setting_slug
     from labald.runner import fingerprint
 
     base = make_settings([*ARGS, "max_steps=3"], tmp_path / "a")
-    again = make_settings([*ARGS, "max_steps=3", "replicate=0"], tmp_path / "a")
+    again = make_settings([*ARGS, "max_steps=3", "replicate=0", "rerun=0"], tmp_path / "a")
     other = make_settings([*ARGS, "max_steps=3", "replicate=1"], tmp_path / "a")
     assert again.output_dir == base.output_dir and fingerprint(again) == fingerprint(base)
-    assert again.stream_seed == base.seed
+    assert again.answer_seed == again.luck_seed == base.seed
     assert other.output_dir.parent.name == "la_bald+replicate=1" and fingerprint(other) != fingerprint(base)
+    assert other.luck_seed == base.seed and other.answer_seed != base.seed
     assert setting_slug({"replicate": 1}) == "replicate=1" and setting_slug({"replicate": 0}) == "main"
     one, two = build_experiment(base), build_experiment(other)
     np.testing.assert_array_equal(one.pool.features, two.pool.features)
@@ -108,3 +109,33 @@ def test_a_replicate_reruns_the_same_pool_and_crowd_with_other_luck(tmp_path):
         run_experiment(settings, progress=False)
         runs.append(_metrics(settings.output_dir / "metrics.csv"))
     assert not runs[0]["label_accuracy"].iloc[1:].equals(runs[1]["label_accuracy"].iloc[1:])
+
+
+def _answers(settings):
+    return pd.read_csv(settings.output_dir / "answers.csv", dtype={"label": str})
+
+
+def test_samplers_on_one_seed_face_one_world_of_answers(tmp_path):
+    """Two samplers on a seed, and one sampler rerun with other luck (`rerun=1`), get the same answer
+    for every pair they both ask; answers.csv holds each run's answers as crowd-kit reads them."""
+    small = ["dataset=digits", "max_steps=5", "learner.mc_samples=20", "workers.n_crowd=2", "workers.n_expert=1"]
+    runs = [make_settings([*small, f"method={m}", *extra],
+                          tmp_path) for m, extra in (("ss", []), ("j_bald", []), ("j_bald", ["rerun=1"]))]
+    for settings in runs:
+        run_experiment(settings, progress=False)
+    assert runs[2].output_dir.parent.name == "j_bald+rerun=1" and runs[2].answer_seed == runs[1].answer_seed
+    ss, jb, jb_rerun = (_answers(s) for s in runs)
+    assert list(ss.columns) == ["task", "worker", "label", "step"]
+    assert len(jb) == _metrics(runs[1].output_dir / "metrics.csv")["n_annotations"].iloc[-1]
+    assert set(ss["label"]) <= {str(c) for c in range(10)} and ss["step"].min() == 1
+    for a, b in ((ss, jb), (jb, jb_rerun)):
+        both = a.merge(b, on=["task", "worker"], suffixes=("_a", "_b"))
+        assert len(both) >= 20, "the runs must share pairs for the check to mean anything"
+        assert (both["label_a"] == both["label_b"]).all()
+        assert not a[["task", "worker"]].equals(b[["task", "worker"]])  # different samplers, different pairs
+    # the answers a run saved are the ones the crowd gives the same pairs when asked afresh
+    from labald.experiment import build_experiment
+
+    exp = build_experiment(runs[0])
+    fresh = exp.workers.answer(ss["task"].to_numpy(), ss["worker"].to_numpy(), exp.pool.labels)
+    np.testing.assert_array_equal(np.asarray(exp.pool.class_names)[fresh], ss["label"].to_numpy())

@@ -78,22 +78,50 @@ def test_no_amt_counts_give_a_synthetic_crowd_with_the_subtask_accuracy(amt):
     assert abs(_diag(workers.confusions[~workers.is_expert]).mean() - CROWD_ACCURACY["vertebrate"]) < 0.01
 
 
-def test_answers_follow_the_confusion_rows_and_are_seeded():
+def test_answers_follow_the_confusion_rows():
     pool = load_pool(DatasetSettings(name="digits", kind="digits"), None, seed=0)
     workers = build_workers(WorkerSettings(n_crowd=3, n_expert=0), pool, None, seed=0)
     n = 20000
-    images = np.full(n, 0)  # the same image (true class labels[0]) asked again and again
+    images = np.full(n, 0)  # the same image (true class labels[0]) asked again and again: repeats 0..n-1
     y = pool.labels[0]
     for j in range(3):
         z = workers.answer(images, np.full(n, j), pool.labels)
         freq = np.bincount(z, minlength=pool.n_classes) / n
         assert np.abs(freq - workers.confusions[j, y]).max() < 0.015
-    a = build_workers(WorkerSettings(n_crowd=3, n_expert=0), pool, None, seed=7)
-    b = build_workers(WorkerSettings(n_crowd=3, n_expert=0), pool, None, seed=7)
-    imgs, wrk = np.arange(300), np.arange(300) % 3
+
+
+def test_an_answer_is_fixed_by_seed_image_worker_and_repeat_whatever_the_order():
+    """Common random numbers: the same pair gets the same answer in any order, batch or subset."""
+    pool = load_pool(DatasetSettings(name="digits", kind="digits"), None, seed=0)
+    a = build_workers(WorkerSettings(n_crowd=5, n_expert=2), pool, None, seed=7)
+    b = build_workers(WorkerSettings(n_crowd=5, n_expert=2), pool, None, seed=7)
+    rng = np.random.default_rng(0)
+    imgs, wrk = rng.integers(0, pool.n_images, 2000), rng.integers(0, 7, 2000)
+    keep = np.unique(imgs * 7 + wrk, return_index=True)[1]  # each pair once
+    imgs, wrk = imgs[keep], wrk[keep]
     first = a.answer(imgs, wrk, pool.labels)
-    states = a.rng_states()
-    assert np.array_equal(first, b.answer(imgs, wrk, pool.labels))
-    next_a = a.answer(imgs, wrk, pool.labels)
-    b.set_rng_states(states)
-    assert np.array_equal(next_a, b.answer(imgs, wrk, pool.labels))
+    order = rng.permutation(len(imgs))
+    np.testing.assert_array_equal(first[order], b.answer(imgs[order], wrk[order], pool.labels))
+    half = order[: len(order) // 2]  # asked in two batches, the second one first
+    np.testing.assert_array_equal(first[half], a.answer(imgs[half], wrk[half], pool.labels))
+    again = a.answer(imgs, wrk, pool.labels)  # asking again without a repeat count: the same answers
+    np.testing.assert_array_equal(first, again)
+    second = a.answer(imgs, wrk, pool.labels, repeats=np.ones(len(imgs), dtype=np.int64))
+    assert (second != first).mean() > 0.1  # a repeat is a new draw
+    other = build_workers(WorkerSettings(n_crowd=5, n_expert=2), pool, None, seed=7, answer_seed=8)
+    np.testing.assert_array_equal(other.confusions, a.confusions)  # the same crowd ...
+    assert (other.answer(imgs, wrk, pool.labels) != first).mean() > 0.1  # ... in another world
+
+
+def test_pair_uniforms_are_uniform_and_uncorrelated_across_neighbouring_pairs():
+    from scipy import stats
+
+    from labald.workers import pair_uniforms
+
+    i, j = np.divmod(np.arange(200_000), 50)  # consecutive images and workers: the worst case for a weak hash
+    u = pair_uniforms(12345, i, j, np.zeros_like(i))
+    assert stats.kstest(u, "uniform").pvalue > 1e-3
+    assert abs(np.corrcoef(u[:-1], u[1:])[0, 1]) < 0.01  # neighbouring workers of one image
+    assert abs(np.corrcoef(u[:-50], u[50:])[0, 1]) < 0.01  # neighbouring images of one worker
+    np.testing.assert_array_equal(u[:10], pair_uniforms(12345, i[:10], j[:10], np.zeros(10, dtype=np.int64)))
+    assert not np.array_equal(u[:10], pair_uniforms(12346, i[:10], j[:10], np.zeros(10, dtype=np.int64)))

@@ -135,9 +135,6 @@ class _LoggedRounds:
     def answer(self, images: np.ndarray, workers: np.ndarray, true_labels: np.ndarray) -> np.ndarray:
         return self._campaign.label[self._pending]
 
-    def rng_states(self) -> list[dict]:
-        return []
-
 
 def replay(exp: Experiment, campaign: Campaign) -> LoopState:
     """Step 0, then one loop step per round of the log (rounds in increasing order)."""

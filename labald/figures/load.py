@@ -52,8 +52,9 @@ def setting_slug(config: dict) -> str:
         if key in config and float(config[key]) != paper:
             parts.append(f"{key}={_number(config[key])}")
     parts += _core_parts(config)
-    if config.get("replicate"):
-        parts.append(f"replicate={config['replicate']}")
+    for key in ("replicate", "rerun"):
+        if config.get(key):
+            parts.append(f"{key}={config[key]}")
     return ",".join(parts) or "main"
 
 

@@ -1,4 +1,10 @@
-"""Simulated annotators: who they are (confusion matrices) and how they answer (seeded draws)."""
+"""Simulated annotators: who they are (confusion matrices) and how they answer.
+
+Answers are common random numbers: the answer worker j gives to image i the r-th time it is asked
+is fixed by (answer seed, i, j, r) through a counter-based draw (`pair_uniforms`), whatever sampler
+asks and in whatever order. Two samplers run with one seed therefore face the same world of
+answers, and differ only where they ask different pairs.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +19,46 @@ from labald.data.subtasks import CROWD_ACCURACY
 from labald.errors import LabaldError
 from labald.workers.crowd import amt_crowd, expert_from, prior_row_total, synthetic_crowd
 
-__all__ = ["WorkerSettings", "WorkerPool", "build_workers"]
+__all__ = ["WorkerSettings", "WorkerPool", "build_workers", "pair_uniforms"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SYNTHETIC_ACCURACY = 0.7
+ANSWER_STREAM = 202  # the SeedSequence purpose of the answers' key
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # splitmix64's increment
+
+
+def _splitmix64(z: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser (Steele, Lea & Flood 2014): a bijective mix of 64-bit words whose
+    outputs pass BigCrush; uint64 arithmetic wraps, as the algorithm intends."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def pair_uniforms(key: int, images: np.ndarray, workers: np.ndarray, repeats: np.ndarray) -> np.ndarray:
+    """One uniform in [0, 1) per (image, worker, repeat), a pure function of the four: a counter-based
+    generator (the key and each coordinate folded in by splitmix64 steps), so a draw never depends on
+    which other pairs were drawn, or when."""
+    with np.errstate(over="ignore"):
+        h = np.full(len(images), np.uint64(key), dtype=np.uint64)
+        for coordinate in (images, workers, repeats):
+            h = _splitmix64(h + (np.asarray(coordinate, dtype=np.uint64) + np.uint64(1)) * _GOLDEN)
+    return (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def occurrence(images: np.ndarray, workers: np.ndarray) -> np.ndarray:
+    """How many times each (image, worker) pair occurred earlier in the arrays: 0, 1, 2, ..."""
+    if len(images) == 0:
+        return np.zeros(0, dtype=np.int64)
+    pair = np.asarray(images, dtype=np.int64) * (int(np.max(workers)) + 1) + np.asarray(workers, dtype=np.int64)
+    order = np.argsort(pair, kind="stable")
+    sorted_pair = pair[order]
+    starts = np.flatnonzero(np.r_[True, sorted_pair[1:] != sorted_pair[:-1]])
+    rank = np.arange(len(pair)) - np.repeat(starts, np.diff(np.r_[starts, len(pair)]))
+    out = np.empty(len(pair), dtype=np.int64)
+    out[order] = rank
+    return out
 
 
 @dataclass(frozen=True)
@@ -33,7 +74,7 @@ class WorkerSettings:
 
 
 class WorkerPool:
-    """M workers with true confusions [M, K, K] and one seeded answer generator each."""
+    """M workers with true confusions [M, K, K] who answer from one world of answers, keyed by `seed`."""
 
     def __init__(self, confusions: np.ndarray, is_expert: np.ndarray, source: str, row_total: float, seed: int):
         self.confusions = confusions
@@ -41,35 +82,29 @@ class WorkerPool:
         self.source = source
         self.row_total = row_total  # prior pseudo-counts per row for EM (SPEC 3)
         self.available_N_M: np.ndarray | None = None  # pairs that may be asked; None = all (simulation)
-        self._rngs = [np.random.default_rng([seed, 202, j]) for j in range(len(confusions))]
+        self._key = int(np.random.SeedSequence([seed, ANSWER_STREAM]).generate_state(1, dtype=np.uint64)[0])
 
     @property
     def n_workers(self) -> int:
         return len(self.confusions)
 
-    def answer(self, images: np.ndarray, workers: np.ndarray, true_labels: np.ndarray) -> np.ndarray:
-        """Each worker answers its images: z ~ Categorical(W_j[y_true, :]), in the order given."""
-        answers = np.empty(len(images), dtype=np.int64)
-        y = true_labels[images]
-        for j in np.unique(workers):
-            mine = np.flatnonzero(workers == j)
-            cdf = np.cumsum(self.confusions[j][y[mine]], axis=1)
-            u = self._rngs[j].random(len(mine))[:, None] * cdf[:, -1:]
-            answers[mine] = (u >= cdf).sum(axis=1)
-        return answers
-
-    def rng_states(self) -> list[dict]:
-        return [r.bit_generator.state for r in self._rngs]
-
-    def set_rng_states(self, states: list[dict]) -> None:
-        for r, s in zip(self._rngs, states):
-            r.bit_generator.state = s
+    def answer(self, images: np.ndarray, workers: np.ndarray, true_labels: np.ndarray,
+               repeats: np.ndarray | None = None) -> np.ndarray:
+        """z ~ Categorical(W_j[y_true, :]) for each (image, worker) pair, by inverting the row's CDF at
+        the pair's own uniform (`pair_uniforms`). `repeats` counts how often each pair was asked
+        before; by default a pair's earlier occurrences in this call (0 for pairs asked once)."""
+        images, workers = np.asarray(images, dtype=np.int64), np.asarray(workers, dtype=np.int64)
+        if repeats is None:
+            repeats = occurrence(images, workers)
+        cdf = np.cumsum(self.confusions[workers, true_labels[images]], axis=1)
+        u = pair_uniforms(self._key, images, workers, repeats)[:, None] * cdf[:, -1:]
+        return np.minimum((u >= cdf).sum(axis=1), cdf.shape[1] - 1).astype(np.int64)
 
 
 def build_workers(settings: WorkerSettings, pool: Pool, amt: AmtData | None, seed: int,
                   answer_seed: int | None = None) -> WorkerPool:
     """The run's crowd (SPEC 2): AMT-derived (``workers=amt``) or synthetic; ids shuffled per seed.
-    Their answers are drawn from streams seeded by `answer_seed` (default: `seed`)."""
+    Their world of answers is keyed by `answer_seed` (default: `seed`)."""
     if hasattr(pool, "answers_N_M"):  # dataset=replay: the log's own workers answer
         from labald.workers.replay import replay_workers
 

@@ -2,7 +2,7 @@
 
 Same interface as `WorkerPool`. Their confusions are estimated from the log against the true
 labels, smoothed (one pseudo-answer per row, spread evenly), for the run's EM prior and metrics;
-answers are never drawn, so there is no random state.
+answers are never drawn: a pair's answer is the logged one.
 """
 
 from __future__ import annotations
@@ -39,19 +39,15 @@ class ReplayWorkers:
     def n_workers(self) -> int:
         return self._answers_N_M.shape[1]
 
-    def answer(self, images: np.ndarray, workers: np.ndarray, true_labels: np.ndarray) -> np.ndarray:
-        """The logged answers of the pairs; asking a pair the log lacks is a bug in the caller."""
+    def answer(self, images: np.ndarray, workers: np.ndarray, true_labels: np.ndarray,
+               repeats: np.ndarray | None = None) -> np.ndarray:
+        """The logged answers of the pairs (a log holds one answer a pair, so `repeats` is unused);
+        asking a pair the log lacks is a bug in the caller."""
         answers = self._answers_N_M[np.asarray(images, dtype=np.int64), np.asarray(workers, dtype=np.int64)]
         if (answers < 0).any():
             bad = int(np.argmax(answers < 0))
             raise ValueError(f"pair (image {images[bad]}, worker {workers[bad]}) is not in the answer log")
         return answers.astype(np.int64)
-
-    def rng_states(self) -> list[dict]:
-        return []
-
-    def set_rng_states(self, states: list[dict]) -> None:
-        pass
 
 
 def replay_workers(pool: ReplayPool) -> ReplayWorkers:

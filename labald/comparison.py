@@ -1,0 +1,302 @@
+"""Paired comparisons of samplers: the measures, their intervals, the A/A check and the power analysis.
+
+Every comparison is paired: method and baseline run with the same seed, so they share the pool, the
+crowd, the prototype split and the world of answers (labald.workers: an answer is fixed by seed,
+image and worker), and differ only in what the sampler asks. One number per (study, dataset, seed,
+method, baseline) and measure, from the two runs' label-accuracy curves y(x) over annotations per
+image x (metrics.csv, linearly interpolated between steps):
+
+- `rise` (primary). a0 = the higher of the two step-0 accuracies, af = the lower of the two final
+  accuracies; targets t_q = a0 + q (af - a0) for q in RISE_QUANTILES. c(t) is the first x where a
+  curve reaches t. reduction = 100 (1 - exp(mean_q log(c_method(t_q) / c_baseline(t_q)))): the
+  geometric-mean cost ratio across the rise, symmetric in log and away from the flat plateau.
+  Both curves start at or below a0 and end at or above af, so both reach every target; a seed
+  without a rise (af <= a0) has no value (NaN) and is left out of the counts.
+- `target`: the plateau target. t = af (the lower final accuracy, which both runs reach);
+  reduction = 100 (c_baseline(t) - c_method(t)) / c_baseline(t). What the paper's wording suggests;
+  it hangs on where curves are flat, so it is reported beside `rise`, never instead of it.
+- `error_area`: the mean label error 1 - y over x in [0, x_max], x_max the smaller of the two runs'
+  last x; reduction = 100 (1 - area_method / area_baseline).
+
+Positive means the method needs fewer annotations (or makes fewer errors) than the baseline.
+
+Per dataset: the mean over seeds with a 95% t-interval (the per-seed values are paired
+differences already) and the seeds where the method wins. Across datasets: the mean of the dataset
+means, its standard error sqrt(sum_d s_d^2 / n_d) / D (datasets are independent pools and crowds)
+and a t-interval with Welch-Satterthwaite degrees of freedom; its wins count the seeds, common to
+every dataset, whose mean over datasets is above 0.
+
+The A/A check: a run with `rerun=r` is the same sampler on the same world with other luck
+(selection ties, learner); it joins its study as the method `<method>@rerun=r` compared with
+`<method>`. Its true reduction is 0, so its intervals must cover 0 about 95% of the time.
+
+Only finished runs count (a run cut short would lower af). A row uses only the two runs it
+compares, so it does not move when other runs are added.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+MEASURES = ("rise", "target", "error_area")
+PRIMARY = "rise"
+RISE_QUANTILES = (0.5, 0.6, 0.7, 0.8, 0.9)
+ALL_DATASETS = "mean"  # the dataset name of the mean over datasets
+LEVEL = 0.95
+RERUN_TAG = "@rerun="  # `<method>@rerun=r`: a sampler rerun with other luck on its own world
+LA = "la_bald"
+SS_TYPE, JBALD_TYPE = ("ss", "rand_i_greedy_w"), ("j_bald",)
+PAPER_BASELINES = (*SS_TYPE, *JBALD_TYPE)
+COLUMNS = ("setting", "dataset", "method", "baseline", "measure", "n_seeds", "mean", "ci_low", "ci_high", "wins",
+           "sd", "paper")
+PER_SEED_COLUMNS = ("setting", "dataset", "seed", "method", "baseline", "measure", "reduction")
+
+
+# --- one pair of curves ------------------------------------------------------------------------------
+
+def cost_to_reach(x: np.ndarray, y: np.ndarray, target: float) -> float:
+    """The first x where the curve y(x), linear between points, reaches `target`; NaN if it never does."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    reached = np.flatnonzero(y >= target)
+    if reached.size == 0:
+        return math.nan
+    i = int(reached[0])
+    if i == 0:
+        return float(x[0])
+    x0, x1, y0, y1 = x[i - 1], x[i], y[i - 1], y[i]
+    return float(x0 + (target - y0) / (y1 - y0) * (x1 - x0))
+
+
+def rise_targets(method_y: np.ndarray, baseline_y: np.ndarray) -> np.ndarray:
+    """The targets across the rise shared by both curves; empty when there is no rise."""
+    a0 = max(float(method_y[0]), float(baseline_y[0]))
+    af = min(float(method_y[-1]), float(baseline_y[-1]))
+    if not af > a0:
+        return np.zeros(0)
+    return a0 + np.asarray(RISE_QUANTILES) * (af - a0)
+
+
+def rise(mx, my, bx, by) -> float:
+    """`rise` reduction of the method's curve (mx, my) vs the baseline's (bx, by), in percent."""
+    targets = rise_targets(np.asarray(my), np.asarray(by))
+    if targets.size == 0:
+        return math.nan
+    logs = [math.log(cost_to_reach(mx, my, t) / cost_to_reach(bx, by, t)) for t in targets]
+    return 100.0 * (1.0 - math.exp(float(np.mean(logs))))
+
+
+def target(mx, my, bx, by) -> float:
+    """`target` reduction at the plateau: both curves' cost of the lower final accuracy, in percent."""
+    t = min(float(np.asarray(my)[-1]), float(np.asarray(by)[-1]))
+    c_m, c_b = cost_to_reach(mx, my, t), cost_to_reach(bx, by, t)
+    return 100.0 * (c_b - c_m) / c_b if c_b > 0 else math.nan
+
+
+def mean_error(x, y, x_max: float) -> float:
+    """Mean of 1 - y(x) over [0, x_max] under linear interpolation (the curve starts at x = 0)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    inside = x < x_max
+    xs = np.r_[x[inside], x_max]
+    errors = 1.0 - np.r_[y[inside], np.interp(x_max, x, y)]
+    return float(np.trapezoid(errors, xs) / x_max)
+
+
+def error_area(mx, my, bx, by) -> float:
+    """`error_area` reduction: mean label error up to the shorter run's last x, in percent."""
+    x_max = min(float(np.asarray(mx)[-1]), float(np.asarray(bx)[-1]))
+    if not x_max > 0:
+        return math.nan
+    return 100.0 * (1.0 - mean_error(mx, my, x_max) / mean_error(bx, by, x_max))
+
+
+MEASURE_FUNCTIONS = {"rise": rise, "target": target, "error_area": error_area}
+
+
+# --- which pairs ---------------------------------------------------------------------------------------
+
+def rerun_of(method: str) -> str | None:
+    """The sampler a `<method>@rerun=r` name reruns, None for a plain method."""
+    return method.split(RERUN_TAG)[0] if RERUN_TAG in method else None
+
+
+def compared_pairs(methods: Iterable[str]) -> list[tuple[str, str]]:
+    """(method, baseline) pairs among `methods`: LA-BALD vs the paper's baselines; each sampler outside
+    the paper vs those and LA-BALD; each rerun vs its own sampler (the A/A check)."""
+    methods = set(methods)
+    plain = {m for m in methods if rerun_of(m) is None}
+    ordered = _paper_order(plain)
+    pairs = [(m, b) for m in ordered if m not in PAPER_BASELINES for b in ordered
+             if b in PAPER_BASELINES or (b == LA and m != LA)]
+    pairs += [(m, rerun_of(m)) for m in sorted(methods - plain) if rerun_of(m) in plain]
+    return pairs
+
+
+def _paper_order(methods: set[str]) -> list[str]:
+    paper = (*PAPER_BASELINES, LA)
+    return [m for m in paper if m in methods] + sorted(methods - set(paper))
+
+
+def paper_figure(setting: str, method: str, baseline: str) -> float:
+    """The paper's reduction for this comparison on the mean over its four subtasks, NaN where it gives
+    none: LA-BALD 19% vs SS-type and 12% vs J-BALD-type baselines (Sec. 5); at imbalance 10 the
+    appendix (B.3) gives 20% and 6%, read here as vs SS-type and vs J-BALD."""
+    if method != LA:
+        return math.nan
+    figures = {"main": {SS_TYPE: 19.0, JBALD_TYPE: 12.0}, "imbalance=10": {SS_TYPE: 20.0, JBALD_TYPE: 6.0}}
+    for kind, value in figures.get(setting, {}).items():
+        if baseline in kind:
+            return value
+    return math.nan
+
+
+# --- a study's runs ------------------------------------------------------------------------------------
+
+def with_reruns_joined(frame: pd.DataFrame) -> pd.DataFrame:
+    """Runs with `rerun=r` in their setting join the study without it, as the method `<method>@rerun=r`."""
+    parts = frame["setting"].str.split(",")
+    rerun = parts.map(lambda p: next((x for x in p if x.startswith("rerun=")), ""))
+    rest = parts.map(lambda p: ",".join(x for x in p if not x.startswith("rerun=")) or "main")
+    frame = frame.assign(setting=rest.where(rerun != "", frame["setting"]))
+    tagged = frame["method"] + RERUN_TAG.rstrip("=") + "=" + rerun.str.removeprefix("rerun=")
+    return frame.assign(method=tagged.where(rerun != "", frame["method"]))
+
+
+def per_seed(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (setting, dataset, seed, method, baseline, measure) of `compared_pairs`.
+
+    `frame` is `labald.figures.load.load_runs`'s long frame (a row per step; columns setting, panel,
+    method, seed, annotations_per_image, label_accuracy and, optionally, finished)."""
+    finished = frame[frame["finished"]] if "finished" in frame.columns else frame
+    finished = with_reruns_joined(finished)
+    rows = []
+    for (setting, dataset, seed), group in finished.groupby(["setting", "panel", "seed"], sort=True):
+        curves = {m: (r["annotations_per_image"].to_numpy(float), r["label_accuracy"].to_numpy(float))
+                  for m, r in (g.sort_values("step") for _, g in group.groupby("method"))
+                  for m in [r["method"].iloc[0]]}
+        for method, baseline in compared_pairs(curves):
+            for measure, function in MEASURE_FUNCTIONS.items():
+                rows.append((setting, dataset, int(seed), method, baseline, measure,
+                             function(*curves[method], *curves[baseline])))
+    return pd.DataFrame(rows, columns=list(PER_SEED_COLUMNS))
+
+
+def interval(values: np.ndarray) -> tuple[float, float, float]:
+    """Mean and 95% t-interval; the interval is NaN with fewer than two values."""
+    values = np.asarray(values, float)
+    mean = float(values.mean()) if values.size else math.nan
+    if values.size < 2:
+        return mean, math.nan, math.nan
+    half = float(stats.t.ppf(0.5 + LEVEL / 2, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size))
+    return mean, mean - half, mean + half
+
+
+def mean_interval(means: np.ndarray, sds: np.ndarray, ns: np.ndarray) -> tuple[float, float, float]:
+    """Mean of D independent dataset means with a 95% t-interval: SE = sqrt(sum s^2 / n) / D, degrees
+    of freedom by Welch-Satterthwaite."""
+    means, sds, ns = (np.asarray(a, float) for a in (means, sds, ns))
+    mean = float(means.mean())
+    v = sds**2 / ns
+    if len(means) < 1 or (ns < 2).any() or not v.sum() > 0:
+        return mean, math.nan, math.nan
+    se = math.sqrt(v.sum()) / len(means)
+    df = v.sum() ** 2 / float((v**2 / (ns - 1)).sum())
+    half = float(stats.t.ppf(0.5 + LEVEL / 2, df)) * se
+    return mean, mean - half, mean + half
+
+
+def comparison_table(values: pd.DataFrame) -> pd.DataFrame:
+    """`COLUMNS` per (setting, dataset, method, baseline, measure), plus dataset `mean` (over datasets)
+    when a comparison has two or more datasets. `values` is `per_seed`'s frame."""
+    rows = []
+    valid = values.dropna(subset=["reduction"])
+    for (setting, method, baseline, measure), cells in valid.groupby(
+            ["setting", "method", "baseline", "measure"], sort=False):
+        paper = paper_figure(setting, method, baseline)
+        stats_by_dataset = []
+        for dataset, cell in cells.groupby("dataset", sort=True):
+            v = cell["reduction"].to_numpy()
+            mean, low, high = interval(v)
+            sd = float(v.std(ddof=1)) if len(v) > 1 else math.nan
+            stats_by_dataset.append((mean, sd, len(v)))
+            rows.append((setting, dataset, method, baseline, measure, len(v), mean, low, high,
+                         int((v > 0).sum()), sd, math.nan))
+        if len(stats_by_dataset) > 1:
+            means, sds, ns = map(np.array, zip(*stats_by_dataset))
+            mean, low, high = mean_interval(means, sds, ns)
+            by_seed = cells.pivot_table(index="seed", columns="dataset", values="reduction").dropna()
+            seed_means = by_seed.mean(axis=1).to_numpy()
+            rows.append((setting, ALL_DATASETS, method, baseline, measure, len(seed_means), mean, low, high,
+                         int((seed_means > 0).sum()), float(np.std(seed_means, ddof=1)) if len(seed_means) > 1
+                         else math.nan, paper))
+    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    order = {s: i for i, s in enumerate(["main", *sorted(set(table["setting"]) - {"main"})])}
+    measure_order = {m: i for i, m in enumerate(MEASURES)}
+    return (table.assign(_s=table["setting"].map(order), _m=table["measure"].map(measure_order),
+                         _d=table["dataset"].eq(ALL_DATASETS))
+            .sort_values(["_s", "_m", "method", "baseline", "_d", "dataset"], kind="stable")
+            .drop(columns=["_s", "_m", "_d"]).reset_index(drop=True))
+
+
+def compare(frame: pd.DataFrame) -> pd.DataFrame:
+    """The comparison table of every study in a runs frame (`load_runs`)."""
+    return comparison_table(per_seed(frame))
+
+
+# --- the A/A check and power ---------------------------------------------------------------------------
+
+def aa_coverage(table: pd.DataFrame) -> pd.DataFrame:
+    """Per measure: how many A/A intervals (reruns vs their own sampler, per dataset) cover 0."""
+    aa = table[table["method"].map(rerun_of).notna() & table["ci_low"].notna()
+               & (table["dataset"] != ALL_DATASETS)]
+    rows = [(measure, len(g), int(((g["ci_low"] <= 0) & (g["ci_high"] >= 0)).sum()))
+            for measure, g in aa.groupby("measure", sort=False)]
+    return pd.DataFrame(rows, columns=["measure", "intervals", "covering_0"])
+
+
+def seeds_needed(sd: float, half_width: float, max_seeds: int = 10_000) -> int:
+    """Fewest seeds n >= 2 whose 95% t-interval half-width t(n-1) sd / sqrt(n) is <= half_width."""
+    if not (sd >= 0 and half_width > 0):
+        return 0
+    for n in range(2, max_seeds + 1):
+        if stats.t.ppf(0.5 + LEVEL / 2, n - 1) * sd / math.sqrt(n) <= half_width:
+            return n
+    return max_seeds
+
+
+def seeds_needed_for_mean(sds: np.ndarray, half_width: float, max_seeds: int = 10_000) -> int:
+    """Fewest seeds n, the same on every dataset, for the mean over datasets' interval (`mean_interval`)
+    to be <= half_width wide on each side."""
+    sds = np.asarray(sds, float)
+    for n in range(2, max_seeds + 1):
+        _, low, high = mean_interval(np.zeros(len(sds)), sds, np.full(len(sds), n))
+        if (high - low) / 2 <= half_width:
+            return n
+    return max_seeds
+
+
+POWER_COLUMNS = ("setting", "method", "baseline", "measure", "dataset", "n_seeds", "sd", "half_width",
+                 "seeds_for_10", "seeds_for_5")
+
+
+def power_table(table: pd.DataFrame, measure: str = PRIMARY) -> pd.DataFrame:
+    """Per comparison on `measure`: the paired SD per dataset, today's half-width and the seeds needed
+    for +/-10 and +/-5 points, per dataset and on the mean over datasets."""
+    rows = []
+    cells = table[table["measure"] == measure]
+    for (setting, method, baseline), group in cells.groupby(["setting", "method", "baseline"], sort=False):
+        per = group[group["dataset"] != ALL_DATASETS].dropna(subset=["sd"])
+        for _, r in per.iterrows():
+            rows.append((setting, method, baseline, measure, r["dataset"], r["n_seeds"], r["sd"],
+                         (r["ci_high"] - r["ci_low"]) / 2, seeds_needed(r["sd"], 10.0), seeds_needed(r["sd"], 5.0)))
+        mean = group[group["dataset"] == ALL_DATASETS]
+        if len(per) > 1 and not mean.empty:
+            m = mean.iloc[0]
+            rows.append((setting, method, baseline, measure, ALL_DATASETS, m["n_seeds"], math.nan,
+                         (m["ci_high"] - m["ci_low"]) / 2, seeds_needed_for_mean(per["sd"].to_numpy(), 10.0),
+                         seeds_needed_for_mean(per["sd"].to_numpy(), 5.0)))
+    return pd.DataFrame(rows, columns=list(POWER_COLUMNS))
