@@ -175,9 +175,10 @@ def per_seed(frame: pd.DataFrame) -> pd.DataFrame:
     finished = with_reruns_joined(finished)
     rows = []
     for (setting, dataset, seed), group in finished.groupby(["setting", "panel", "seed"], sort=True):
-        curves = {m: (r["annotations_per_image"].to_numpy(float), r["label_accuracy"].to_numpy(float))
-                  for m, r in (g.sort_values("step") for _, g in group.groupby("method"))
-                  for m in [r["method"].iloc[0]]}
+        curves = {}
+        for method, run in group.groupby("method"):
+            run = run.sort_values("step")
+            curves[method] = (run["annotations_per_image"].to_numpy(float), run["label_accuracy"].to_numpy(float))
         for method, baseline in compared_pairs(curves):
             for measure, function in MEASURE_FUNCTIONS.items():
                 rows.append((setting, dataset, int(seed), method, baseline, measure,
@@ -237,9 +238,17 @@ def comparison_table(values: pd.DataFrame) -> pd.DataFrame:
     order = {s: i for i, s in enumerate(["main", *sorted(set(table["setting"]) - {"main"})])}
     measure_order = {m: i for i, m in enumerate(MEASURES)}
     return (table.assign(_s=table["setting"].map(order), _m=table["measure"].map(measure_order),
+                         _p=[_pair_rank(m, b) for m, b in zip(table["method"], table["baseline"])],
                          _d=table["dataset"].eq(ALL_DATASETS))
-            .sort_values(["_s", "_m", "method", "baseline", "_d", "dataset"], kind="stable")
-            .drop(columns=["_s", "_m", "_d"]).reset_index(drop=True))
+            .sort_values(["_s", "_m", "_p", "_d", "dataset"], kind="stable")
+            .drop(columns=["_s", "_m", "_p", "_d"]).reset_index(drop=True))
+
+
+def _pair_rank(method: str, baseline: str) -> tuple:
+    """LA-BALD's pairs first, then other samplers', then the A/A pairs; baselines in the paper's order."""
+    paper = (*PAPER_BASELINES, LA)
+    kind = 2 if rerun_of(method) is not None else (0 if method == LA else 1)
+    return kind, method, paper.index(baseline) if baseline in paper else len(paper), baseline
 
 
 def compare(frame: pd.DataFrame) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from labald.figures import load_runs, make_figures
 from labald.figures.__main__ import main as figures_main
 from labald.figures.make import _scoring_time
 from labald.figures.plots import accuracy_figure, diagnostics_figure, jaccard_figure, scoring_time_figure
-from labald.figures.reduction import annotations_to_reach, reduction_table, replicate_markdown, replicate_table
+from labald.comparison import compare
 from labald.figures.style import METHOD_COLOURS
 from labald.metrics import JACCARD_COLUMNS
 
@@ -24,9 +24,10 @@ SPEED = {"ss": 1.0, "rand_i_greedy_w": 1.2, "j_bald": 1.5, "la_bald": 2.0}  # hi
 
 
 def write_run(root, dataset, method, seed, x, acc, phase=None, stopping="unconfident", ratio=1, finished=True,
-              replicate=0):
+              replicate=0, rerun=0):
     """A run directory as the runner writes it: metrics.csv, config.yaml and (if finished) summary.json."""
-    out = root / "runs" / dataset / (method + (f"+replicate={replicate}" if replicate else "")) / f"seed={seed}"
+    tags = (f"+replicate={replicate}" if replicate else "") + (f"+rerun={rerun}" if rerun else "")
+    out = root / "runs" / dataset / (method + tags) / f"seed={seed}"
     out.mkdir(parents=True)
     n = len(x)
     rows = {"step": range(n), "phase": ["label"] * n if phase is None else list(phase),
@@ -45,7 +46,7 @@ def write_run(root, dataset, method, seed, x, acc, phase=None, stopping="unconfi
     config = {"seed": seed, "method": method,
               "dataset": {"name": dataset, "n_per_class": None, "imbalance_ratio": ratio},
               "stopping": {"rule": stopping, "annotations_per_image": 1.0 if stopping == "budget" else None},
-              "acquisition": {"local": "paper"}, "replicate": replicate}
+              "acquisition": {"local": "paper"}, "replicate": replicate, "rerun": rerun}
     (out / "config.yaml").write_text(yaml.safe_dump(config))
     if finished:
         (out / "summary.json").write_text(json.dumps({"wall_seconds": 1.0, "steps": n, "stop_reason": "test"}))
@@ -130,79 +131,6 @@ def test_scoring_time_figure_fits_the_log_log_slope():
     assert all(ax.get_xscale() == "log" == ax.get_yscale() for ax in fig.axes)
 
 
-def test_annotations_to_reach_interpolates_the_first_crossing():
-    assert annotations_to_reach([0, 1, 2], [0.5, 0.7, 0.9], 0.8) == pytest.approx(1.5)
-    assert annotations_to_reach([0, 1, 2], [0.5, 0.9, 0.8], 0.85) == pytest.approx(0.875)
-    assert annotations_to_reach([0, 1], [0.9, 0.95], 0.8) == 0.0
-    assert math.isnan(annotations_to_reach([0, 1], [0.5, 0.6], 0.8))
-
-
-def test_reduction_table_matches_a_hand_computation(tmp_path):
-    # seed 0: finals 0.9 (SS) and 1.0 (LA) -> target 0.9; SS reaches it at 1.0, LA at 0.5 + 0.2/0.3*0.5 = 5/6
-    write_run(tmp_path, "a", "ss", 0, [0, 0.5, 1.0], [0.5, 0.7, 0.9])
-    write_run(tmp_path, "a", "la_bald", 0, [0, 0.5, 1.0], [0.5, 0.7, 1.0])
-    # seed 1: target 0.8; SS at 0.5 + 0.1/0.2*0.5 = 0.75, LA at 0.5 (its final is 0.8 there)
-    write_run(tmp_path, "a", "ss", 1, [0, 0.5, 1.0], [0.6, 0.7, 0.9])
-    write_run(tmp_path, "a", "la_bald", 1, [0, 0.5], [0.6, 0.8])
-    write_run(tmp_path, "a", "ss", 2, [0, 0.5], [0.6, 0.7], finished=False)  # cut short: left out
-    table = reduction_table(load_runs(tmp_path / "runs"))
-    (row,) = table.to_dict("records")
-    r = np.array([100 * (1.0 - 5 / 6) / 1.0, 100 * (0.75 - 0.5) / 0.75])
-    half = stats.t.ppf(0.975, 1) * r.std(ddof=1) / math.sqrt(2)
-    assert (row["panel"], row["method"], row["baseline"], row["n_seeds"], row["wins"]) == ("a", "la_bald", "ss", 2, 2)
-    assert row["target_accuracy"] == pytest.approx(0.85)
-    assert row["cost_baseline"] == pytest.approx((1.0 + 0.75) / 2)
-    assert row["cost_method"] == pytest.approx((5 / 6 + 0.5) / 2)
-    assert row["reduction_pct"] == pytest.approx(r.mean())
-    assert (row["ci_low"], row["ci_high"]) == pytest.approx((r.mean() - half, r.mean() + half))
-    assert row["paper"].startswith("19%")
-
-
-def test_a_sampler_outside_the_paper_is_compared_with_every_baseline_and_la_bald(tmp_path):
-    # one seed, finals 0.9 / 0.9 / 0.9 / 0.95 / 0.9 -> target 0.9; each reaches it at the x of its 0.9
-    x = [0.0, 0.5, 1.0]
-    for method, y in (("ss", [0.5, 0.7, 0.9]), ("rand_i_greedy_w", [0.5, 0.8, 0.9]), ("j_bald", [0.5, 0.9, 0.9]),
-                      ("la_bald", [0.5, 0.8, 0.95]), ("eag", [0.5, 0.9, 0.9])):
-        write_run(tmp_path, "a", method, 0, x, y)
-    table = reduction_table(load_runs(tmp_path / "runs"))
-    pairs = list(zip(table["method"], table["baseline"], strict=True))
-    assert pairs == [("la_bald", "ss"), ("la_bald", "rand_i_greedy_w"), ("la_bald", "j_bald"),
-                     ("eag", "ss"), ("eag", "rand_i_greedy_w"), ("eag", "j_bald"), ("eag", "la_bald")]
-    reduction = dict(zip(pairs, table["reduction_pct"], strict=True))
-    la_cost = 0.5 + 0.1 / 0.15 * 0.5
-    assert reduction[("la_bald", "ss")] == pytest.approx(100 * (1.0 - la_cost))
-    assert reduction[("eag", "la_bald")] == pytest.approx(100 * (la_cost - 0.5) / la_cost)
-    assert reduction[("eag", "j_bald")] == 0.0
-    assert table.loc[table["method"] == "eag", "paper"].eq("").all()
-
-
-def test_replicates_give_the_noise_floor_and_stay_out_of_the_reduction_table(tmp_path):
-    x = [0.0, 0.5, 1.0]
-    # seed 0: finals 0.9 everywhere -> target 0.9; J-BALD reaches it at 0.5, its replicate at 1.0: -100%
-    write_run(tmp_path, "a", "ss", 0, x, [0.5, 0.7, 0.9])
-    write_run(tmp_path, "a", "la_bald", 0, x, [0.5, 0.7, 0.9])
-    write_run(tmp_path, "a", "j_bald", 0, x, [0.5, 0.9, 0.9])
-    write_run(tmp_path, "a", "j_bald", 0, x, [0.5, 0.7, 0.9], replicate=1)
-    # seed 1: target min(0.8, 0.9, 0.85) = 0.8; J-BALD at 0.75, the replicate at 0.5: +33.3%
-    write_run(tmp_path, "a", "ss", 1, x, [0.6, 0.7, 0.8])
-    write_run(tmp_path, "a", "la_bald", 1, x, [0.6, 0.7, 0.8])
-    write_run(tmp_path, "a", "j_bald", 1, x, [0.5, 0.7, 0.9])
-    write_run(tmp_path, "a", "j_bald", 1, x, [0.5, 0.8, 0.85], replicate=1)
-    write_run(tmp_path, "a", "j_bald", 2, x, [0.5, 0.8, 0.85], replicate=1)  # no main run of seed 2: left out
-    frame = load_runs(tmp_path / "runs")
-    assert sorted(frame["setting"].unique()) == ["main", "replicate=1"]
-    assert set(reduction_table(frame)["setting"]) == {"main"}  # a replicate is no sampler of its own
-    (row,) = replicate_table(frame).to_dict("records")
-    r = np.array([-100.0, 100 * (0.75 - 0.5) / 0.75])
-    half = stats.t.ppf(0.975, 1) * r.std(ddof=1) / math.sqrt(2)
-    assert (row["panel"], row["method"], row["replicate"], row["n_seeds"], row["wins"]) == ("a", "j_bald", "1", 2, 1)
-    assert row["target_accuracy"] == pytest.approx(0.85)
-    assert row["reduction_pct"] == pytest.approx(r.mean()) and row["sd"] == pytest.approx(r.std(ddof=1))
-    expected = (r.mean() - half, r.mean() + half, half)
-    assert (row["ci_low"], row["ci_high"], row["resolvable_pct"]) == pytest.approx(expected)
-    assert "| a | J-BALD | 1 | 2 | 0.850 |" in replicate_markdown(replicate_table(frame))
-
-
 def test_studies_are_grouped_by_config_not_path(tmp_path):
     for method, speed in (("j_bald", 1.0), ("la_bald", 2.0)):
         x = np.linspace(0, 1, 5)
@@ -211,10 +139,9 @@ def test_studies_are_grouped_by_config_not_path(tmp_path):
     (tmp_path / "elsewhere" / "runs").rename(tmp_path / "runs" / "imbalanced")
     frame = load_runs(tmp_path / "runs")
     assert sorted(frame["setting"].unique()) == ["imbalance=10", "main"]
-    table = reduction_table(frame)
-    assert list(table["setting"]) == ["main", "imbalance=10"]
-    assert table["paper"].tolist() == ["12% (vs J-BALD-type, mean of 4 subtasks)",
-                                       "20% and 6% (vs J-BALD, imbalance 10)"]
+    table = compare(frame)
+    assert list(dict.fromkeys(table["setting"])) == ["main", "imbalance=10"]
+    assert set(table["dataset"]) == {"a"} and table["paper"].isna().all()  # one dataset: no mean row
 
 
 def test_make_figures_writes_every_file_non_empty(runs, capsys):
@@ -225,11 +152,17 @@ def test_make_figures_writes_every_file_non_empty(runs, capsys):
     names = {p.name for p in (runs / "figs").iterdir()}
     for stem in ("label_accuracy", "model_accuracy", "jaccard", "diagnostics", "scoring_time"):
         assert {f"{stem}.png", f"{stem}.pdf"} <= names
-    assert {"reduction.md", "reduction.csv", "timing.md", "timing.csv"} <= names
+    assert {"comparison.md", "comparison.csv", "forest.png", "forest.pdf", "timing.md", "timing.csv"} <= names
     assert all(p.stat().st_size > 0 for p in (runs / "figs").iterdir())
-    md = (runs / "figs" / "reduction.md").read_text()
-    assert "| a | LA-BALD | SS | 3 |" in md and "mean over datasets" in md and "19%" in md
-    assert "wrote 14 file(s)" in capsys.readouterr().out
+    md = (runs / "figs" / "comparison.md").read_text()
+    assert "| dataset | LA-BALD vs SS | LA-BALD vs Rand-I+Greedy-W | LA-BALD vs J-BALD |" in md
+    assert "| **mean** |" in md and "| paper (mean) | 19 | 19 | 12 |" in md and "## Power (rise)" in md
+    table = pd.read_csv(runs / "figs" / "comparison.csv")
+    assert list(table.columns[:10]) == ["setting", "dataset", "method", "baseline", "measure", "n_seeds", "mean",
+                                        "ci_low", "ci_high", "wins"]
+    la_ss = table[(table["method"] == "la_bald") & (table["baseline"] == "ss") & (table["measure"] == "rise")]
+    assert (la_ss["mean"] > 0).all() and (la_ss["wins"] == 3).all()  # LA-BALD's curves rise 2x faster
+    assert "wrote 16 file(s)" in capsys.readouterr().out
 
 
 def test_missing_or_bad_bench_csv_only_skips_its_figure(tmp_path):
@@ -268,9 +201,9 @@ def test_figures_from_real_tiny_runs(tmp_path):
     names = {p.name for p in written}
     # runs without a learner form their own study, named in the file names
     assert {"label_accuracy_learner_none.png", "model_accuracy_learner_none.png", "jaccard_learner_none.png",
-            "reduction.md"} <= names
-    table = pd.read_csv(tmp_path / "figs" / "reduction.csv")
-    assert table["baseline"].tolist() == ["j_bald"] and table["n_seeds"].tolist() == [1]
+            "comparison.md"} <= names
+    table = pd.read_csv(tmp_path / "figs" / "comparison.csv")
+    assert set(table["baseline"]) == {"j_bald"} and table["n_seeds"].tolist() == [1, 1, 1]
 
 
 def test_core_ablations_and_old_core_runs_are_their_own_study():

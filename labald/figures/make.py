@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from labald.figures import plots, reduction, timing
+from labald import comparison
+from labald.figures import plots, timing
+from labald.figures.comparison import forest_figure, to_markdown
 from labald.figures.load import load_runs
 
 
@@ -27,7 +29,7 @@ def make_figures(runs_dir: Path, out_dir: Path, bench_csv: Path | None = None,
     n_runs, unfinished = frame["run"].nunique(), frame.loc[~frame["finished"], "run"].nunique()
     studies = ", ".join(sorted(frame["setting"].unique()))
     say(f"{n_runs} run(s) in {frame['panel'].nunique()} dataset(s), studies: {studies}"
-        + (f"; {unfinished} unfinished (plotted, left out of the reduction table)" if unfinished else ""))
+        + (f"; {unfinished} unfinished (plotted, left out of the comparisons)" if unfinished else ""))
     written: list[Path] = []
     for setting in sorted(frame["setting"].unique()):
         for column in ("label_accuracy", "model_accuracy"):
@@ -38,7 +40,12 @@ def make_figures(runs_dir: Path, out_dir: Path, bench_csv: Path | None = None,
             if fig is not None:
                 written += plots.save(fig, out_dir, stem(name, setting), formats)
     written += _scoring_time(bench_csv, out_dir, say, formats)
-    written += _tables(frame, out_dir, say)
+    table = comparison.compare(frame)
+    for setting in dict.fromkeys(table["setting"]):
+        fig = forest_figure(table, setting)
+        if fig is not None:
+            written += plots.save(fig, out_dir, stem("forest", setting), formats)
+    written += _tables(frame, table, out_dir, say)
     return written
 
 
@@ -59,20 +66,14 @@ def _scoring_time(bench_csv: Path | None, out_dir: Path, say: Callable[[str], No
     return plots.save(fig, out_dir, "scoring_time", formats)
 
 
-def _tables(frame: pd.DataFrame, out_dir: Path, say: Callable[[str], None]) -> list[Path]:
+def _tables(frame: pd.DataFrame, table: pd.DataFrame, out_dir: Path, say: Callable[[str], None]) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    table = reduction.reduction_table(frame)
     if table.empty:
-        say("reduction table empty: no dataset has finished runs of LA-BALD and a baseline with the same seed")
-    paths = [out_dir / "reduction.csv", out_dir / "reduction.md", out_dir / "timing.csv", out_dir / "timing.md"]
+        say("comparison table empty: no dataset has finished runs of two compared samplers with the same seed")
+    paths = [out_dir / "comparison.csv", out_dir / "comparison.md", out_dir / "timing.csv", out_dir / "timing.md"]
     table.to_csv(paths[0], index=False)
-    paths[1].write_text(reduction.to_markdown(table))
+    paths[1].write_text(to_markdown(table, comparison.power_table(table), comparison.aa_coverage(table)))
     times = timing.timing_table(frame)
     times.to_csv(paths[2], index=False)
     paths[3].write_text(timing.to_markdown(times))
-    noise = reduction.replicate_table(frame)
-    if not noise.empty:  # replicate runs: the noise floor of every comparison
-        paths += [out_dir / "noise_floor.csv", out_dir / "noise_floor.md"]
-        noise.to_csv(paths[-2], index=False)
-        paths[-1].write_text(reduction.replicate_markdown(noise))
     return paths

@@ -1,0 +1,135 @@
+"""The comparison table as Markdown and the forest plot, from `labald.comparison`'s tables."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from labald.comparison import ALL_DATASETS, LA, MEASURES, PRIMARY, RISE_QUANTILES, rerun_of  # noqa: E402
+from labald.figures.style import method_colour, method_name, setting_title  # noqa: E402
+
+MEASURE_TITLES = {"rise": "across the rise (primary)", "target": "at the plateau target",
+                  "error_area": "mean label error"}
+
+
+def pair_name(method: str, baseline: str) -> str:
+    """`LA-BALD vs SS`, or `J-BALD vs itself (rerun 1)` for an A/A pair."""
+    original = rerun_of(method)
+    if original is not None:
+        return f"{method_name(original)} vs itself (rerun {method.split('=')[-1]})"
+    return f"{method_name(method)} vs {method_name(baseline)}"
+
+
+def _cell(row: pd.Series) -> str:
+    ci = "" if math.isnan(row["ci_low"]) else f" ({row['ci_low']:.1f} to {row['ci_high']:.1f})"
+    return f"{row['mean']:.1f}{ci}, {row['wins']}/{row['n_seeds']}"
+
+
+def to_markdown(table: pd.DataFrame, power: pd.DataFrame, coverage: pd.DataFrame) -> str:
+    """comparison.md: per study and measure, a row per dataset (and the mean over datasets) and a
+    column per compared pair; then the A/A coverage and the power analysis."""
+    q = ", ".join(f"{v:g}" for v in RISE_QUANTILES)
+    lines = ["# Paired comparisons", "",
+             "Reduction in annotations (%) of each method vs each baseline on the same seeds and the same",
+             "world of answers: mean over seeds (95% t-interval), seeds won / seeds. `mean`: the mean of the",
+             "dataset means, t-interval with Welch-Satterthwaite degrees of freedom; its wins count seeds",
+             f"whose mean over datasets is above 0. `rise`: geometric-mean cost ratio at {q} of the way",
+             "from the higher start to the lower final accuracy; `target`: cost of the lower final",
+             "accuracy; `error_area`: mean label error up to the shorter run's end. Definitions:",
+             "`labald.comparison`. A/A rows (a sampler vs itself rerun with other luck) must read 0.", ""]
+    if table.empty:
+        return "\n".join(lines + ["No dataset has two finished runs of compared samplers with the same seed.", ""])
+    for setting, study in table.groupby("setting", sort=False):
+        for measure in [m for m in MEASURES if m in set(study["measure"])]:
+            cells = study[study["measure"] == measure]
+            pairs = list(dict.fromkeys(zip(cells["method"], cells["baseline"])))
+            lines += [f"## {setting_title(setting)} (`{setting}`): {measure}, {MEASURE_TITLES[measure]}", "",
+                      "| dataset | " + " | ".join(pair_name(m, b) for m, b in pairs) + " |",
+                      "| --- |" + " ---: |" * len(pairs)]
+            datasets = sorted(set(cells["dataset"]) - {ALL_DATASETS}) + (
+                [ALL_DATASETS] if ALL_DATASETS in set(cells["dataset"]) else [])
+            for dataset in datasets:
+                row = [f"**{dataset}**" if dataset == ALL_DATASETS else dataset]
+                for m, b in pairs:
+                    hit = cells[(cells["method"] == m) & (cells["baseline"] == b) & (cells["dataset"] == dataset)]
+                    row.append(_cell(hit.iloc[0]) if not hit.empty else "—")
+                lines.append("| " + " | ".join(row) + " |")
+            paper = [cells[(cells["method"] == m) & (cells["baseline"] == b)]["paper"].max() for m, b in pairs]
+            if any(not math.isnan(p) for p in paper):
+                lines.append("| paper (mean) | " + " | ".join("—" if math.isnan(p) else f"{p:g}" for p in paper) + " |")
+            lines.append("")
+    if not coverage.empty:
+        lines += ["## A/A check", "", "Per-dataset 95% intervals of a sampler against itself (rerun with other luck on",
+                  "the same world) that cover 0; about 95% should.", "",
+                  "| measure | intervals | covering 0 |", "| --- | ---: | ---: |"]
+        lines += [f"| {r['measure']} | {r['intervals']} | {r['covering_0']} |" for _, r in coverage.iterrows()]
+        lines.append("")
+    if not power.empty:
+        lines += [f"## Power ({power['measure'].iloc[0]})", "",
+                  "Paired SD over seeds per dataset, today's 95% half-width, and the seeds each dataset (or the",
+                  "mean over datasets, the same seeds on each) needs for a half-width of 10 and of 5 points.", "",
+                  "| study | pair | dataset | seeds | SD | half-width | seeds for ±10 | seeds for ±5 |",
+                  "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+        for _, r in power.iterrows():
+            sd = "" if math.isnan(r["sd"]) else f"{r['sd']:.1f}"
+            lines.append(f"| {r['setting']} | {pair_name(r['method'], r['baseline'])} | {r['dataset']} | "
+                         f"{r['n_seeds']} | {sd} | {r['half_width']:.1f} | {r['seeds_for_10']} | "
+                         f"{r['seeds_for_5']} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def forest_pairs(table: pd.DataFrame) -> list[tuple[str, str]]:
+    """The forest plot's panels: LA-BALD vs each baseline, then every A/A pair."""
+    pairs = list(dict.fromkeys(zip(table["method"], table["baseline"])))
+    return [p for p in pairs if p[0] == LA] + [p for p in pairs if rerun_of(p[0]) is not None]
+
+
+def forest_figure(table: pd.DataFrame, setting: str = "main", measure: str = PRIMARY) -> Figure | None:
+    """One panel per compared pair (LA-BALD vs each baseline, A/A pairs), a row per dataset plus the
+    mean over datasets (bold, diamond): the mean with its 95% interval, 0 marked, and the paper's
+    figure (a dashed line) where it gives one. None when the study has no such pair."""
+    cells = table[(table["setting"] == setting) & (table["measure"] == measure)]
+    pairs = forest_pairs(cells)
+    if not pairs:
+        return None
+    datasets = sorted(set(cells["dataset"]) - {ALL_DATASETS})
+    rows = datasets + ([ALL_DATASETS] if ALL_DATASETS in set(cells["dataset"]) else [])
+    fig = Figure(figsize=(3.4 * len(pairs) + 1.2, 0.42 * len(rows) + 1.5), layout="constrained")
+    axes = fig.subplots(1, len(pairs), sharey=True, squeeze=False)[0]
+    y = np.arange(len(rows))[::-1]
+    for ax, (method, baseline) in zip(axes, pairs):
+        pair = cells[(cells["method"] == method) & (cells["baseline"] == baseline)].set_index("dataset")
+        colour = method_colour(rerun_of(method) or method)
+        ax.axvline(0.0, color="black", lw=0.8)
+        for yi, dataset in zip(y, rows):
+            if dataset not in pair.index:
+                continue
+            r = pair.loc[dataset]
+            mean_row = dataset == ALL_DATASETS
+            if not math.isnan(r["ci_low"]):
+                ax.plot([r["ci_low"], r["ci_high"]], [yi, yi], color=colour, lw=2.6 if mean_row else 1.6)
+            ax.plot(r["mean"], yi, "D" if mean_row else "o", color=colour, ms=8 if mean_row else 5)
+            ax.annotate(f"{r['wins']}/{r['n_seeds']}", (1.0, yi), xycoords=("axes fraction", "data"),
+                        xytext=(3, 0), textcoords="offset points", va="center", fontsize=7, color="0.35")
+        paper = pair["paper"].max() if "paper" in pair else math.nan
+        if not math.isnan(paper):
+            ax.axvline(paper, color="0.3", ls="--", lw=1.0)
+            ax.annotate(f"paper {paper:g}%", (paper, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -10),
+                        textcoords="offset points", fontsize=7, color="0.3")
+        ax.set_title(pair_name(method, baseline), fontsize=9)
+        ax.set_xlabel("fewer annotations (%)")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(y, ["mean of datasets" if d == ALL_DATASETS else d for d in rows])
+    for label, dataset in zip(axes[0].get_yticklabels(), rows):
+        label.set_fontweight("bold" if dataset == ALL_DATASETS else "normal")
+    axes[0].set_ylim(-0.7, len(rows) - 0.3)
+    fig.suptitle(f"Paired reduction, {measure} ({setting_title(setting)}): mean over seeds, 95% interval, "
+                 "seeds won", fontsize=10)
+    return fig

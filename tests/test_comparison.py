@@ -1,0 +1,152 @@
+"""Paired comparisons (labald.comparison): the measures against hand computations on tiny curves, the
+intervals against their formulas, the A/A pairs, the power analysis, and rows that do not move when
+unrelated runs are added."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from labald import comparison as cmp
+from labald.figures import load_runs
+from tests.test_figures import write_run
+
+X = [0.0, 0.5, 1.0]
+FAST = [0.5, 0.8, 0.9]  # the method
+SLOW = [0.5, 0.6, 0.9]  # the baseline
+
+
+def test_cost_to_reach_interpolates_the_first_crossing_and_is_nan_when_never_reached():
+    assert cmp.cost_to_reach([0, 1, 2], [0.5, 0.7, 0.9], 0.8) == pytest.approx(1.5)
+    assert cmp.cost_to_reach([0, 1, 2], [0.5, 0.9, 0.8], 0.85) == pytest.approx(0.875)  # first, not last
+    assert cmp.cost_to_reach([0, 1], [0.9, 0.95], 0.8) == 0.0
+    assert math.isnan(cmp.cost_to_reach([0, 1], [0.5, 0.6], 0.8))
+
+
+def test_rise_is_the_geometric_mean_cost_ratio_at_five_targets_by_hand():
+    # a0 = 0.5, af = 0.9: targets 0.70, 0.74, 0.78, 0.82, 0.86. FAST: 0.5 (t - 0.5) / 0.3 up to 0.8,
+    # then 0.5 + 0.5 (t - 0.8) / 0.1; SLOW: 0.5 + 0.5 (t - 0.6) / 0.3 above 0.6.
+    fast = [1 / 3, 0.4, 0.28 / 0.6, 0.6, 0.8]
+    slow = [2 / 3, 0.5 + 0.07 / 0.3, 0.8, 0.5 + 0.11 / 0.3, 0.5 + 0.13 / 0.3]
+    expected = 100 * (1 - np.prod(np.divide(fast, slow)) ** (1 / 5))
+    assert cmp.rise(X, FAST, X, SLOW) == pytest.approx(expected)
+    assert expected == pytest.approx(37.63, abs=0.01)  # ratios .5, .545, .583, .692, .857
+    assert cmp.rise(X, SLOW, X, FAST) == pytest.approx(100 * (1 - 1 / (1 - expected / 100)))  # symmetric in log
+    assert cmp.rise(X, FAST, X, FAST) == 0.0
+
+
+def test_rise_uses_the_higher_start_and_the_lower_final():
+    # baseline starts at 0.6 and ends at 1.0: a0 = 0.6, af = 0.9 (the method's final)
+    base_x, base_y = [0.0, 0.5, 1.0], [0.6, 0.7, 1.0]
+    targets = cmp.rise_targets(np.array(FAST), np.array(base_y))
+    np.testing.assert_allclose(targets, [0.75, 0.78, 0.81, 0.84, 0.87])
+    fast = [0.5 * 0.25 / 0.3, 0.5 * 0.28 / 0.3, 0.55, 0.7, 0.85]
+    base = [0.5 + 0.5 * (t - 0.7) / 0.3 for t in targets]
+    assert cmp.rise(X, FAST, base_x, base_y) == pytest.approx(100 * (1 - np.prod(np.divide(fast, base)) ** 0.2))
+
+
+def test_a_pair_without_a_rise_has_no_value():
+    """A run that never gets above the other's start leaves no target between start and final: the
+    seed has no `rise` (NaN) and is left out of the table's counts, which show it."""
+    flat = [0.5, 0.5, 0.5]
+    assert math.isnan(cmp.rise(X, flat, X, SLOW))
+    assert math.isnan(cmp.target(X, flat, X, SLOW))  # target 0.5: the baseline "reaches" it at 0
+
+
+def test_target_and_error_area_by_hand():
+    base = [0.5, 0.6, 0.95]  # target = min(0.9, 0.95) = 0.9: method at 1.0, baseline at 0.5 + 0.5 * 0.3 / 0.35
+    c_b = 0.5 + 0.5 * 0.3 / 0.35
+    assert cmp.target(X, FAST, X, base) == pytest.approx(100 * (c_b - 1.0) / c_b)
+    # errors [.5, .2, .1] and [.5, .4, .1] over [0, 1]: areas 0.25 and 0.35
+    assert cmp.error_area(X, FAST, X, SLOW) == pytest.approx(100 * (1 - 0.25 / 0.35))
+    # a longer baseline is cut at the method's end (x = 1), where it reads 0.6 + 0.3 * 0.5 = 0.75
+    assert cmp.error_area(X, FAST, [0.0, 0.5, 1.5], [0.5, 0.6, 0.9]) == pytest.approx(
+        100 * (1 - 0.25 / (0.5 * (0.5 + 0.4) / 2 + 0.5 * (0.4 + 0.25) / 2)))
+
+
+def test_mean_interval_is_welch_over_independent_dataset_means():
+    means, sds, ns = np.array([10.0, 20.0]), np.array([4.0, 8.0]), np.array([5, 10])
+    v = sds**2 / ns
+    se = math.sqrt(v.sum()) / 2
+    df = v.sum() ** 2 / (v[0] ** 2 / 4 + v[1] ** 2 / 9)
+    mean, low, high = cmp.mean_interval(means, sds, ns)
+    assert mean == 15.0 and (high - low) / 2 == pytest.approx(stats.t.ppf(0.975, df) * se)
+
+
+def test_seeds_needed_meets_the_half_width_with_one_seed_less_missing_it():
+    n = cmp.seeds_needed(9.3, 5.0)
+    half = lambda k: stats.t.ppf(0.975, k - 1) * 9.3 / math.sqrt(k)  # noqa: E731
+    assert half(n) <= 5.0 < half(n - 1) and n == 16
+    m = cmp.seeds_needed_for_mean(np.full(4, 9.3), 5.0)
+    assert m < n and cmp.seeds_needed_for_mean(np.full(4, 9.3), 2.0) > m
+
+
+def _two_datasets(tmp_path, extra=()):
+    """Datasets a and b, seeds 0-2: LA-BALD follows FAST-like curves, J-BALD SLOW-like, each seed a
+    little different; a J-BALD rerun equal to J-BALD but on seed 1."""
+    for dataset in ("a", "b"):
+        for seed in range(3):
+            lift = 0.02 * seed + (0.01 if dataset == "b" else 0.0)
+            write_run(tmp_path, dataset, "la_bald", seed, X, [0.5, 0.8 - lift, 0.9])
+            write_run(tmp_path, dataset, "j_bald", seed, X, [0.5, 0.6 + lift, 0.9])
+            write_run(tmp_path, dataset, "j_bald", seed, X, [0.5, 0.6 + lift + (0.05 if seed == 1 else 0), 0.9],
+                      rerun=1)
+    for args in extra:
+        write_run(tmp_path, *args)
+    return load_runs(tmp_path / "runs")
+
+
+def test_table_by_hand_with_reruns_as_the_aa_pair(tmp_path):
+    frame = _two_datasets(tmp_path)
+    table = cmp.compare(frame)
+    assert set(table["setting"]) == {"main"}  # the rerun joined the main study
+    assert set(zip(table["method"], table["baseline"])) == {("la_bald", "j_bald"), ("j_bald@rerun=1", "j_bald")}
+    row = table[(table["method"] == "la_bald") & (table["dataset"] == "a") & (table["measure"] == "rise")].iloc[0]
+    values = [cmp.rise(X, [0.5, 0.8 - 0.02 * s, 0.9], X, [0.5, 0.6 + 0.02 * s, 0.9]) for s in range(3)]
+    mean, low, high = cmp.interval(np.array(values))
+    assert (row["n_seeds"], row["wins"]) == (3, 3)
+    assert (row["mean"], row["ci_low"], row["ci_high"]) == pytest.approx((mean, low, high))
+    half = stats.t.ppf(0.975, 2) * np.std(values, ddof=1) / math.sqrt(3)
+    assert row["ci_high"] - row["mean"] == pytest.approx(half)
+    mean_row = table[(table["method"] == "la_bald") & (table["dataset"] == "mean") & (table["measure"] == "rise")]
+    assert mean_row["paper"].iloc[0] == 12.0 and mean_row["n_seeds"].iloc[0] == 3
+    aa = table[(table["method"] == "j_bald@rerun=1") & (table["measure"] == "rise") & (table["dataset"] == "a")]
+    assert aa["wins"].iloc[0] == 1 and aa["n_seeds"].iloc[0] == 3  # better on seed 1 only, 0 elsewhere
+    coverage = cmp.aa_coverage(table)
+    assert set(coverage["measure"]) == set(cmp.MEASURES) and (coverage["intervals"] == 2).all()
+
+
+def test_rows_do_not_move_when_unrelated_runs_are_added(tmp_path):
+    before = cmp.compare(_two_datasets(tmp_path / "one"))
+    after = cmp.compare(_two_datasets(tmp_path / "two", extra=[
+        ("a", "ss", 0, X, [0.5, 0.55, 0.7]),  # an SS run with a lower final: the old common target moved
+        ("a", "eag", 0, X, [0.5, 0.7, 0.8]),
+        ("a", "la_bald", 7, X, [0.5, 0.7, 0.8]),  # a seed no baseline has
+    ]))
+    key = ["setting", "dataset", "method", "baseline", "measure"]
+    pd.testing.assert_frame_equal(before.set_index(key), after.set_index(key).loc[before.set_index(key).index])
+
+
+def test_unfinished_runs_and_seeds_without_rise_are_left_out(tmp_path):
+    write_run(tmp_path, "a", "la_bald", 0, X, FAST)
+    write_run(tmp_path, "a", "j_bald", 0, X, SLOW)
+    write_run(tmp_path, "a", "la_bald", 1, X, [0.5, 0.5, 0.5])  # no rise
+    write_run(tmp_path, "a", "j_bald", 1, X, SLOW)
+    write_run(tmp_path, "a", "la_bald", 2, X, FAST, finished=False)
+    write_run(tmp_path, "a", "j_bald", 2, X, SLOW)
+    table = cmp.compare(load_runs(tmp_path / "runs"))
+    counts = dict(zip(table["measure"], table["n_seeds"]))
+    assert counts == {"rise": 1, "target": 1, "error_area": 2}
+
+
+def test_power_table_gives_the_seeds_for_each_half_width(tmp_path):
+    table = cmp.compare(_two_datasets(tmp_path))
+    power = cmp.power_table(table)
+    la = power[power["method"] == "la_bald"].set_index("dataset")
+    sd_a = table[(table["method"] == "la_bald") & (table["dataset"] == "a") & (table["measure"] == "rise")]["sd"]
+    assert la.loc["a", "seeds_for_5"] == cmp.seeds_needed(float(sd_a.iloc[0]), 5.0)
+    assert la.loc["mean", "seeds_for_5"] <= max(la.loc["a", "seeds_for_5"], la.loc["b", "seeds_for_5"])
