@@ -9,13 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from scipy import stats
 
+from labald.comparison import compare
 from labald.figures import load_runs, make_figures
 from labald.figures.__main__ import main as figures_main
 from labald.figures.make import _scoring_time
 from labald.figures.plots import accuracy_figure, diagnostics_figure, jaccard_figure, scoring_time_figure
-from labald.comparison import compare
 from labald.figures.style import METHOD_COLOURS
 from labald.metrics import JACCARD_COLUMNS
 
