@@ -10,8 +10,9 @@ time), so cores are compared on identical pools and crowds. Per run it prints la
 annotations per image (`--points`, linear between steps; a run that stopped earlier keeps its final
 accuracy), the annotations per image at which the paper's stopping rule fired and the accuracy there,
 and the annotations per image needed to reach `--targets` (linear between steps; `-` = never).
-Per core: means over seeds, and for every other core the ratio of annotations needed to reach the
-reference core's final accuracy (the common-target measure of `make figures`).
+Per core: means over seeds, and for every other core its paired reduction against the reference core
+on the same seeds (`labald.comparison`: `rise`, the primary measure of `make figures`, and `target`),
+with a 95% t-interval over the seed-runs.
 On commodity 200/class, seeds 0 and 1, the issue-10 measurements of Liao et al.'s own loop on the
 same pool and crowd are printed beside (`LIAO` below), with the accuracy they had where labald's
 stopping rule fired as a per-seed target.
@@ -35,6 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from labald import comparison  # noqa: E402
 from labald.metrics import read_metrics  # noqa: E402
 
 # Issue 10: Liao et al.'s loop (fidler-lab/efficient-annotation-cookbook, online_label/) on the pool and
@@ -72,14 +74,8 @@ class Curve:
         return float(np.interp(point, self.ann, self.acc))
 
     def annotations_to_reach(self, target: float) -> float | None:
-        hit = np.flatnonzero(self.acc >= target - 1e-12)
-        if len(hit) == 0:
-            return None
-        i = hit[0]
-        if i == 0:
-            return float(self.ann[0])
-        a0, a1, y0, y1 = self.ann[i - 1], self.ann[i], self.acc[i - 1], self.acc[i]
-        return float(a0 + (a1 - a0) * (target - y0) / (y1 - y0)) if y1 > y0 else float(a1)
+        cost = comparison.cost_to_reach(self.ann, self.acc, target)
+        return None if np.isnan(cost) else cost
 
 
 def read_curve(run_dir: Path, batch_size: int = 100) -> Curve:
@@ -187,23 +183,23 @@ def print_tables(cores: list[Core], curves: dict, args, n_per_class: int | None)
 
 
 def _summary(cores: list[Core], curves: dict, d: str, m: str, args) -> None:
-    """Means over seeds, and each core's annotations to reach the first core's final accuracy."""
+    """Means over seeds, and each core's paired reduction against the first core (`labald.comparison`)."""
     base = cores[0]
     for c in cores:
         cvs = [curves[(c, d, m, s)] for s in args.seeds]
         mean_pts = " ".join(f"{np.mean([cv.accuracy_at(p) for cv in cvs]):.3f}" for p in args.points)
         line = f"  mean {c.name:>14}: {mean_pts}"
         if c is not base:
-            ratios = []
-            for s in args.seeds:
-                ref, cur = curves[(base, d, m, s)], curves[(c, d, m, s)]
-                target = min(ref.acc[-1], cur.acc[-1])
-                need_ref, need = ref.annotations_to_reach(target), cur.annotations_to_reach(target)
-                if need_ref and need is not None:
-                    ratios.append(1 - need / need_ref)
-            if ratios:
-                line += (f" | annotations saved vs {base.name} at the common final accuracy: "
-                         f"{100 * np.mean(ratios):.1f}% (seeds winning {sum(r > 0 for r in ratios)}/{len(ratios)})")
+            for measure in ("rise", "target"):
+                values = np.array([comparison.MEASURE_FUNCTIONS[measure](
+                    curves[(c, d, m, s)].ann, curves[(c, d, m, s)].acc, curves[(base, d, m, s)].ann,
+                    curves[(base, d, m, s)].acc) for s in args.seeds])
+                values = values[~np.isnan(values)]
+                if values.size:
+                    mean, low, high = comparison.interval(values)
+                    ci = "" if np.isnan(low) else f" ({low:.1f} to {high:.1f})"
+                    line += (f" | {measure} vs {base.name}: {mean:.1f}%{ci}, "
+                             f"{int((values > 0).sum())}/{values.size} seeds")
         print(line)
 
 

@@ -31,6 +31,24 @@ def _cell(row: pd.Series) -> str:
     return f"{row['mean']:.1f}{ci}, {row['wins']}/{row['n_seeds']}"
 
 
+def headline(table: pd.DataFrame) -> list[str]:
+    """The paper's claims beside ours: LA-BALD vs each baseline (and the A/A pairs), mean over datasets,
+    per study, on `rise` and `target`, the paper's figure where it gives one."""
+    mean = table[(table["dataset"] == ALL_DATASETS) & table["measure"].isin(["rise", "target"])]
+    mean = mean[(mean["method"] == LA) | mean["method"].map(rerun_of).notna()]
+    if mean.empty:
+        return []
+    lines = ["| study | comparison | paper | rise: ours (95% CI), seeds won | target: ours (95% CI), seeds won |",
+             "| --- | --- | ---: | ---: | ---: |"]
+    for (setting, method, baseline), g in mean.groupby(["setting", "method", "baseline"], sort=False):
+        by = g.set_index("measure")
+        paper = by["paper"].max()
+        cells = [_cell(by.loc[m]) if m in by.index else "—" for m in ("rise", "target")]
+        lines.append(f"| {setting_title(setting)} | {pair_name(method, baseline)} | "
+                     f"{'—' if math.isnan(paper) else f'{paper:g}%'} | {cells[0]} | {cells[1]} |")
+    return lines + [""]
+
+
 def to_markdown(table: pd.DataFrame, power: pd.DataFrame, coverage: pd.DataFrame) -> str:
     """comparison.md: per study and measure, a row per dataset (and the mean over datasets) and a
     column per compared pair; then the A/A coverage and the power analysis."""
@@ -45,6 +63,9 @@ def to_markdown(table: pd.DataFrame, power: pd.DataFrame, coverage: pd.DataFrame
              "`labald.comparison`. A/A rows (a sampler vs itself rerun with other luck) must read 0.", ""]
     if table.empty:
         return "\n".join(lines + ["No dataset has two finished runs of compared samplers with the same seed.", ""])
+    top = headline(table)
+    if top:
+        lines += ["## The paper's claims (mean over datasets)", "", *top]
     for setting, study in table.groupby("setting", sort=False):
         for measure in [m for m in MEASURES if m in set(study["measure"])]:
             cells = study[study["measure"] == measure]

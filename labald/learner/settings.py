@@ -29,7 +29,7 @@ class LearnerSettings:
 
     The paper fixes the network, dropout, weight decay, batch size, T, temperature scaling and
     "keep the model with the lowest validation error"; the rest is ours, chosen by how well the
-    loop labels (issue 10, README "The learning core"), each alternative one override away:
+    loop labels (docs/learning_core.md), each alternative one override away:
 
     - ``balanced``: class-balanced batches, each image drawn with weight 1 / (its class's count),
       with replacement (Liao et al.'s sampler); False = shuffled passes over the train set.
@@ -41,12 +41,12 @@ class LearnerSettings:
       pseudo-labels multiply and a warm start stays near a model fitted to the prototypes (Liao
       et al. train every fit from scratch); such a fit runs at least ``cold_start_updates`` (150;
       None: ``min_updates``) batches of up to 1,024, half the 300 that would cost a step at
-      200/class 1.6x the pre-issue-10 core's (issue 10: 40 seed-runs, README "The learning core");
+      200/class 1.6x the pre-issue-10 core's (40 seed-runs, docs/learning_core.md);
       the validation NLL of the dropout-free network is checked every ``eval_every`` batches
       (None: once an epoch), the best checkpoint kept, and training stops after ``patience``
       checks without improvement once ``min_updates`` are done. Checks every 5 updates with a
       patience of 3 (20 updates past the best) label as well as every 10 with 5 (60 past it) and
-      make a step at 200/class ~1.5x cheaper (issue 10: 40 seed-runs, README "The learning core").
+      make a step at 200/class ~1.5x cheaper (40 seed-runs, docs/learning_core.md).
     - ``calibrate``: which prediction the temperature is fitted for: ``mc_mean``, the mean of the
       T dropout samples that EM receives as prior, or ``network``, the dropout-free network.
     - ``keep_best``: a new model replaces the kept one when its validation ``error`` (ties go to

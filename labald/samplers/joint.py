@@ -115,7 +115,7 @@ class PowerSampler:
     per image, per-worker capacities). beta -> infinity is J-BALD's image ranking; beta = 0 is random
     images with J-BALD's worker choice. beta = 1 (`acquisition.power_beta`) is Kirsch et al.'s default.
 
-    Measured (README "Does LA-BALD beat J-BALD?", 4 subtasks x 5 seeds at 200 images per class): it
+    Measured (docs/research_notes.md, "Does LA-BALD beat J-BALD?", 4 subtasks x 5 seeds at 200 images per class): it
     needs 32.8% more annotations than J-BALD (ahead on 1 of 5 seeds) on the cold-start core; on the
     previous core 16.1% more (1 of 5), and 9.2% more with beta = 4 (2 of 5): the drawn images are
     more confident than J-BALD's top ones, and the top-B batch was not redundant enough for

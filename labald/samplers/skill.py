@@ -24,7 +24,7 @@ use What with each worker's diagonal moved, class by class, by the same amount s
 the posterior mean of a_j, and each row's off-diagonal rescaled to keep it a distribution
 (`skilled_confusions`): the class structure of What, the skill level of the one-coin model.
 
-Measured (README "Who answers", 4 subtasks x 5 seeds at 200 images per class): it leaves J-BALD and
+Measured (docs/research_notes.md, "Who answers", 4 subtasks x 5 seeds at 200 images per class): it leaves J-BALD and
 LA-BALD within noise (J-BALD -7.3% vs J-BALD, 1 of 5 seeds ahead; LA-BALD +4.3% vs J-BALD, 4 of 5):
 its ranking of the workers is What's (rank correlation with the true skills .42 / .57 / .61 after
 3 / 6 / 12 steps on dog seed 0, the same for What); it only spreads the skills out. Experts then
@@ -35,7 +35,7 @@ same scoring saves 13.6% (J-BALD) and 17.8% (LA-BALD) vs J-BALD, 5 of 5.
 Known groups (`acquisition.skill_groups=experts`; a campaign roster's `group` column). A campaign
 knows whom it hired as domain experts, if not how good each is. Each group then gets its own
 type-II-ML prior, so the group's answers pool into its level at once and a worker with few answers
-is shrunk toward its own group. Measured (README "Who answers"): experts get 33-42% of the pairs;
+is shrunk toward its own group. Measured (docs/research_notes.md, "Who answers"): experts get 33-42% of the pairs;
 over 10 seeds LA-BALD needs 5.1% fewer annotations than LA-BALD (28 of 40 seed-runs ahead) and
 3.0% fewer than J-BALD (8 of 10 seeds; seeds 0-4 alone read 8.1% and 7.6%); J-BALD does not gain
 (-1.7%, seeds 0-4).
