@@ -28,12 +28,14 @@ def _metrics(path):
 
 
 def test_same_seed_same_metrics_with_learner_and_joint_sampler(tmp_path):
-    runs = []
+    runs, answers = [], []
     for name in ("a", "b"):
         settings = make_settings([*ARGS, "max_steps=4"], tmp_path / name)
         run_experiment(settings, progress=False)
         runs.append(_metrics(settings.output_dir / "metrics.csv"))
+        answers.append((settings.output_dir / "answers.csv").read_text())
     pd.testing.assert_frame_equal(*runs)
+    assert answers[0] == answers[1] and len(answers[0].splitlines()) == 1 + runs[0]["n_annotations"].iloc[-1]
     assert runs[0]["model_accuracy"].notna().all() and runs[0]["jaccard_la_local"].notna().iloc[1:].all()
 
 
@@ -63,6 +65,8 @@ def test_killed_runs_resume_to_the_uninterrupted_metrics(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "resuming" in done.stderr
     pd.testing.assert_frame_equal(_metrics(metrics), expected)
+    reference_answers = reference / "runs" / "digits" / "la_bald" / "seed=0" / "answers.csv"
+    assert (metrics.parent / "answers.csv").read_text() == reference_answers.read_text()
 
 
 def test_resume_removes_what_an_interrupted_write_left_and_nothing_else(tmp_path):

@@ -1,0 +1,220 @@
+"""Check the `rise` rows of the comparison table against the runs they come from.
+
+Usage:
+    python scripts/check_comparison.py --runs results/runs --table results/figures/comparison.csv
+
+The `rise` measure is re-implemented here from its written definition, independently of
+labald.comparison (nothing from labald is imported), so a slip in either shows up as a difference:
+
+- runs live at <runs>/<dataset>/<run name>/seed=<s>/ (metrics.csv, config.yaml, and summary.json once
+  finished); only finished runs count. A run's study is its run-name tags (`+`-separated) less the
+  method and any `rerun=...`; its table dataset is <dataset> plus ` (<n>/class)` when
+  dataset.n_per_class is set in config.yaml. The table setting is `main` for the plain study (only
+  n_per_class in its tags) and `imbalance=10` for the study of dataset.imbalance_ratio=10; no other
+  setting is checked.
+- pairs: la_bald vs ss, rand_i_greedy_w and j_bald, and the A/A pairs j_bald@rerun=1 vs j_bald and
+  la_bald@rerun=1 vs la_bald (`@rerun=1`: the run with rerun=1 in config.yaml, against the rerun=0 run
+  of the same seed); a pair exists on a seed when both runs (same dataset, study and seed) finished.
+- rise of one seed: curves y(x) with x = annotations_per_image, y = label_accuracy, rows by step,
+  linear between points; a0 = the higher first y, af = the lower last y (no value if af <= a0);
+  targets t_q = a0 + q (af - a0), q = 0.5, 0.6, 0.7, 0.8, 0.9; a run's cost c(t) is the first x where
+  its curve reaches t; reduction = 100 (1 - exp(mean_q log(c_method(t_q) / c_baseline(t_q)))).
+- table mean: the mean over seeds per dataset; dataset `mean`: the mean of the per-dataset means.
+
+Prints one line per compared table row and `max |diff| = X points over N rows`; exits 0 when every
+compared row is within 0.5 points (and every row is found on both sides), else 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import warnings
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+QUANTILES = (0.5, 0.6, 0.7, 0.8, 0.9)
+TOLERANCE = 0.5  # points
+RERUN = "@rerun=1"
+PAIRS = (
+    ("la_bald", "ss"),
+    ("la_bald", "rand_i_greedy_w"),
+    ("la_bald", "j_bald"),
+    ("j_bald" + RERUN, "j_bald"),
+    ("la_bald" + RERUN, "la_bald"),
+)
+SETTINGS = ("main", "imbalance=10")
+TABLE_KEY = ["setting", "dataset", "method", "baseline"]
+
+
+def cost(x: np.ndarray, y: np.ndarray, target: float) -> float:
+    """The first x where the piecewise-linear curve (x, y) reaches target (NaN if it never does)."""
+    reached = np.flatnonzero(y >= target)
+    if reached.size == 0:
+        return math.nan
+    i = int(reached[0])
+    if i == 0:
+        return float(x[0])
+    return float(x[i - 1] + (target - y[i - 1]) / (y[i] - y[i - 1]) * (x[i] - x[i - 1]))
+
+
+def rise(method: pd.DataFrame, baseline: pd.DataFrame) -> float:
+    """Reduction (%) in annotations per image of method vs baseline on one seed; NaN when af <= a0."""
+    curves = []
+    for metrics in (method, baseline):
+        ordered = metrics.sort_values("step", kind="stable")
+        curves.append((ordered["annotations_per_image"].to_numpy(float), ordered["label_accuracy"].to_numpy(float)))
+    a0 = max(y[0] for _, y in curves)
+    af = min(y[-1] for _, y in curves)
+    if not af > a0:  # also catches a NaN accuracy
+        return math.nan
+    logs = []
+    for q in QUANTILES:
+        target = a0 + q * (af - a0)
+        c_method, c_baseline = (cost(x, y, target) for x, y in curves)
+        if not (c_method > 0 and c_baseline > 0):  # cannot happen on curves with x >= 0 rising past y[0]
+            warnings.warn(f"cost {c_method} vs {c_baseline} at target {target}; seed left out", stacklevel=2)
+            return math.nan
+        logs.append(math.log(c_method / c_baseline))
+    return 100.0 * (1.0 - math.exp(sum(logs) / len(logs)))
+
+
+def study_and_setting(run_name: str, method: str, config: dict) -> tuple[str, str | None]:
+    """The run's study (its name's tags less the method and `rerun=...`) and table setting (None if unchecked)."""
+    tags = [t for t in run_name.split("+") if t and t != method and not t.startswith("rerun=")]
+    study = "+".join(tags)
+    extra = sorted(t for t in tags if not t.startswith("n_per_class="))
+    ratio = float((config.get("dataset") or {}).get("imbalance_ratio") or 1)
+    if not extra:
+        setting = "main"
+    elif extra == ["imbalance=10"]:
+        setting = "imbalance=10"
+    else:
+        return study, None
+    expected = 10.0 if setting == "imbalance=10" else 1.0
+    if ratio != expected:
+        warnings.warn(f"{run_name}: name says {setting} but dataset.imbalance_ratio is {ratio:g}; left out",
+                      stacklevel=2)
+        return study, None
+    return study, setting
+
+
+def dataset_label(directory: str, config: dict) -> str:
+    """The table's dataset: the directory's dataset name plus ` (<n>/class)` when n_per_class is set."""
+    dataset = config.get("dataset") or {}
+    name = dataset.get("name")
+    if name is not None and str(name) != directory:
+        warnings.warn(f"runs under {directory}/ have dataset.name {name}; using the directory name", stacklevel=2)
+    n = dataset.get("n_per_class")
+    return f"{directory} ({n}/class)" if n else directory
+
+
+def load_finished_runs(runs_dir: Path) -> dict[tuple, pd.DataFrame]:
+    """Finished runs' metrics keyed by (setting, dataset, study, method label, seed).
+
+    The method label is config.yaml's method, with `@rerun=1` for rerun=1; other reruns are left out.
+    Two runs on one key: the one with the newest metrics.csv is kept, with a warning."""
+    runs: dict[tuple, tuple[float, Path, pd.DataFrame]] = {}
+    for seed_dir in sorted(runs_dir.glob("*/*/seed=*")):
+        files = [seed_dir / name for name in ("metrics.csv", "config.yaml", "summary.json")]
+        if not all(f.is_file() for f in files):
+            continue
+        config = yaml.safe_load(files[1].read_text()) or {}
+        method = str(config.get("method"))
+        study, setting = study_and_setting(seed_dir.parent.name, method, config)
+        if setting is None:
+            continue
+        rerun = int(config.get("rerun") or 0)
+        if rerun not in (0, 1):
+            continue
+        label = method + (RERUN if rerun else "")
+        seed = int(config.get("seed", seed_dir.name.removeprefix("seed=")))
+        key = (setting, dataset_label(seed_dir.parent.parent.name, config), study, label, seed)
+        metrics = pd.read_csv(files[0])
+        if metrics.empty:
+            warnings.warn(f"{seed_dir}: metrics.csv has no rows; left out", stacklevel=2)
+            continue
+        mtime = files[0].stat().st_mtime
+        if key in runs:
+            warnings.warn(f"{seed_dir} and {runs[key][1]} share {key}; keeping the newer", stacklevel=2)
+            if runs[key][0] >= mtime:
+                continue
+        runs[key] = (mtime, seed_dir, metrics)
+    return {key: metrics for key, (_, _, metrics) in runs.items()}
+
+
+def recompute(runs: dict[tuple, pd.DataFrame]) -> dict[tuple, tuple[float, int]]:
+    """(mean rise, seeds with a value) per (setting, dataset, method, baseline), with dataset `mean` rows."""
+    per_seed: dict[tuple, list[float]] = defaultdict(list)
+    for (setting, dataset, study, label, seed), metrics in runs.items():
+        for method, baseline in PAIRS:
+            if label != method or (setting, dataset, study, baseline, seed) not in runs:
+                continue
+            value = rise(metrics, runs[(setting, dataset, study, baseline, seed)])
+            if not math.isnan(value):
+                per_seed[(setting, dataset, method, baseline)].append(value)
+    table = {key: (float(np.mean(values)), len(values)) for key, values in per_seed.items() if values}
+    across: dict[tuple, list[float]] = defaultdict(list)
+    for (setting, _, method, baseline), (mean, _) in table.items():
+        across[(setting, "mean", method, baseline)].append(mean)
+    table.update({key: (float(np.mean(means)), len(means)) for key, means in across.items()})
+    return table
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """The table's `rise` rows for the checked settings and pairs."""
+    table = pd.read_csv(path, dtype={column: str for column in TABLE_KEY + ["measure"]})
+    missing = set(TABLE_KEY + ["measure", "mean"]) - set(table.columns)
+    if missing:
+        raise SystemExit(f"{path}: no column(s) {', '.join(sorted(missing))}")
+    rows = table[(table["measure"] == "rise") & table["setting"].isin(SETTINGS)]
+    pairs = pd.Series(list(zip(rows["method"], rows["baseline"])), index=rows.index)
+    return rows[pairs.isin(PAIRS)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=Path, default=Path("results/runs"), help="the runs directory")
+    parser.add_argument("--table", type=Path, default=Path("results/figures/comparison.csv"), help="comparison.csv")
+    args = parser.parse_args(argv)
+    if not args.runs.is_dir():
+        raise SystemExit(f"no runs directory at {args.runs}")
+    ours = recompute(load_finished_runs(args.runs))
+    rows = read_table(args.table)
+
+    worst, compared, problems = 0.0, 0, []
+    print(f"{'setting':<14} {'dataset':<28} {'method':<16} {'baseline':<16} {'recomputed':>10} {'table':>10} "
+          f"{'|diff|':>8}  n (ours/table; datasets in ours for `mean`)")
+    for _, row in rows.iterrows():
+        key = tuple(row[column] for column in TABLE_KEY)
+        table_mean = float(row["mean"])
+        mean, n = ours.get(key, (math.nan, 0))
+        table_n = row.get("n_seeds", "?")
+        table_n = int(table_n) if isinstance(table_n, float) and table_n.is_integer() else table_n
+        if math.isnan(mean) and math.isnan(table_mean):
+            diff_text = "both NaN"
+        elif math.isnan(mean) or math.isnan(table_mean):
+            diff_text = "MISSING"
+            problems.append(f"{key}: recomputed {mean:.3f}, table {table_mean:.3f}")
+        else:
+            diff = abs(mean - table_mean)
+            worst, compared = max(worst, diff), compared + 1
+            diff_text = f"{diff:8.3f}" + ("" if diff <= TOLERANCE else "  <-- over tolerance")
+        print(f"{key[0]:<14} {key[1]:<28} {key[2]:<16} {key[3]:<16} {mean:10.3f} {table_mean:10.3f} "
+              f"{diff_text:>8}  {n}/{table_n}")
+    listed = {tuple(row[column] for column in TABLE_KEY) for _, row in rows.iterrows()}
+    for key in sorted(set(ours) - listed):
+        problems.append(f"{key}: recomputed {ours[key][0]:.3f} over {ours[key][1]}, not in the table")
+    for problem in problems:
+        print(f"problem: {problem}")
+    print(f"max |diff| = {worst:.3f} points over {compared} rows")
+    return 0 if worst <= TOLERANCE and not problems else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
