@@ -87,7 +87,7 @@ def rise(method: pd.DataFrame, baseline: pd.DataFrame) -> float:
 def study_and_setting(run_name: str, method: str, config: dict) -> tuple[str, str | None]:
     """The run's study (its name's tags less the method and `rerun=...`) and table setting (None if unchecked)."""
     tags = [t for t in run_name.split("+") if t and t != method and not t.startswith("rerun=")]
-    study = "+".join(tags)
+    study = "+".join(sorted(tags))
     extra = sorted(t for t in tags if not t.startswith("n_per_class="))
     ratio = float((config.get("dataset") or {}).get("imbalance_ratio") or 1)
     if not extra:

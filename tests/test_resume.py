@@ -143,3 +143,10 @@ def test_samplers_on_one_seed_face_one_world_of_answers(tmp_path):
     exp = build_experiment(runs[0])
     fresh = exp.workers.answer(ss["task"].to_numpy(), ss["worker"].to_numpy(), exp.pool.labels)
     np.testing.assert_array_equal(np.asarray(exp.pool.class_names)[fresh], ss["label"].to_numpy())
+    # and `labald aggregate` reads it as a campaign's answers
+    from labald.cli import main as cli
+
+    assert cli(["aggregate", "--annotations", str(runs[0].output_dir / "answers.csv"),
+                "-o", str(tmp_path / "agg" / "labels.csv")]) == 0
+    labels = pd.read_csv(tmp_path / "agg" / "labels.csv")
+    assert len(labels) == ss["task"].nunique() and labels["n_answers"].sum() == len(ss)
