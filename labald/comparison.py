@@ -115,6 +115,19 @@ def error_area(mx, my, bx, by) -> float:
 
 
 MEASURE_FUNCTIONS = {"rise": rise, "target": target, "error_area": error_area}
+# Where across the rise two samplers differ: the reduction at each fraction q of the way from a0 to af
+# on its own (`rise` averages the first five in log; q -> 1 approaches `target`).
+PROFILE_QUANTILES = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
+
+
+def rise_profile(mx, my, bx, by, quantiles=PROFILE_QUANTILES) -> list[float]:
+    """100 (1 - c_method(t_q) / c_baseline(t_q)) for each q, targets as in `rise` (NaN without a rise)."""
+    a0 = max(float(np.asarray(my)[0]), float(np.asarray(by)[0]))
+    af = min(float(np.asarray(my)[-1]), float(np.asarray(by)[-1]))
+    if not af > a0:
+        return [math.nan] * len(quantiles)
+    return [100.0 * (1.0 - cost_to_reach(mx, my, t) / cost_to_reach(bx, by, t))
+            for t in a0 + np.asarray(quantiles) * (af - a0)]
 
 
 # --- which pairs ---------------------------------------------------------------------------------------
@@ -166,24 +179,36 @@ def with_reruns_joined(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(method=tagged.where(rerun != "", frame["method"]))
 
 
-def per_seed(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (setting, dataset, seed, method, baseline, measure) of `compared_pairs`.
-
-    `frame` is `labald.figures.load.load_runs`'s long frame (a row per step; columns setting, panel,
-    method, seed, annotations_per_image, label_accuracy and, optionally, finished)."""
+def _paired_curves(frame: pd.DataFrame):
+    """(setting, dataset, seed, method, baseline, method's curve, baseline's curve) of every compared
+    pair of finished runs in a runs frame (`labald.figures.load.load_runs`: a row per step; columns
+    setting, panel, method, seed, step, annotations_per_image, label_accuracy, optionally finished)."""
     finished = frame[frame["finished"]] if "finished" in frame.columns else frame
-    finished = with_reruns_joined(finished)
-    rows = []
-    for (setting, dataset, seed), group in finished.groupby(["setting", "panel", "seed"], sort=True):
+    for (setting, dataset, seed), group in with_reruns_joined(finished).groupby(["setting", "panel", "seed"]):
         curves = {}
         for method, run in group.groupby("method"):
             run = run.sort_values("step")
             curves[method] = (run["annotations_per_image"].to_numpy(float), run["label_accuracy"].to_numpy(float))
         for method, baseline in compared_pairs(curves):
-            for measure, function in MEASURE_FUNCTIONS.items():
-                rows.append((setting, dataset, int(seed), method, baseline, measure,
-                             function(*curves[method], *curves[baseline])))
+            yield setting, dataset, int(seed), method, baseline, curves[method], curves[baseline]
+
+
+def per_seed(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (setting, dataset, seed, method, baseline, measure) of `compared_pairs`."""
+    rows = [(setting, dataset, seed, method, baseline, measure, function(*mc, *bc))
+            for setting, dataset, seed, method, baseline, mc, bc in _paired_curves(frame)
+            for measure, function in MEASURE_FUNCTIONS.items()]
     return pd.DataFrame(rows, columns=list(PER_SEED_COLUMNS))
+
+
+def profile_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per study and pair, the mean over datasets of the reduction at each q of PROFILE_QUANTILES,
+    with its interval (`mean_interval`): where across the rise the samplers differ."""
+    rows = [(setting, dataset, seed, method, baseline, f"q={q:g}", value)
+            for setting, dataset, seed, method, baseline, mc, bc in _paired_curves(frame)
+            for q, value in zip(PROFILE_QUANTILES, rise_profile(*mc, *bc))]
+    table = comparison_table(pd.DataFrame(rows, columns=list(PER_SEED_COLUMNS)))
+    return table[table["dataset"] == ALL_DATASETS].reset_index(drop=True)
 
 
 def interval(values: np.ndarray) -> tuple[float, float, float]:
@@ -236,7 +261,7 @@ def comparison_table(values: pd.DataFrame) -> pd.DataFrame:
                          else math.nan, paper))
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     order = {s: i for i, s in enumerate(["main", *sorted(set(table["setting"]) - {"main"})])}
-    measure_order = {m: i for i, m in enumerate(MEASURES)}
+    measure_order = {m: i for i, m in enumerate([*MEASURES, *(f"q={q:g}" for q in PROFILE_QUANTILES)])}
     return (table.assign(_s=table["setting"].map(order), _m=table["measure"].map(measure_order),
                          _p=[_pair_rank(m, b) for m, b in zip(table["method"], table["baseline"])],
                          _d=table["dataset"].eq(ALL_DATASETS))

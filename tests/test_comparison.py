@@ -150,3 +150,12 @@ def test_power_table_gives_the_seeds_for_each_half_width(tmp_path):
     sd_a = table[(table["method"] == "la_bald") & (table["dataset"] == "a") & (table["measure"] == "rise")]["sd"]
     assert la.loc["a", "seeds_for_5"] == cmp.seeds_needed(float(sd_a.iloc[0]), 5.0)
     assert la.loc["mean", "seeds_for_5"] <= max(la.loc["a", "seeds_for_5"], la.loc["b", "seeds_for_5"])
+
+
+def test_rise_profile_gives_each_target_on_its_own_and_tends_to_target():
+    # FAST vs SLOW (a0 0.5, af 0.9): at q = 0.5 the target 0.7 costs 1/3 vs 2/3: 50% fewer
+    profile = cmp.rise_profile(X, FAST, X, SLOW, quantiles=(0.5, 1.0))
+    assert profile[0] == pytest.approx(50.0)
+    assert profile[1] == pytest.approx(cmp.target(X, FAST, X, SLOW))  # q = 1 is the plateau target
+    logs = np.log(1 - np.array(cmp.rise_profile(X, FAST, X, SLOW, quantiles=cmp.RISE_QUANTILES)) / 100)
+    assert cmp.rise(X, FAST, X, SLOW) == pytest.approx(100 * (1 - np.exp(logs.mean())))

@@ -31,6 +31,25 @@ def _cell(row: pd.Series) -> str:
     return f"{row['mean']:.1f}{ci}, {row['wins']}/{row['n_seeds']}"
 
 
+def profile_lines(profile: pd.DataFrame) -> list[str]:
+    """Where across the rise the samplers differ: per study and pair (LA-BALD's and the A/A pairs), the
+    mean over datasets of the reduction at each fraction q of the way from start to the lower final."""
+    profile = profile[(profile["method"] == LA) | profile["method"].map(rerun_of).notna()]
+    if profile.empty:
+        return []
+    qs = list(dict.fromkeys(profile["measure"]))
+    lines = ["## Across the rise, target by target (mean over datasets)", "",
+             "The reduction at each target on its own, 100 (1 - c_method / c_baseline), targets a fraction q of",
+             "the way from the higher start to the lower final accuracy: `rise` averages q = 0.5 to 0.9 in",
+             "log, q -> 1 approaches `target`.", "",
+             "| study | comparison | " + " | ".join(qs) + " |", "| --- | --- |" + " ---: |" * len(qs)]
+    for (setting, method, baseline), g in profile.groupby(["setting", "method", "baseline"], sort=False):
+        by = g.set_index("measure")
+        cells = [_cell(by.loc[q]) if q in by.index else "—" for q in qs]
+        lines.append(f"| {setting_title(setting)} | {pair_name(method, baseline)} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def headline(table: pd.DataFrame) -> list[str]:
     """The paper's claims beside ours: LA-BALD vs each baseline (and the A/A pairs), mean over datasets,
     per study, on `rise` and `target`, the paper's figure where it gives one."""
@@ -49,7 +68,8 @@ def headline(table: pd.DataFrame) -> list[str]:
     return lines + [""]
 
 
-def to_markdown(table: pd.DataFrame, power: pd.DataFrame, coverage: pd.DataFrame) -> str:
+def to_markdown(table: pd.DataFrame, power: pd.DataFrame, coverage: pd.DataFrame,
+                profile: pd.DataFrame | None = None) -> str:
     """comparison.md: per study and measure, a row per dataset (and the mean over datasets) and a
     column per compared pair; then the A/A coverage and the power analysis."""
     q = ", ".join(f"{v:g}" for v in RISE_QUANTILES)
@@ -85,6 +105,8 @@ def to_markdown(table: pd.DataFrame, power: pd.DataFrame, coverage: pd.DataFrame
             if any(not math.isnan(p) for p in paper):
                 lines.append("| paper (mean) | " + " | ".join("—" if math.isnan(p) else f"{p:g}" for p in paper) + " |")
             lines.append("")
+    if profile is not None and not profile.empty:
+        lines += profile_lines(profile)
     if not coverage.empty:
         lines += ["## A/A check", "", "Per-dataset 95% intervals of a sampler against itself (rerun with other luck on",
                   "the same world) that cover 0; about 95% should.", "",
@@ -104,6 +126,22 @@ def to_markdown(table: pd.DataFrame, power: pd.DataFrame, coverage: pd.DataFrame
                          f"{r['seeds_for_5']} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def power_lines(power: pd.DataFrame) -> list[str]:
+    """One line per LA-BALD comparison: today's half-width on the mean over datasets and the seeds
+    each dataset and the mean need for +/-5 points."""
+    lines = []
+    for (setting, method, baseline), g in power.groupby(["setting", "method", "baseline"], sort=False):
+        if method != LA:
+            continue
+        by = g.set_index("dataset")
+        per = ", ".join(f"{d} {by.loc[d, 'seeds_for_5']}" for d in by.index if d != ALL_DATASETS)
+        mean = (f"; mean ±{by.loc[ALL_DATASETS, 'half_width']:.1f} at {by.loc[ALL_DATASETS, 'n_seeds']} seeds, "
+                f"{by.loc[ALL_DATASETS, 'seeds_for_5']} for ±5" if ALL_DATASETS in by.index else "")
+        lines.append(f"power ({g['measure'].iloc[0]}, {setting}) {pair_name(method, baseline)}: seeds for ±5 "
+                     f"per dataset: {per}{mean}")
+    return lines
 
 
 def forest_pairs(table: pd.DataFrame) -> list[tuple[str, str]]:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from labald import comparison
 from labald.figures import plots, timing
-from labald.figures.comparison import forest_figure, to_markdown
+from labald.figures.comparison import forest_figure, power_lines, to_markdown
 from labald.figures.load import load_runs
 
 
@@ -45,7 +45,7 @@ def make_figures(runs_dir: Path, out_dir: Path, bench_csv: Path | None = None,
         fig = forest_figure(table, setting)
         if fig is not None:
             written += plots.save(fig, out_dir, stem("forest", setting), formats)
-    written += _tables(frame, table, out_dir, say)
+    written += _tables(frame, table, comparison.profile_table(frame), out_dir, say)
     return written
 
 
@@ -66,13 +66,18 @@ def _scoring_time(bench_csv: Path | None, out_dir: Path, say: Callable[[str], No
     return plots.save(fig, out_dir, "scoring_time", formats)
 
 
-def _tables(frame: pd.DataFrame, table: pd.DataFrame, out_dir: Path, say: Callable[[str], None]) -> list[Path]:
+def _tables(frame: pd.DataFrame, table: pd.DataFrame, profile: pd.DataFrame, out_dir: Path,
+            say: Callable[[str], None]) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     if table.empty:
         say("comparison table empty: no dataset has finished runs of two compared samplers with the same seed")
     paths = [out_dir / "comparison.csv", out_dir / "comparison.md", out_dir / "timing.csv", out_dir / "timing.md"]
+    power, coverage = comparison.power_table(table), comparison.aa_coverage(table)
     table.to_csv(paths[0], index=False)
-    paths[1].write_text(to_markdown(table, comparison.power_table(table), comparison.aa_coverage(table)))
+    paths[1].write_text(to_markdown(table, power, coverage, profile))
+    for line in power_lines(power) + [f"A/A ({r['measure']}): {r['covering_0']} of {r['intervals']} per-dataset "
+                                      "intervals cover 0" for _, r in coverage.iterrows()]:
+        say(line)
     times = timing.timing_table(frame)
     times.to_csv(paths[2], index=False)
     paths[3].write_text(timing.to_markdown(times))
