@@ -36,6 +36,9 @@ def _files(tmp_path):
     amt_dir = tmp_path / "corrupt_amt"
     amt_dir.mkdir()
     (amt_dir / "group_workers.json").write_text('{"imagenet100": ["n01"], "group_workers": {"0": [[[1')
+    for name, text in (("list_amt", "[]"), ("strings_amt", '{"imagenet100": "n01", "group_workers": []}')):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "group_workers.json").write_text(text)  # valid JSON of the wrong shape
     wrong_dir = tmp_path / "wrong_amt"
     wrong_dir.mkdir()
     (wrong_dir / "group_workers.json").write_text(json.dumps(
@@ -133,6 +136,10 @@ CASES = {
     "run_dir is a file": (lambda t: [*DIGITS, f"run_dir={t / 'a_file'}"], "is a file, not a folder"),
     "AMT file of the wrong shape": (lambda t: ["dataset=commodity", "dataset.n_per_class=20",
                                                f"data_dir={t / 'wrong_amt'}"], "is corrupt"),
+    "AMT file that is a JSON list": (lambda t: ["dataset=commodity", "dataset.n_per_class=20",
+                                                f"data_dir={t / 'list_amt'}"], "not an object"),
+    "AMT file with lists where objects belong": (lambda t: ["dataset=commodity", "dataset.n_per_class=20",
+                                                            f"data_dir={t / 'strings_amt'}"], "is corrupt"),
 }
 
 

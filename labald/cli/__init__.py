@@ -89,7 +89,9 @@ def _common(parser: argparse.ArgumentParser, features_required: bool) -> None:
     parser.add_argument("--epochs", type=_positive_int, default=50,
                         help="learner epochs per round at most, with early stopping (50)")
     parser.add_argument("--seed", type=_count, default=0, help="seed of the learner and the tie-breaks (0)")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="the CSV to write")
+    parser.add_argument("-o", "--output", type=Path, required=True,
+                        help="the CSV to write, in an existing folder")
+    parser.add_argument("--force", action="store_true", help="replace output files that already exist")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 

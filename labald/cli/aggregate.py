@@ -17,7 +17,7 @@ from labald.cli.io import check_outputs, csv_text, read_campaign, write_outputs
 
 
 def run(args) -> int:
-    check_outputs([Path(args.output), Path(args.output).parent / "workers.csv"])
+    check_outputs([Path(args.output), Path(args.output).parent / "workers.csv"], force=args.force)
     data = read_campaign(args.annotations, args.features, args.ids, args.prototypes, args.classes)
     from labald.cli import campaign as cp  # torch loads only once the inputs are known to be good
 

@@ -201,10 +201,16 @@ def csv_text(header: list[str], rows) -> str:
     return out.getvalue()
 
 
-def check_outputs(paths: list[Path]) -> None:
-    """Before any work: every output file can be written (no file above it, not a folder)."""
+def check_outputs(paths: list[Path], force: bool = False) -> None:
+    """Before any work: every output file can be written (its folder exists, it is not a folder) and
+    none already exists unless `force`: a command never silently replaces a file it did not write."""
     for path in paths:
         check_destination(path, "output", is_file=True)
+        if not path.parent.is_dir():
+            raise LabaldError(f"output {path}: folder {path.parent} does not exist; create it first or choose "
+                              "another path")
+        if path.exists() and not force:
+            raise LabaldError(f"output {path} exists; pass --force to replace it, or choose another path")
 
 
 def write_outputs(files: dict[Path, str]) -> None:
