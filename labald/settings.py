@@ -4,6 +4,7 @@ value range-checked before any work starts. Components only ever see these datac
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -193,13 +194,47 @@ def ablation_changes(groups: Mapping[str, Any]) -> dict[str, Any]:
     return changed
 
 
+def config_keys() -> set[str]:
+    """Every key a config may set, dotted (`seed`, `workers.n_crowd`, ...): the settings' own fields,
+    the config groups, a group option's `name` and `resume`. Nothing else is read, so nothing else
+    may be given."""
+    groups = {"dataset": DatasetSettings, "workers": WorkerSettings, "aggregation": AggregationSettings,
+              "learner": LearnerSettings, "acquisition": AcquisitionSettings, "stopping": StoppingSettings}
+    keys = {"seed", "method", "resume", *_TOP_LEVEL, *groups, "method.name", "learner.name", "stopping.name"}
+    for group, cls in groups.items():
+        keys |= {f"{group}.{f.name}" for f in fields(cls) if (group, f.name) != ("stopping", "rule")}
+    return keys
+
+
+def check_key(key: str) -> None:
+    """LabaldError naming the nearest valid keys unless `key` is one of `config_keys`."""
+    keys = config_keys()
+    if key in keys:
+        return
+    group, _, name = key.rpartition(".")
+    pool = sorted(k for k in keys if k.rpartition(".")[0] == group) or sorted(keys)
+    names = {k.rpartition(".")[2]: k for k in pool}
+    close = [names[n] for n in difflib.get_close_matches(name, list(names), n=2, cutoff=0.75)]
+    hint = (f"did you mean {' or '.join(close)}?" if close else
+            f"known keys{f' of {group}' if group else ''}: {', '.join(k.rpartition('.')[2] for k in pool)}")
+    raise LabaldError(f"{key} is not a config key; {hint}")
+
+
 def settings_from_config(cfg: Mapping[str, Any]) -> RunSettings:
     """Build and validate RunSettings from a resolved config mapping; LabaldError on any bad value."""
+    for key in cfg:
+        check_key(str(key))
     learner_cfg = dict(cfg.get("learner") or {})
     learner_name = learner_cfg.pop("name", "none")
     if learner_name not in ("none", "mlp"):
         raise LabaldError(f"learner={learner_name!r} is unknown; use learner=mlp or learner=none")
-    method = dict(cfg.get("method") or {}).get("name")
+    if learner_name == "none" and learner_cfg:
+        raise LabaldError(f"learner.{sorted(learner_cfg)[0]} is set but learner=none has no learner; "
+                          "drop it or choose learner=mlp")
+    method_cfg = dict(cfg.get("method") or {})
+    for key in method_cfg:
+        check_key(f"method.{key}")
+    method = method_cfg.get("name")
     stopping = dict(cfg.get("stopping") or {})
     stopping["rule"] = stopping.pop("name", stopping.get("rule"))
     dataset = dict(cfg.get("dataset") or {})
@@ -244,10 +279,9 @@ RERUN_STREAM = 707  # the SeedSequence purpose of a rerun's luck seed
 
 def _build(cls, values: Mapping[str, Any] | None, group: str):
     values = dict(values or {})
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise LabaldError(f"{group}.{unknown[0]} is not a known key; known keys: {', '.join(sorted(known))}")
+    for key in sorted(values):
+        if key != "rule" or group != "stopping":
+            check_key(f"{group}.{key}")
     try:
         return cls(**values)
     except (TypeError, ValueError) as e:
@@ -282,8 +316,10 @@ def validate(s: RunSettings) -> None:
         raise LabaldError("workers.n_crowd + workers.n_expert is 0; at least one worker is needed")
     if w.mean_accuracy is not None:
         _open_unit("workers.mean_accuracy", w.mean_accuracy)
-    if w.per_worker_per_step != "none":  # "none": no per-step cap (the paper names none; issue 13)
-        _int("workers.per_worker_per_step", w.per_worker_per_step, 1, optional=True)
+    cap = w.per_worker_per_step  # "none": no per-step cap (the paper names none)
+    if cap != "none" and (cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1)):
+        raise LabaldError(f"workers.per_worker_per_step={cap!r} is invalid; it must be an integer >= 1, null "
+                          "(ceil(2B/M), the default) or none (no per-step cap)")
     _int("workers.max_per_worker", w.max_per_worker, 1, optional=True)
     a = s.aggregation
     _number("aggregation.prior_strength", a.prior_strength, 0.0)

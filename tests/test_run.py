@@ -80,7 +80,10 @@ def test_help_lists_every_option_of_each_group_and_nothing_else():
     for group in ("dataset", "method", "learner", "stopping", "workers"):
         options = sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
         assert listed[group].split(", ") == options, group
-    assert "dog" in listed["dataset"] and "sandbox" not in proc.stdout.split("== Config ==")[0]
+    groups, config = proc.stdout.split("== Every key with its default")
+    assert "dog" in listed["dataset"] and "sandbox" not in groups
+    assert "  n_crowd: 50" in config and "confidence: 0.9" in config and "batch_size: 100" in config
+    assert "python run.py method=la_bald dataset=commodity" in config and "python run.py -m" in config
 
 
 def test_config_defaults_follow_the_paper():
