@@ -107,7 +107,7 @@ CASES = {
     "imbalance below one": (["dataset.imbalance_ratio=0.5"], "dataset.imbalance_ratio=0.5"),
     "one prototype": (["dataset.n_prototypes=1"], "dataset.n_prototypes=1"),
     "unknown key": (["no_such_key=3"], "no_such_key is not a config key"),
-    "unknown group key": (["workers.n_crowds=3"], "workers.n_crowds is not a config key; did you mean workers.n_crowd?"),
+    "unknown group key": (["workers.n_crowds=3"], "workers.n_crowds is not a config key; did you mean workers.n_crowd"),
     "misspelt key with +": (["+methd=la_bald"], "methd is not a config key; did you mean method?"),
     "misspelt key": (["methd=la_bald"], "methd is not a config key; did you mean method?"),
     "misspelt group key with +": (["+workers.n_crowds=3"], "did you mean workers.n_crowd?"),
