@@ -37,6 +37,7 @@ MAX_PRECHECKED_JOBS = 2000
 # sweep was started on, so a job whose stderr went elsewhere (submitit's log files) has its message
 # repeated at the end.
 FAILURES_ENV = "LABALD_FAILED_JOBS"
+LOG_EVERY = 10  # steps between progress lines outside a terminal (logs, pipes, sweep jobs)
 STDERR_ENV = "LABALD_SWEEP_STDERR"
 
 
@@ -53,7 +54,9 @@ def hydra_main(cfg: DictConfig) -> None:
         settings, resume = _settings(cfg)
         if settings.threads is None and multirun:
             settings = dataclasses.replace(settings, threads=_sweep_job_threads(HydraConfig.get().launcher))
-        run_experiment(settings, resume=resume, progress=sys.stderr.isatty())
+        _configure_logging()  # a sweep job in another process (joblib, submitit) logs its lines too
+        terminal = sys.stderr.isatty() and not multirun
+        run_experiment(settings, resume=resume, progress=terminal, log_every=0 if terminal else LOG_EVERY)
     except LabaldError as e:
         if not multirun:
             _fail(e)
@@ -161,9 +164,16 @@ def _fail(e: BaseException) -> None:
     sys.exit(2)
 
 
+def _configure_logging() -> None:
+    """labald's log lines on stderr, `[labald] ...`; once per process."""
+    logger = logging.getLogger("labald")
+    logger.setLevel(logging.INFO)
+    if not logging.getLogger().handlers and not logger.handlers:
+        logging.basicConfig(level=logging.INFO, format="[labald] %(message)s", stream=sys.stderr)
+
+
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="[labald] %(message)s", stream=sys.stderr)
-    logging.getLogger("labald").setLevel(logging.INFO)
+    _configure_logging()
     # Hydra's argparse stops taking overrides after a flag; accept `-m` anywhere on the line.
     flags = [a for a in sys.argv[1:] if a in ("-m", "--multirun")]
     args = flags + [a for a in sys.argv[1:] if a not in flags]

@@ -186,3 +186,20 @@ def test_a_joblib_sweep_job_gets_its_share_of_the_cores_and_a_setting_wins(tmp_p
         assert json.loads((run / "summary.json").read_text())["threads"] == threads_per_job(2)
     settings = make_settings(["dataset=digits", "learner=none", "max_steps=1", "threads=1"], tmp_path / "one")
     assert run_experiment(settings, progress=False)["threads"] == 1
+
+
+def test_outside_a_terminal_progress_comes_as_lines_and_each_sweep_job_says_how_it_ended(tmp_path):
+    """stderr is a pipe here: no bar, a line every 10 steps, and every job's final line, also from
+    joblib's worker processes."""
+    args = ["dataset=digits", "learner=none", "max_steps=10", "workers.n_crowd=5", "workers.n_expert=1",
+            f"results_dir={tmp_path / 'results'}"]
+    one = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr
+    assert "digits/ss seed 0: step 10, " in one.stderr and "label accuracy" in one.stderr
+    assert "\r" not in one.stderr and "it/s" not in one.stderr  # no bar redraws in a log
+    sweep = subprocess.run([sys.executable, str(ROOT / "run.py"), "-m", *args, "seed=1,2",
+                            "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+                           capture_output=True, text=True, timeout=300)
+    assert sweep.returncode == 0, sweep.stderr
+    assert sweep.stderr.count("[labald] stopped: ") == 2, sweep.stderr
+    assert "digits/ss seed 1: step 10" in sweep.stderr and "digits/ss seed 2: step 10" in sweep.stderr
