@@ -229,5 +229,5 @@ def test_a_failing_sweep_job_leaves_the_others_intact(tmp_path, capsys):
                        f"dataset.features_path={tmp_path / 'nan.npy'},{tmp_path / 'good.npy'}"], capsys)
     assert code == 2
     assert err.count("NaN or infinite") == 1 and "1 job(s) failed" in err  # printed by the job, not repeated
-    metrics = results / "runs" / "custom" / "ss+learner=none+workers=synthetic" / "seed=0" / "metrics.csv"
+    (metrics,) = (results / "runs" / "custom").glob("ss+learner=none+workers=synthetic+*/seed=0/metrics.csv")
     assert len(metrics.read_text().splitlines()) == 4  # header + steps 0..2 of the good job
