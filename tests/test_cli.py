@@ -147,7 +147,13 @@ def test_a_campaign_through_csv_files_matches_the_in_process_loop(tmp_path):
             str(tmp_path / "classes.txt"), "--prior-accuracy", "0.7", "--epochs", "10", "--refine", "0",
             "-o", str(tmp_path / "l.csv")]
     assert main(args) == 0
-    labels = pd.read_csv(tmp_path / "l.csv", dtype=str)
+    everything = pd.read_csv(tmp_path / "l.csv", dtype=str)
+    gold_file = pd.read_csv(tmp_path / "gold.csv", dtype=str)
+    gold = everything[everything["gold"] == "true"]  # the gold tasks, with their known labels, after the pool's
+    assert list(gold["task"]) == list(gold_file["task"]) and list(gold["label"]) == list(gold_file["label"])
+    assert (gold["confidence"].astype(float) == 1.0).all()
+    labels = everything[everything["gold"] == "false"]
+    assert list(everything["task"]) == list(labels["task"]) + list(gold["task"])
     assert list(labels["task"]) == [f"img{i}" for i in range(exp.pool.n_images)]
     expected = [exp.pool.class_names[k] for k in state.posterior_N_K.argmax(axis=1)]
     assert list(labels["label"]) == expected
@@ -210,6 +216,7 @@ def test_aggregate_with_features_uses_the_learner_to_label_better(tmp_path, caps
 
     def accuracy(path):
         out = pd.read_csv(path, dtype=str)
+        out = out[out["gold"] == "false"]  # the pool's tasks, not the gold ones
         return float(np.mean(out["label"].to_numpy() == np.array([str(truth[int(t[3:])]) for t in out["task"]])))
 
     plain, learned = accuracy(tmp_path / "plain" / "labels.csv"), accuracy(tmp_path / "labels.csv")

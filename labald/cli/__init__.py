@@ -100,8 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "with LA-BALD and its baselines.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{aggregate,propose}")
     agg = sub.add_parser("aggregate", help="labels per task and accuracy per worker (workers.csv beside -o)",
-                         description="EM with the learner as prior; writes task,label,confidence,risk,n_answers to "
-                                     "-o and worker,accuracy,n_answers to workers.csv in the same folder.")
+                         description="EM with the learner as prior; writes task,label,confidence,risk,n_answers,gold "
+                                     "to -o (the pool's tasks, then the gold tasks with their known labels, gold=true) "
+                                     "and worker,accuracy,n_answers to workers.csv in the same folder.")
     _common(agg, features_required=False)
     agg.add_argument("--refine", type=_count, default=3,
                      help="EM <-> learner rounds after replaying the log (3; 0 = the online loop's labels)")
