@@ -10,9 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import load_digits
-
 from answer import answers
+from sklearn.datasets import load_digits
 
 HERE = Path(__file__).resolve().parent
 N_POOL, N_GOLD_PER_CLASS, N_WORKERS, N_EXPERTS, FIRST_ROUND = 300, 4, 12, 2, 100
