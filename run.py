@@ -11,6 +11,7 @@ This is the only module that sees Hydra; the package gets plain typed settings.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import itertools
 import logging
 import os
@@ -26,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from labald.errors import LabaldError
 from labald.runner import run_experiment
-from labald.settings import settings_from_config
+from labald.settings import check_key, settings_from_config
 from labald.threads import available_cores, threads_per_job
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -36,6 +37,7 @@ MAX_PRECHECKED_JOBS = 2000
 # sweep was started on, so a job whose stderr went elsewhere (submitit's log files) has its message
 # repeated at the end.
 FAILURES_ENV = "LABALD_FAILED_JOBS"
+LOG_EVERY = 10  # steps between progress lines outside a terminal (logs, pipes, sweep jobs)
 STDERR_ENV = "LABALD_SWEEP_STDERR"
 
 
@@ -52,7 +54,9 @@ def hydra_main(cfg: DictConfig) -> None:
         settings, resume = _settings(cfg)
         if settings.threads is None and multirun:
             settings = dataclasses.replace(settings, threads=_sweep_job_threads(HydraConfig.get().launcher))
-        run_experiment(settings, resume=resume, progress=sys.stderr.isatty())
+        _configure_logging()  # a sweep job in another process (joblib, submitit) logs its lines too
+        terminal = sys.stderr.isatty() and not multirun
+        run_experiment(settings, resume=resume, progress=terminal, log_every=0 if terminal else LOG_EVERY)
     except LabaldError as e:
         if not multirun:
             _fail(e)
@@ -106,7 +110,9 @@ def precheck(args: list[str]) -> int:
         raise LabaldError(f"cannot parse the command line: {_first_line(e)}") from None
     for o in parsed:
         group = CONFIG_DIR / o.key_or_group
-        if group.is_dir() and not o.is_sweep_override():
+        if not group.is_dir():
+            check_key(o.key_or_group)  # with or without `+`: a misspelt key never runs another experiment
+        elif not o.is_sweep_override():
             _check_option(o.key_or_group, str(o.value()))
     choices = []
     for o in parsed:
@@ -132,15 +138,17 @@ def precheck(args: list[str]) -> int:
 def _check_option(group: str, value: str) -> None:
     options = sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))
     if value not in options:
-        raise LabaldError(f"{group}={value} is unknown; choose one of: {', '.join(options)}")
+        close = difflib.get_close_matches(value, options, n=1, cutoff=0.6)
+        hint = f"did you mean {group}={close[0]}? " if close else ""
+        raise LabaldError(f"{group}={value} is unknown; {hint}choose one of: {', '.join(options)}")
 
 
 def _composition_error(e: Exception) -> str:
     """Hydra's composition error as one line a user can act on."""
     match = re.search(r"Could not (?:override|append to config) '([^']+)'", str(e))
     if match:
-        return (f"{match.group(1)} is not a config key here (or not in the chosen group option); "
-                "check the spelling against configs/ (use +key=value to add a new key)")
+        return (f"{match.group(1)} is not a config key of the chosen group option (for example "
+                "learner.* with learner=none, or stopping.annotations_per_image without stopping=budget)")
     return f"{_first_line(e)}; check the spelling against configs/"
 
 
@@ -156,9 +164,16 @@ def _fail(e: BaseException) -> None:
     sys.exit(2)
 
 
+def _configure_logging() -> None:
+    """labald's log lines on stderr, `[labald] ...`; once per process."""
+    logger = logging.getLogger("labald")
+    logger.setLevel(logging.INFO)
+    if not logging.getLogger().handlers and not logger.handlers:
+        logging.basicConfig(level=logging.INFO, format="[labald] %(message)s", stream=sys.stderr)
+
+
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="[labald] %(message)s", stream=sys.stderr)
-    logging.getLogger("labald").setLevel(logging.INFO)
+    _configure_logging()
     # Hydra's argparse stops taking overrides after a flag; accept `-m` anywhere on the line.
     flags = [a for a in sys.argv[1:] if a in ("-m", "--multirun")]
     args = flags + [a for a in sys.argv[1:] if a not in flags]

@@ -8,6 +8,7 @@ other draw comes from a generator derived from (luck seed, step), so resuming ne
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -66,10 +67,24 @@ def initial_state(exp: Experiment) -> LoopState:
     return state
 
 
-def run_steps(exp: Experiment, state: LoopState, on_step=None, progress: bool = True) -> LoopState:
-    """Advance until a stopping rule fires; `on_step(state)` runs after every completed step."""
+def most_steps(exp: Experiment) -> int:
+    """Steps a run can take at most: every image answered up to its cap (or the budget), B a step."""
     s = exp.settings
-    bar = tqdm(initial=state.step, disable=not progress, unit="step", desc=f"{s.dataset.name}/{s.method}")
+    per_image = s.stopping.annotations_per_image if s.stopping.rule == "budget" else s.max_per_image
+    return min(s.max_steps, math.ceil(per_image * exp.pool.n_images / s.batch_size))
+
+
+def run_steps(exp: Experiment, state: LoopState, on_step=None, progress: bool = True,
+              log_every: int = 0) -> LoopState:
+    """Advance until a stopping rule fires; `on_step(state)` runs after every completed step.
+
+    `progress`: a bar whose total is `most_steps` (the stopping rule usually fires well before; its
+    ETA is an upper bound). `log_every` > 0: a log line every that many steps instead, for logs and
+    pipes (step, annotations per image, label accuracy, eligible images, elapsed time)."""
+    s = exp.settings
+    bar = tqdm(initial=state.step, total=most_steps(exp), disable=not progress, unit="step",
+               desc=f"{s.dataset.name}/{s.method} seed {s.seed} (steps at most)")
+    started = time.perf_counter()
     try:
         while state.stop_reason is None:
             decision = decide(state.rows, s.stopping, s.batch_size, s.max_steps)
@@ -85,6 +100,10 @@ def run_steps(exp: Experiment, state: LoopState, on_step=None, progress: bool = 
                 f"ann/img {row['annotations_per_image']:.3f} acc {row['label_accuracy']:.3f} "
                 f"eligible {row['n_eligible']}"
             )
+            if log_every and state.step % log_every == 0:
+                log.info("%s/%s seed %d: step %d, %.3f annotations/image, label accuracy %.4f, %d eligible, %.0f s",
+                         s.dataset.name, s.method, s.seed, state.step, row["annotations_per_image"],
+                         row["label_accuracy"], row["n_eligible"], time.perf_counter() - started)
             if on_step is not None:
                 on_step(state)
     finally:

@@ -11,11 +11,20 @@ from pathlib import Path
 import torch
 
 
+def default_mode() -> int:
+    """The mode a plain `open(path, "w")` gives a new file: 0o666 less the process's umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, flush it to disk, then rename over `path`."""
+    """Write to a temporary file beside `path`, flush it to disk, then rename over `path`. The file
+    gets the mode the umask gives new files (mkstemp's own 0600 would hide results from the group)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, default_mode())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

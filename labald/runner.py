@@ -45,8 +45,9 @@ def fingerprint(settings: RunSettings) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def run_experiment(settings: RunSettings, resume: bool = True, progress: bool = True) -> dict:
-    """Run (or resume) one experiment and return its summary; all files go to settings.output_dir."""
+def run_experiment(settings: RunSettings, resume: bool = True, progress: bool = True, log_every: int = 0) -> dict:
+    """Run (or resume) one experiment and return its summary; all files go to settings.output_dir.
+    `progress`: a progress bar; `log_every`: a log line every that many steps (see `run_steps`)."""
     out = settings.output_dir
     if settings.threads is not None:
         apply_threads(settings.threads)
@@ -64,7 +65,7 @@ def run_experiment(settings: RunSettings, resume: bool = True, progress: bool = 
         state = initial_state(exp)
         (out / "summary.json").unlink(missing_ok=True)
         _save(exp, state, out)
-    run_steps(exp, state, on_step=lambda st: _save(exp, st, out), progress=progress)
+    run_steps(exp, state, on_step=lambda st: _save(exp, st, out), progress=progress, log_every=log_every)
     _save(exp, state, out)
     summary = _summary(exp, state, time.perf_counter() - wall)
     write_json(out / "summary.json", summary)

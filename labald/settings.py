@@ -4,6 +4,9 @@ value range-checked before any work starts. Components only ever see these datac
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import functools
+import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -106,11 +109,13 @@ class RunSettings:
         return _derived(self.seed, RERUN_STREAM, self.rerun)
 
     def ablation_options(self) -> dict[str, Any]:
-        """Options of ABLATION_OPTIONS that differ from their defaults (what names an ablation's runs)."""
+        """Options off their defaults that the run name shows as `+group.key=value` (ablation_changes)."""
         learner = None if self.learner is None else dataclasses.asdict(self.learner)
-        return ablation_changes({"aggregation": dataclasses.asdict(self.aggregation), "learner": learner,
+        return ablation_changes({"dataset": dataclasses.asdict(self.dataset), "learner": learner,
+                                 "aggregation": dataclasses.asdict(self.aggregation),
                                  "workers": dataclasses.asdict(self.workers),
-                                 "acquisition": dataclasses.asdict(self.acquisition)})
+                                 "acquisition": dataclasses.asdict(self.acquisition),
+                                 "stopping": dataclasses.asdict(self.stopping)})
 
     @property
     def output_dir(self) -> Path:
@@ -178,28 +183,109 @@ def _derived(seed: int, purpose: int, index: int) -> int:
 
 
 def ablation_changes(groups: Mapping[str, Any]) -> dict[str, Any]:
-    """`group.key: value` for every option of ABLATION_OPTIONS in `groups` (a group name to its
-    values, as in a config) that differs from its default; shared by run names and figures."""
-    defaults = {"aggregation": AggregationSettings(), "learner": LearnerSettings(), "workers": WorkerSettings(),
-                "acquisition": AcquisitionSettings()}
+    """`group.key: value` for every option of the config groups in `groups` (a group name to its
+    values, as in a config) that differs from its default, except those run names show in their own
+    words (NAMED_ELSEWHERE) and those that do not change results (NOT_RESULTS); a file's value is a
+    short hash of its content (`file_tag`). Shared by run names and figures, so every result-changing
+    option names its runs and keeps them out of the main study."""
+    defaults = {"dataset": DatasetSettings(name=""), "aggregation": AggregationSettings(),
+                "learner": LearnerSettings(), "workers": WorkerSettings(), "acquisition": AcquisitionSettings(),
+                "stopping": StoppingSettings()}
     changed = {}
-    for group, keys in ABLATION_OPTIONS.items():
+    for group, default in defaults.items():
         values = groups.get(group)
         if not isinstance(values, Mapping):
             continue
-        for key in sorted(keys):
-            if key in values and values[key] != getattr(defaults[group], key):
-                changed[f"{group}.{key}"] = values[key]
+        skip = NAMED_ELSEWHERE.get(group, set()) | NOT_RESULTS.get(group, set())
+        if group == "dataset":  # the dataset options digits, custom and replay are their own kind
+            name = str(values.get("name", ""))
+            default = dataclasses.replace(default, kind=name if name in DATASET_KINDS else "sandbox")
+        for f in sorted(fields(default), key=lambda f: f.name):
+            value = values.get(f.name, getattr(default, f.name))
+            if f.name in skip or _same(value, getattr(default, f.name)):
+                continue
+            changed[f"{group}.{f.name}"] = file_tag(value) if f.name in FILE_KEYS else _short(value)
     return changed
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        return a is not None and b is not None and list(a) == list(b)
+    return a == b
+
+
+def _short(value: Any) -> Any:
+    """A value as a run name shows it: lists joined by '-', and anything longer than 24 characters as
+    `h` plus 8 hex digits of its hash."""
+    text = "-".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+    if isinstance(text, str) and len(text) > 24:
+        return "h" + hashlib.sha256(text.encode()).hexdigest()[:8]
+    return text
+
+
+def file_tag(path: Any) -> str:
+    """8 hex digits of the SHA-256 of a file's content (so a renamed copy keeps its runs, an edited
+    file gets new ones); of its path when the file is not there (an old run's config read elsewhere)."""
+    if path is None:
+        return "none"
+    p = Path(str(path)).expanduser()
+    try:
+        stat = p.stat()
+    except OSError:
+        return "path" + hashlib.sha256(str(path).encode()).hexdigest()[:8]
+    return _content_hash(str(p.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _content_hash(path: str, _mtime: int, _size: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:8]
+
+
+def config_keys() -> set[str]:
+    """Every key a config may set, dotted (`seed`, `workers.n_crowd`, ...): the settings' own fields,
+    the config groups, a group option's `name` and `resume`. Nothing else is read, so nothing else
+    may be given."""
+    groups = {"dataset": DatasetSettings, "workers": WorkerSettings, "aggregation": AggregationSettings,
+              "learner": LearnerSettings, "acquisition": AcquisitionSettings, "stopping": StoppingSettings}
+    keys = {"seed", "method", "resume", *_TOP_LEVEL, *groups, "method.name", "learner.name", "stopping.name"}
+    for group, cls in groups.items():
+        keys |= {f"{group}.{f.name}" for f in fields(cls) if (group, f.name) != ("stopping", "rule")}
+    return keys
+
+
+def check_key(key: str) -> None:
+    """LabaldError naming the nearest valid keys unless `key` is one of `config_keys`."""
+    keys = config_keys()
+    if key in keys:
+        return
+    group, _, name = key.rpartition(".")
+    pool = sorted(k for k in keys if k.rpartition(".")[0] == group) or sorted(keys)
+    names = {k.rpartition(".")[2]: k for k in pool}
+    close = [names[n] for n in difflib.get_close_matches(name, list(names), n=2, cutoff=0.75)]
+    hint = (f"did you mean {' or '.join(close)}?" if close else
+            f"known keys{f' of {group}' if group else ''}: {', '.join(k.rpartition('.')[2] for k in pool)}")
+    raise LabaldError(f"{key} is not a config key; {hint}")
 
 
 def settings_from_config(cfg: Mapping[str, Any]) -> RunSettings:
     """Build and validate RunSettings from a resolved config mapping; LabaldError on any bad value."""
+    for key in cfg:
+        check_key(str(key))
     learner_cfg = dict(cfg.get("learner") or {})
     learner_name = learner_cfg.pop("name", "none")
     if learner_name not in ("none", "mlp"):
         raise LabaldError(f"learner={learner_name!r} is unknown; use learner=mlp or learner=none")
-    method = dict(cfg.get("method") or {}).get("name")
+    if learner_name == "none" and learner_cfg:
+        raise LabaldError(f"learner.{sorted(learner_cfg)[0]} is set but learner=none has no learner; "
+                          "drop it or choose learner=mlp")
+    method_cfg = dict(cfg.get("method") or {})
+    for key in method_cfg:
+        check_key(f"method.{key}")
+    method = method_cfg.get("name")
     stopping = dict(cfg.get("stopping") or {})
     stopping["rule"] = stopping.pop("name", stopping.get("rule"))
     dataset = dict(cfg.get("dataset") or {})
@@ -226,16 +312,14 @@ JACCARD_TIES = ("random", "index")
 ASSIGNMENTS = ("greedy", "matching")
 WORKER_SKILLS = ("em", "one_coin", "oracle")
 SKILL_GROUPS = ("none", "experts")
-# Options whose non-default values make an ablation: a run that changes one is named after it
-# (`+group.key=value`) and `make figures` keeps it out of the main study. The learning core's choices
-# (issue 10), and the paper's open choices of issue 13 (per-worker cap, prior diagonal, Jaccard ties).
-ABLATION_OPTIONS = {
-    "aggregation": {"reinfer", "prior_diagonal", "prior_strength"},
-    "learner": {"min_updates", "eval_every", "warm_start", "cold_start_growth", "cold_start_updates", "balanced",
-                "calibrate", "keep_best", "prototypes", "train_on", "cross_fit", "max_epochs", "patience"},
-    "workers": {"per_worker_per_step", "max_per_worker"},
-    "acquisition": {"jaccard_ties", "power_beta", "assignment", "worker_skill", "skill_groups"},
-}
+# Options that run names show in their own words (`ss+imbalance=10+n_per_class=200`, `+local=exact`,
+# `+workers=synthetic`, `+stopping=budget2`); every other option off its default is named
+# `+group.key=value` (ablation_changes) and `make figures` keeps such runs out of the main study.
+NAMED_ELSEWHERE = {"dataset": {"name", "n_per_class", "imbalance_ratio"}, "workers": {"source"},
+                   "acquisition": {"local"}, "stopping": {"rule", "annotations_per_image"}}
+# Options that change how a result is computed, never what it is: scoring block size.
+NOT_RESULTS = {"acquisition": {"chunk"}}
+FILE_KEYS = {"features_path", "labels_path", "answers_path"}
 _TOP_LEVEL = {"batch_size", "max_per_image", "confidence", "max_steps", "results_dir", "data_dir", "run_dir",
               "threads", "device", "replicate", "rerun"}
 REPLICATE_STREAM = 606  # the SeedSequence purpose of a replicate's answer seed
@@ -244,10 +328,9 @@ RERUN_STREAM = 707  # the SeedSequence purpose of a rerun's luck seed
 
 def _build(cls, values: Mapping[str, Any] | None, group: str):
     values = dict(values or {})
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise LabaldError(f"{group}.{unknown[0]} is not a known key; known keys: {', '.join(sorted(known))}")
+    for key in sorted(values):
+        if key != "rule" or group != "stopping":
+            check_key(f"{group}.{key}")
     try:
         return cls(**values)
     except (TypeError, ValueError) as e:
@@ -282,8 +365,10 @@ def validate(s: RunSettings) -> None:
         raise LabaldError("workers.n_crowd + workers.n_expert is 0; at least one worker is needed")
     if w.mean_accuracy is not None:
         _open_unit("workers.mean_accuracy", w.mean_accuracy)
-    if w.per_worker_per_step != "none":  # "none": no per-step cap (the paper names none; issue 13)
-        _int("workers.per_worker_per_step", w.per_worker_per_step, 1, optional=True)
+    cap = w.per_worker_per_step  # "none": no per-step cap (the paper names none)
+    if cap != "none" and (cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1)):
+        raise LabaldError(f"workers.per_worker_per_step={cap!r} is invalid; it must be an integer >= 1, null "
+                          "(ceil(2B/M), the default) or none (no per-step cap)")
     _int("workers.max_per_worker", w.max_per_worker, 1, optional=True)
     a = s.aggregation
     _number("aggregation.prior_strength", a.prior_strength, 0.0)

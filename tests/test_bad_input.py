@@ -36,6 +36,9 @@ def _files(tmp_path):
     amt_dir = tmp_path / "corrupt_amt"
     amt_dir.mkdir()
     (amt_dir / "group_workers.json").write_text('{"imagenet100": ["n01"], "group_workers": {"0": [[[1')
+    for name, text in (("list_amt", "[]"), ("strings_amt", '{"imagenet100": "n01", "group_workers": []}')):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "group_workers.json").write_text(text)  # valid JSON of the wrong shape
     wrong_dir = tmp_path / "wrong_amt"
     wrong_dir.mkdir()
     (wrong_dir / "group_workers.json").write_text(json.dumps(
@@ -103,8 +106,17 @@ CASES = {
     "negative prior strength": (["aggregation.prior_strength=-1"], "aggregation.prior_strength=-1"),
     "imbalance below one": (["dataset.imbalance_ratio=0.5"], "dataset.imbalance_ratio=0.5"),
     "one prototype": (["dataset.n_prototypes=1"], "dataset.n_prototypes=1"),
-    "unknown key": (["no_such_key=3"], "no_such_key"),
-    "unknown group key": (["workers.n_crowds=3"], "n_crowds"),
+    "unknown key": (["no_such_key=3"], "no_such_key is not a config key"),
+    "unknown group key": (["workers.n_crowds=3"], "workers.n_crowds is not a config key; did you mean workers.n_crowd"),
+    "misspelt key with +": (["+methd=la_bald"], "methd is not a config key; did you mean method?"),
+    "misspelt key": (["methd=la_bald"], "methd is not a config key; did you mean method?"),
+    "misspelt group key with +": (["+workers.n_crowds=3"], "did you mean workers.n_crowd?"),
+    "key of a group option that lacks it, with +": (["+method.local=exact"], "method.local is not a config key"),
+    "learner key with learner=none, with +": (["learner=none", "+learner.dropout=0.5"],
+                                              "learner.dropout is set but learner=none"),
+    "misspelt group option": (["method=la_bal"], "did you mean method=la_bald? choose one of:"),
+    "misspelt cap value": (["workers.per_worker_per_step=nonee"],
+                           "it must be an integer >= 1, null (ceil(2B/M), the default) or none (no per-step cap)"),
     "bad sweep value": (["-m", "seed=0,1", "confidence=2"], "confidence=2"),
     # files
     "custom without files": (["dataset=custom"], "features_path"),
@@ -133,6 +145,10 @@ CASES = {
     "run_dir is a file": (lambda t: [*DIGITS, f"run_dir={t / 'a_file'}"], "is a file, not a folder"),
     "AMT file of the wrong shape": (lambda t: ["dataset=commodity", "dataset.n_per_class=20",
                                                f"data_dir={t / 'wrong_amt'}"], "is corrupt"),
+    "AMT file that is a JSON list": (lambda t: ["dataset=commodity", "dataset.n_per_class=20",
+                                                f"data_dir={t / 'list_amt'}"], "not an object"),
+    "AMT file with lists where objects belong": (lambda t: ["dataset=commodity", "dataset.n_per_class=20",
+                                                            f"data_dir={t / 'strings_amt'}"], "is corrupt"),
 }
 
 
@@ -213,5 +229,5 @@ def test_a_failing_sweep_job_leaves_the_others_intact(tmp_path, capsys):
                        f"dataset.features_path={tmp_path / 'nan.npy'},{tmp_path / 'good.npy'}"], capsys)
     assert code == 2
     assert err.count("NaN or infinite") == 1 and "1 job(s) failed" in err  # printed by the job, not repeated
-    metrics = results / "runs" / "custom" / "ss+learner=none+workers=synthetic" / "seed=0" / "metrics.csv"
+    (metrics,) = (results / "runs" / "custom").glob("ss+learner=none+workers=synthetic+*/seed=0/metrics.csv")
     assert len(metrics.read_text().splitlines()) == 4  # header + steps 0..2 of the good job

@@ -3,6 +3,7 @@ files matching the in-process loop, and one-line errors on malformed input."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -108,7 +109,9 @@ SMALL_DIGITS = ["dataset=digits", "dataset.n_per_class=30", "workers=synthetic",
 
 
 def _propose_args(d: Path, extra=()):
-    return ["propose", "--annotations", str(d / "answers.csv"), "--features", str(d / "feats.npy"),
+    """One round's `propose`; --force: each round replaces the last round's tasks.csv, as a campaign
+    script does."""
+    return ["propose", "--force", "--annotations", str(d / "answers.csv"), "--features", str(d / "feats.npy"),
             "--ids", str(d / "ids.txt"), "--prototypes", str(d / "gold.csv"), "--classes", str(d / "classes.txt"),
             "--workers", str(d / "roster.csv"), "-B", "40", "--prior-accuracy", "0.7", "--epochs", "10",
             "-o", str(d / "tasks.csv"), *extra]
@@ -144,7 +147,13 @@ def test_a_campaign_through_csv_files_matches_the_in_process_loop(tmp_path):
             str(tmp_path / "classes.txt"), "--prior-accuracy", "0.7", "--epochs", "10", "--refine", "0",
             "-o", str(tmp_path / "l.csv")]
     assert main(args) == 0
-    labels = pd.read_csv(tmp_path / "l.csv", dtype=str)
+    everything = pd.read_csv(tmp_path / "l.csv", dtype=str)
+    gold_file = pd.read_csv(tmp_path / "gold.csv", dtype=str)
+    gold = everything[everything["gold"] == "true"]  # the gold tasks, with their known labels, after the pool's
+    assert list(gold["task"]) == list(gold_file["task"]) and list(gold["label"]) == list(gold_file["label"])
+    assert (gold["confidence"].astype(float) == 1.0).all()
+    labels = everything[everything["gold"] == "false"]
+    assert list(everything["task"]) == list(labels["task"]) + list(gold["task"])
     assert list(labels["task"]) == [f"img{i}" for i in range(exp.pool.n_images)]
     expected = [exp.pool.class_names[k] for k in state.posterior_N_K.argmax(axis=1)]
     assert list(labels["label"]) == expected
@@ -199,6 +208,7 @@ def test_aggregate_with_features_uses_the_learner_to_label_better(tmp_path, caps
     _write_answers(tmp_path / "answers.csv", [f"img{i}" for i in range(len(truth))], [f"w{j}" for j in workers],
                    answers)
     common = ["aggregate", "--annotations", str(tmp_path / "answers.csv"), "--classes", str(tmp_path / "classes.txt")]
+    (tmp_path / "plain").mkdir()
     assert main([*common, "-o", str(tmp_path / "plain" / "labels.csv")]) == 0
     assert main([*common, "--features", str(tmp_path / "feats.npy"), "--ids", str(tmp_path / "ids.txt"),
                  "--prototypes", str(tmp_path / "gold.csv"), "-o", str(tmp_path / "labels.csv")]) == 0
@@ -206,6 +216,7 @@ def test_aggregate_with_features_uses_the_learner_to_label_better(tmp_path, caps
 
     def accuracy(path):
         out = pd.read_csv(path, dtype=str)
+        out = out[out["gold"] == "false"]  # the pool's tasks, not the gold ones
         return float(np.mean(out["label"].to_numpy() == np.array([str(truth[int(t[3:])]) for t in out["task"]])))
 
     plain, learned = accuracy(tmp_path / "plain" / "labels.csv"), accuracy(tmp_path / "labels.csv")
@@ -292,6 +303,8 @@ MALFORMED = {
 def test_malformed_input_gets_one_line_exit_2_and_nothing_written(tmp_path, capsys, case, command):
     files = _valid_files(tmp_path)
     breaker, expected = MALFORMED[case]
+    if case != "output under a file":
+        (tmp_path / "out").mkdir()
     if breaker is not None:
         breaker(tmp_path)
     out = tmp_path / "out" / "result.csv"
@@ -311,7 +324,7 @@ def test_malformed_input_gets_one_line_exit_2_and_nothing_written(tmp_path, caps
     if case == "output under a file":
         assert (tmp_path / "out").read_text() == "not a folder\n"
     else:
-        assert not (tmp_path / "out").exists()
+        assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_debug_shows_the_traceback_instead(tmp_path):
@@ -333,8 +346,50 @@ def test_worker_skill_needs_a_joint_method(tmp_path, capsys):
     files = _valid_files(tmp_path)
     args = ["propose", "--annotations", str(files["answers"]), "--features", str(files["features"]),
             "--ids", str(files["ids"]), "--workers", str(files["roster"]), "-B", "2", "--method", "ss",
-            "--worker-skill", "one_coin", "-o", str(tmp_path / "out" / "tasks.csv")]
+            "--worker-skill", "one_coin", "-o", str(tmp_path / "tasks.csv")]
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["labald: error: --worker-skill one_coin is for --method j_bald or la_bald, not ss"]
     assert not (tmp_path / "out").exists()
+
+
+def test_existing_outputs_are_never_silently_replaced(tmp_path, capsys):
+    """`aggregate` writes workers.csv beside -o: an existing roster there is refused without --force,
+    as is an existing -o; nothing is written by a refused command."""
+    files = _valid_files(tmp_path)
+    roster = "worker,capacity\n1,5\n2,5\n"
+    (tmp_path / "workers.csv").write_text(roster)
+    args = ["aggregate", "--annotations", str(files["answers"]), "--no-learner", "-o", str(tmp_path / "labels.csv")]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"labald: error: output {tmp_path / 'workers.csv'} exists; pass --force to replace it, "
+                   "or choose another path"]
+    assert (tmp_path / "workers.csv").read_text() == roster and not (tmp_path / "labels.csv").exists()
+    assert main([*args, "--force"]) == 0
+    assert (tmp_path / "workers.csv").read_text().startswith("worker,accuracy,n_answers")
+    (tmp_path / "tasks.csv").write_text("mine\n")
+    propose = ["propose", "--annotations", str(files["answers"]), "--features", str(files["features"]),
+               "--ids", str(files["ids"]), "--workers", str(files["roster"]), "-B", "2", "-o",
+               str(tmp_path / "tasks.csv")]
+    assert main(propose) == 2 and "tasks.csv exists; pass --force" in capsys.readouterr().err
+    assert (tmp_path / "tasks.csv").read_text() == "mine\n"
+
+
+def test_output_into_a_missing_folder_is_refused(tmp_path, capsys):
+    files = _valid_files(tmp_path)
+    out = tmp_path / "no" / "such" / "labels.csv"
+    assert main(["aggregate", "--annotations", str(files["answers"]), "--no-learner", "-o", str(out)]) == 2
+    assert f"folder {out.parent} does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
+
+
+def test_outputs_honour_the_umask(tmp_path):
+    files = _valid_files(tmp_path)
+    old = os.umask(0o022)
+    try:
+        assert main(["aggregate", "--annotations", str(files["answers"]), "--no-learner",
+                     "-o", str(tmp_path / "labels.csv")]) == 0
+    finally:
+        os.umask(old)
+    for name in ("labels.csv", "workers.csv"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644

@@ -68,18 +68,18 @@ def runs(tmp_path):
 
 def test_accuracy_figure_has_a_panel_per_dataset_and_a_coloured_line_per_method(runs):
     fig = accuracy_figure(load_runs(runs / "runs"), "label_accuracy")
-    assert [ax.get_title() for ax in fig.axes] == ["a", "b"]
+    assert [ax.get_title() for ax in fig.axes] == ["a (3 seeds)", "b (3 seeds)"]
     for ax in fig.axes:
         assert ax.get_xlabel() == "annotations per image" and "label accuracy" in ax.get_ylabel()
         solid = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-"]
-        assert [ln.get_label() for ln in solid] == ["SS (3 seeds)", "Rand-I+Greedy-W (3 seeds)",
-                                                    "J-BALD (3 seeds)", "LA-BALD (3 seeds)"]
+        assert [ln.get_label() for ln in solid] == ["SS", "Rand-I+Greedy-W", "J-BALD", "LA-BALD"]
         assert [ln.get_color() for ln in solid] == [METHOD_COLOURS[m] for m in METHODS]
-        legend = [t.get_text() for t in ax.get_legend().get_texts()]
-        assert legend[:4] == [ln.get_label() for ln in solid]
+        assert ax.get_legend() is None  # one legend for the figure
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["SS", "Rand-I+Greedy-W", "J-BALD", "LA-BALD",
+                                                          "over-annotation"]
     dotted_a = [ln for ln in fig.axes[0].get_lines() if ln.get_linestyle() == ":"]
     assert sorted(ln.get_gid() for ln in dotted_a) == sorted(f"{m}:over" for m in METHODS)
-    assert "over-annotation" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert not [ln for ln in fig.axes[1].get_lines() if ln.get_linestyle() == ":"]
     # the dotted part starts where the first seed's over-annotation starts, where the solid part ends
     la_solid = next(ln for ln in fig.axes[0].get_lines() if ln.get_gid() == "la_bald:label")
@@ -103,7 +103,10 @@ def test_model_accuracy_and_jaccard_figures(runs):
     model = accuracy_figure(frame, "model_accuracy")
     assert "model accuracy" in model.axes[0].get_ylabel() and model.texts[0].get_text().startswith("Model")
     jac = jaccard_figure(frame)
-    assert [ax.get_title() for ax in jac.axes] == ["a", "b"]
+    assert [ax.get_title() for ax in jac.axes] == ["a", "b"] and len(jac.legends) == 1
+    # a colour per Jaccard pair and a line style per method, so six lines read apart
+    styles = {(ln.get_color(), ln.get_linestyle()) for ln in jac.axes[0].get_lines()}
+    assert len(styles) == 6
     gids = {ln.get_gid() for ln in jac.axes[0].get_lines()}
     assert gids == {f"{m}:{c}" for m in ("j_bald", "la_bald") for c in JACCARD_COLUMNS}
     assert all(ln.get_xdata()[0] == 1 for ln in jac.axes[0].get_lines())  # step 0 has no scores
@@ -118,6 +121,25 @@ def test_diagnostics_figure_has_a_row_per_diagnostic_and_the_seed_mean_per_metho
         line = next(ln for ln in expert_a.get_lines() if ln.get_gid() == f"{method}:label")
         np.testing.assert_allclose(line.get_ydata(), 0.1 * (1 + i) + 0.01)  # seeds 0, 1, 2: mean + 0.01
     assert diagnostics_figure(frame.drop(columns=["picked_confidence", "expert_share", "workers_used"])) is None
+    assert len(fig.legends) == 1 and all(ax.get_legend() is None for ax in fig.axes)
+
+
+def test_bands_stay_within_zero_and_one_and_one_seed_panels_claim_no_band(tmp_path):
+    """Accuracy near 1 with a wide spread: the ±1 s.d. band is cut at 1 (and a share's at 0)."""
+    x = [0.0, 0.5, 1.0]
+    for seed, y in enumerate(([0.5, 0.99, 1.0], [0.5, 0.6, 0.7])):
+        write_run(tmp_path, "a", "ss", seed, x, y)
+    write_run(tmp_path / "one", "a", "ss", 0, x, [0.5, 0.9, 1.0])
+    fig = accuracy_figure(load_runs(tmp_path / "runs"), "label_accuracy")
+    (band,) = fig.axes[0].collections
+    ys = np.concatenate([p.vertices[:, 1] for p in band.get_paths()])
+    assert ys.max() <= 1.0 and ys.min() >= 0.0
+    diag = diagnostics_figure(load_runs(tmp_path / "runs"))
+    shares = [c for ax in diag.axes for c in ax.collections]
+    assert all(np.concatenate([p.vertices[:, 1] for p in c.get_paths()]).min() >= 0.0 for c in shares)
+    single = accuracy_figure(load_runs(tmp_path / "one" / "runs"), "label_accuracy")
+    assert "band" not in single.texts[0].get_text() and "one seed per line" in single.texts[0].get_text()
+    assert "band ±1 s.d." in fig.texts[0].get_text()
 
 
 def test_scoring_time_figure_fits_the_log_log_slope():

@@ -80,7 +80,10 @@ def test_help_lists_every_option_of_each_group_and_nothing_else():
     for group in ("dataset", "method", "learner", "stopping", "workers"):
         options = sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
         assert listed[group].split(", ") == options, group
-    assert "dog" in listed["dataset"] and "sandbox" not in proc.stdout.split("== Config ==")[0]
+    groups, config = proc.stdout.split("== Every key with its default")
+    assert "dog" in listed["dataset"] and "sandbox" not in groups
+    assert "  n_crowd: 50" in config and "confidence: 0.9" in config and "batch_size: 100" in config
+    assert "python run.py method=la_bald dataset=commodity" in config and "python run.py -m" in config
 
 
 def test_config_defaults_follow_the_paper():
@@ -165,7 +168,7 @@ def test_a_submitit_sweep_writes_every_run_and_reports_a_failing_job(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("NaN or infinite") == 1, proc.stderr  # the job's log is elsewhere: repeated once
     assert "1 job(s) failed" in proc.stderr and "Traceback" not in proc.stderr
-    good = results / "runs" / "digits" / "ss+learner=none+workers=synthetic" / "seed=5" / "metrics.csv"
+    (good,) = (results / "runs" / "digits").glob("ss+learner=none+workers=synthetic+*/seed=5/metrics.csv")
     assert len(good.read_text().splitlines()) == 4 and not (results / "runs" / "custom").exists()
 
 
@@ -183,3 +186,88 @@ def test_a_joblib_sweep_job_gets_its_share_of_the_cores_and_a_setting_wins(tmp_p
         assert json.loads((run / "summary.json").read_text())["threads"] == threads_per_job(2)
     settings = make_settings(["dataset=digits", "learner=none", "max_steps=1", "threads=1"], tmp_path / "one")
     assert run_experiment(settings, progress=False)["threads"] == 1
+
+
+def test_outside_a_terminal_progress_comes_as_lines_and_each_sweep_job_says_how_it_ended(tmp_path):
+    """stderr is a pipe here: no bar, a line every 10 steps, and every job's final line, also from
+    joblib's worker processes."""
+    args = ["dataset=digits", "learner=none", "max_steps=10", "workers.n_crowd=5", "workers.n_expert=1",
+            f"results_dir={tmp_path / 'results'}"]
+    one = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr
+    assert "digits/ss seed 0: step 10, " in one.stderr and "label accuracy" in one.stderr
+    assert "\r" not in one.stderr and "it/s" not in one.stderr  # no bar redraws in a log
+    sweep = subprocess.run([sys.executable, str(ROOT / "run.py"), "-m", *args, "seed=1,2",
+                            "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+                           capture_output=True, text=True, timeout=300)
+    assert sweep.returncode == 0, sweep.stderr
+    assert sweep.stderr.count("[labald] stopped: ") == 2, sweep.stderr
+    assert "digits/ss seed 1: step 10" in sweep.stderr and "digits/ss seed 2: step 10" in sweep.stderr
+
+
+def _other_value(value, name, tmp_path):
+    """A different value of a setting's type (validity does not matter to the run name)."""
+    if name.endswith("_path"):
+        path = tmp_path / f"{name}.npy"
+        path.write_bytes(b"some file " + name.encode())
+        return str(path)
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, float):
+        return value / 2 + 0.01
+    if isinstance(value, str):  # the learner checks its choices when built
+        return {"calibrate": "network", "keep_best": "nll", "prototypes": "split", "train_on": "answered"}.get(
+            name, value + "x")
+    if isinstance(value, tuple):
+        return ("n01", "n02")
+    return 2  # None: an integer works for every optional field here
+
+
+def test_changing_any_result_changing_option_changes_the_run_directory(tmp_path):
+    """Walk every field of the settings (top level and each group): a field that changes results moves
+    the run to another directory, so two different experiments never share one."""
+    import dataclasses
+
+    from labald.runner import _NOT_FINGERPRINTED
+    from labald.settings import NOT_RESULTS
+
+    base = make_settings(["method=la_bald", "stopping=budget", "stopping.annotations_per_image=1"], tmp_path)
+    seen = {base.output_dir}
+    checked = 0
+    for field in dataclasses.fields(base):
+        value = getattr(base, field.name)
+        if field.name in _NOT_FINGERPRINTED:
+            continue
+        if dataclasses.is_dataclass(value):
+            for sub in dataclasses.fields(value):
+                if sub.name in NOT_RESULTS.get(field.name, set()) or (field.name, sub.name) == ("dataset", "name"):
+                    continue
+                changed = dataclasses.replace(value, **{sub.name: _other_value(getattr(value, sub.name), sub.name,
+                                                                                 tmp_path)})
+                out = dataclasses.replace(base, **{field.name: changed}).output_dir
+                assert out not in seen, f"{field.name}.{sub.name}"
+                seen.add(out)
+                checked += 1
+        elif field.name != "method":
+            out = dataclasses.replace(base, **{field.name: _other_value(value, field.name, tmp_path)}).output_dir
+            assert out not in seen, field.name
+            seen.add(out)
+            checked += 1
+    assert checked > 50  # the walk reached every group
+    # the content of a features file names the run, not its path: a copy shares the runs, an edit does not
+    features = tmp_path / "f.npy"
+    features.write_bytes(b"one")
+    copy = tmp_path / "copy.npy"
+    copy.write_bytes(b"one")
+    dirs = [dataclasses.replace(base, dataset=dataclasses.replace(base.dataset, features_path=str(p))).output_dir
+            for p in (features, copy)]
+    assert dirs[0] == dirs[1] and dirs[0].parent.name.endswith(f"+dataset.features_path={_sha8(b'one')}")
+    assert make_settings([], tmp_path).output_dir.parent.name == "ss"  # the paper's protocol: no tags
+
+
+def _sha8(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()[:8]

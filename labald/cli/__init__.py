@@ -89,7 +89,9 @@ def _common(parser: argparse.ArgumentParser, features_required: bool) -> None:
     parser.add_argument("--epochs", type=_positive_int, default=50,
                         help="learner epochs per round at most, with early stopping (50)")
     parser.add_argument("--seed", type=_count, default=0, help="seed of the learner and the tie-breaks (0)")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="the CSV to write")
+    parser.add_argument("-o", "--output", type=Path, required=True,
+                        help="the CSV to write, in an existing folder")
+    parser.add_argument("--force", action="store_true", help="replace output files that already exist")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
@@ -98,8 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "with LA-BALD and its baselines.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{aggregate,propose}")
     agg = sub.add_parser("aggregate", help="labels per task and accuracy per worker (workers.csv beside -o)",
-                         description="EM with the learner as prior; writes task,label,confidence,risk,n_answers to "
-                                     "-o and worker,accuracy,n_answers to workers.csv in the same folder.")
+                         description="EM with the learner as prior; writes task,label,confidence,risk,n_answers,gold "
+                                     "to -o (the pool's tasks, then the gold tasks with their known labels, gold=true) "
+                                     "and worker,accuracy,n_answers to workers.csv in the same folder.")
     _common(agg, features_required=False)
     agg.add_argument("--refine", type=_count, default=3,
                      help="EM <-> learner rounds after replaying the log (3; 0 = the online loop's labels)")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +42,8 @@ class Campaign:
     gold_worker: np.ndarray  # answers on gold tasks: worker, answer, true class
     gold_answer: np.ndarray
     gold_truth: np.ndarray
+    gold_tasks: dict[str, int] = field(default_factory=dict)  # every gold task: its known class, gold.csv order
+    gold_answers: dict[str, int] = field(default_factory=dict)  # answers per gold task in the log
 
 
 def read_campaign(annotations: Path, features: Path | None = None, ids: Path | None = None,
@@ -94,6 +96,8 @@ def read_campaign(annotations: Path, features: Path | None = None, ids: Path | N
         prototype_labels=np.array([gold_labels[row_ids[r]] for r in proto_rows], dtype=np.int64),
         gold_worker=worker_codes[on_gold], gold_answer=answer_labels[on_gold],
         gold_truth=np.array([gold_labels[t] for t in answers["task"][on_gold]], dtype=np.int64),
+        gold_tasks=dict(gold_labels),
+        gold_answers=answers["task"][on_gold].value_counts().to_dict(),
     )
 
 
@@ -201,10 +205,16 @@ def csv_text(header: list[str], rows) -> str:
     return out.getvalue()
 
 
-def check_outputs(paths: list[Path]) -> None:
-    """Before any work: every output file can be written (no file above it, not a folder)."""
+def check_outputs(paths: list[Path], force: bool = False) -> None:
+    """Before any work: every output file can be written (its folder exists, it is not a folder) and
+    none already exists unless `force`: a command never silently replaces a file it did not write."""
     for path in paths:
         check_destination(path, "output", is_file=True)
+        if not path.parent.is_dir():
+            raise LabaldError(f"output {path}: folder {path.parent} does not exist; create it first or choose "
+                              "another path")
+        if path.exists() and not force:
+            raise LabaldError(f"output {path} exists; pass --force to replace it, or choose another path")
 
 
 def write_outputs(files: dict[Path, str]) -> None:

@@ -21,7 +21,7 @@ HEADER = ["task", "worker", "score", "round"]
 
 
 def run(args) -> int:
-    check_outputs([Path(args.output)])
+    check_outputs([Path(args.output)], force=args.force)
     roster, capacity, groups = read_roster(args.workers)
     if args.worker_skill != "em" and args.method not in JOINT_METHODS:
         raise LabaldError(f"--worker-skill {args.worker_skill} is for --method j_bald or la_bald, not {args.method}")

@@ -110,6 +110,8 @@ def _load_amt(path: str, _mtime: int) -> AmtData:
     try:
         with open(path, encoding="utf-8") as f:
             raw = json.load(f)
+        if not isinstance(raw, dict):
+            raise TypeError(f"the top level is a JSON {type(raw).__name__}, not an object")
         if raw.get("format") == COMPACT_FORMAT:
             raw = _expand_compact(raw)
         wnids = tuple(str(w).lower() for w in raw["imagenet100"])
@@ -118,7 +120,7 @@ def _load_amt(path: str, _mtime: int) -> AmtData:
         total = np.asarray(raw.get("total_cm", np.zeros((n, n))), dtype=np.float64)
     except OSError as e:
         raise LabaldError(f"cannot read the AMT worker file {path} ({e.strerror}); {fix}") from e
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as e:
         raise LabaldError(f"the AMT worker file {path} is corrupt ({type(e).__name__}: {e}); {fix}") from e
     for g, counts in groups.items():
         if counts.ndim != 3 or counts.shape[1:] != (n, n) or not np.isfinite(counts).all() or (counts < 0).any():

@@ -59,7 +59,7 @@ def setting_slug(config: dict) -> str:
 
 
 def _core_parts(config: dict) -> list[str]:
-    """Ablation options off their defaults (labald.settings.ABLATION_OPTIONS), or `core=old` for a run written
+    """Options off their defaults (labald.settings.ablation_changes), or `core=old` for a run written
     before the core had them (issue 10), so such runs never join the main study's curves."""
     learner = config.get("learner")
     if isinstance(learner, dict) and "cross_fit" not in learner:

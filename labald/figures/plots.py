@@ -29,9 +29,10 @@ DIAGNOSTICS = {"picked_confidence": "mean max posterior of picked images",
                "expert_share": "share of the batch's pairs given to experts",
                "workers_used": "distinct workers in the batch",
                "answer_accuracy": "share of the batch's answers that are right"}
-JACCARD_PAIRS = {"jaccard_la_global": ("J(LA-BALD, global)", "-"),
-                 "jaccard_la_local": ("J(LA-BALD, local)", "--"),
-                 "jaccard_global_local": ("J(global, local)", "-.")}
+JACCARD_PAIRS = {"jaccard_la_global": ("J(LA-BALD, global)", "#0072B2"),
+                 "jaccard_la_local": ("J(LA-BALD, local)", "#D55E00"),
+                 "jaccard_global_local": ("J(global, local)", "#009E73")}
+JACCARD_STYLES = ("-", "--", ":", "-.")  # one line style per method, in the methods' order
 
 
 def seed_curves(runs: pd.DataFrame, column: str, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, float | None]:
@@ -77,41 +78,68 @@ def accuracy_figure(frame: pd.DataFrame, column: str = "label_accuracy", setting
     panels = sorted(frame["panel"].unique())
     what = "Label" if column == "label_accuracy" else "Model"
     fig, axes = _axes_grid(len(panels), f"{what} accuracy vs annotations per image\n"
-                                        f"{setting_title(setting)}; mean over seeds, band ±1 s.d.")
+                                        f"{setting_title(setting)}; {_spread_words(frame)}")
+    any_over = False
     for ax, panel_name in zip(axes, panels):
         panel = frame[frame["panel"] == panel_name]
-        grid, any_over, drawn = _panel_grid(panel), False, False
+        grid, drawn = _panel_grid(panel), False
         for method in sorted_methods(panel["method"].unique()):
             runs = panel[panel["method"] == method]
             x, values, switch = seed_curves(runs, column, grid)
             if values.size == 0:
                 continue
             drawn = True
-            any_over |= _draw_mean(ax, method, x, values, switch, runs["seed"].nunique())
-        ax.set_title(panel_name)
+            any_over |= _draw_mean(ax, method, x, values, switch, runs["seed"].nunique(), upper=1.0)
+        ax.set_title(f"{panel_name}{_seed_words(panel)}")
         ax.set_xlabel(X_LABEL)
         ax.set_ylabel(Y_LABELS.get(column, column))
         ax.grid(alpha=0.3)
         if not drawn:
             ax.text(0.5, 0.5, "no values (learner=none?)", ha="center", va="center", transform=ax.transAxes)
-            continue
-        handles, labels = ax.get_legend_handles_labels()
-        if any_over:
-            handles.append(Line2D([], [], color="black", linestyle=":", label="over-annotation"))
-        ax.legend(handles=handles, fontsize="small", loc="lower right")
+    _figure_legend(fig, axes, any_over)
     return fig
 
 
-def _draw_mean(ax, method: str, x: np.ndarray, values: np.ndarray, switch: float | None, n_seeds: int) -> bool:
-    """Mean line (solid, then dotted past `switch`) and ±1 s.d. band; True if a dotted part was drawn."""
+def _spread_words(frame: pd.DataFrame) -> str:
+    """The title's account of the lines: a band only where some method has two or more seeds."""
+    several = frame.groupby(["panel", "method"])["seed"].nunique().max() > 1 if not frame.empty else False
+    return "mean over seeds, band ±1 s.d." if several else "one seed per line"
+
+
+def _seed_words(panel: pd.DataFrame) -> str:
+    counts = panel.groupby("method")["seed"].nunique()
+    if counts.empty:
+        return ""
+    n = int(counts.iloc[0])
+    return f" ({n} seed{'s' if n != 1 else ''})" if (counts == n).all() else (
+        " (seeds " + "/".join(str(int(counts[m])) for m in sorted_methods(counts.index)) + ")")
+
+
+def _figure_legend(fig: Figure, axes: list, over: bool = False) -> None:
+    """One legend for the whole figure, below the panels: each label once, in drawing order."""
+    entries: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    if over:
+        entries["over-annotation"] = Line2D([], [], color="black", linestyle=":")
+    if entries:
+        fig.legend(list(entries.values()), list(entries), loc="outside lower center", ncols=min(len(entries), 6),
+                   fontsize="small", frameon=False)
+
+
+def _draw_mean(ax, method: str, x: np.ndarray, values: np.ndarray, switch: float | None, n_seeds: int,
+               upper: float | None = None) -> bool:
+    """Mean line (solid, then dotted past `switch`) and ±1 s.d. band, the band kept within [0, upper]
+    (a share or an accuracy cannot leave [0, 1]); True if a dotted part was drawn."""
     colour, mean = method_colour(method), values.mean(axis=0)
-    label = f"{method_name(method)} ({n_seeds} seed{'s' if n_seeds != 1 else ''})"
     solid = x <= switch if switch is not None else np.ones_like(x, dtype=bool)
-    (line,) = ax.plot(x[solid], mean[solid], color=colour, linestyle="-", label=label)
+    (line,) = ax.plot(x[solid], mean[solid], color=colour, linestyle="-", label=method_name(method))
     line.set_gid(f"{method}:label")
     if len(values) > 1:
         sd = values.std(axis=0, ddof=1)
-        ax.fill_between(x, mean - sd, mean + sd, color=colour, alpha=0.15, linewidth=0)
+        ax.fill_between(x, np.clip(mean - sd, 0.0, upper), np.clip(mean + sd, 0.0, upper), color=colour,
+                        alpha=0.15, linewidth=0)
     if switch is None or solid.all():
         return False
     over = x >= switch
@@ -130,6 +158,8 @@ def jaccard_figure(frame: pd.DataFrame, setting: str = "main") -> Figure | None:
     panels = sorted(frame["panel"].unique())
     fig, axes = _axes_grid(len(panels), "Overlap of the top-50 pair sets through time\n"
                                         f"{setting_title(setting)}; mean over seeds")
+    styles = {m: JACCARD_STYLES[i % len(JACCARD_STYLES)]
+              for i, m in enumerate(sorted_methods(frame["method"].unique()))}
     for ax, panel_name in zip(axes, panels):
         panel = frame[frame["panel"] == panel_name]
         for method in sorted_methods(panel["method"].unique()):
@@ -138,8 +168,8 @@ def jaccard_figure(frame: pd.DataFrame, setting: str = "main") -> Figure | None:
                 by_step = runs.groupby("step")[column].mean().dropna()
                 if by_step.empty:
                     continue
-                name, style = JACCARD_PAIRS[column]
-                (line,) = ax.plot(by_step.index, by_step.to_numpy(), color=method_colour(method), linestyle=style,
+                name, colour = JACCARD_PAIRS[column]
+                (line,) = ax.plot(by_step.index, by_step.to_numpy(), color=colour, linestyle=styles[method],
                                   label=f"{method_name(method)}: {name}")
                 line.set_gid(f"{method}:{column}")
         ax.set_title(panel_name)
@@ -147,7 +177,7 @@ def jaccard_figure(frame: pd.DataFrame, setting: str = "main") -> Figure | None:
         ax.set_ylabel("Jaccard similarity")
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="x-small", loc="best")
+    _figure_legend(fig, axes)
     return fig
 
 
@@ -162,27 +192,29 @@ def diagnostics_figure(frame: pd.DataFrame, setting: str = "main") -> Figure | N
     panels = sorted(frame["panel"].unique())
     cols = len(panels)
     fig = Figure(figsize=(max(4.2 * cols, 6.5), 3.0 * len(columns) + 0.8), layout="constrained")
-    fig.suptitle(f"What the samplers pick, per step\n{setting_title(setting)}; mean over seeds, band ±1 s.d.",
+    fig.suptitle(f"What the samplers pick, per step\n{setting_title(setting)}; {_spread_words(frame)}",
                  fontsize="medium")
+    axes = []
     for r, column in enumerate(columns):
         for c, panel_name in enumerate(panels):
             ax = fig.add_subplot(len(columns), cols, r * cols + c + 1)
+            axes.append(ax)
             panel = frame[frame["panel"] == panel_name]
             grid = _panel_grid(panel)
             for method in sorted_methods(panel["method"].unique()):
                 runs = panel[panel["method"] == method]
                 x, values, switch = seed_curves(runs, column, grid)
                 if values.size:
-                    _draw_mean(ax, method, x, values, switch, runs["seed"].nunique())
+                    _draw_mean(ax, method, x, values, switch, runs["seed"].nunique(),
+                               upper=None if column == "workers_used" else 1.0)
             if r == 0:
-                ax.set_title(panel_name)
+                ax.set_title(f"{panel_name}{_seed_words(panel)}")
             if r == len(columns) - 1:
                 ax.set_xlabel(X_LABEL)
             if c == 0:
                 ax.set_ylabel(DIAGNOSTICS[column], fontsize="small")
             ax.grid(alpha=0.3)
-            if r == 0 and c == 0:
-                ax.legend(fontsize="x-small", loc="best")
+    _figure_legend(fig, axes)
     return fig
 
 
@@ -201,12 +233,22 @@ def scoring_time_figure(bench: pd.DataFrame) -> tuple[Figure, dict[str, float]]:
             slope, intercept = np.polyfit(np.log(x), np.log(y), 1)
             slopes[param] = float(slope)
             ax.loglog(x, np.exp(intercept) * x**slope, "--", color="black", label=f"fit: slope {slope:.2f}")
+        ax.set_xticks(x, [_compact(v) for v in x], minor=False)
+        ax.set_xticks([], minor=True)
         ax.set_title(f"scoring time vs {sizes[param][0] if param != 'NM' else 'N*M'}")
         ax.set_xlabel(sizes[param][1])
         ax.set_ylabel("seconds")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize="small")
     return fig, slopes
+
+
+def _compact(value: float) -> str:
+    """1200 -> 1.2k, 1_248_000 -> 1.2M: tick labels that fit under a log axis."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:g}"
 
 
 def save(fig: Figure, out_dir: Path, stem: str, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 METHOD_ORDER = ("ss", "rand_i_greedy_w", "j_bald", "la_bald", "eag", "power_bald")
 METHOD_NAMES = {"ss": "SS", "rand_i_greedy_w": "Rand-I+Greedy-W", "j_bald": "J-BALD", "la_bald": "LA-BALD",
                 "eag": "EAG", "power_bald": "PowerBALD"}
-METHOD_COLOURS = {"ss": "#7f7f7f", "rand_i_greedy_w": "#1f77b4", "j_bald": "#ff7f0e", "la_bald": "#d62728",
-                  "eag": "#2ca02c", "power_bald": "#9467bd"}
-_SPARE_COLOURS = ("#8c564b", "#e377c2", "#17becf", "#bcbd22")
+# Okabe & Ito's colour-blind-safe palette (Color Universal Design): the two samplers compared most,
+# J-BALD and LA-BALD, in bluish green and vermillion, told apart under every common colour deficiency.
+METHOD_COLOURS = {"ss": "#999999", "rand_i_greedy_w": "#0072B2", "j_bald": "#009E73", "la_bald": "#D55E00",
+                  "eag": "#CC79A7", "power_bald": "#E69F00"}
+_SPARE_COLOURS = ("#56B4E9", "#F0E442", "#000000")
 
 
 def method_name(method: str) -> str:
