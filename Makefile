@@ -37,7 +37,7 @@ test-all: $(STAMP)  ## every test
 	$(PY) -m pytest
 
 lint: $(STAMP)  ## ruff over the code
-	$(VENV)/bin/ruff check labald tests scripts run.py
+	$(VENV)/bin/ruff check labald tests scripts examples run.py
 
 data: $(STAMP)  ## fetch group_workers.json into ./data (SOURCE=path/to/file-or-dir to copy a local copy)
 	$(PY) scripts/fetch_data.py --dest data $(if $(SOURCE),--source $(SOURCE),)

@@ -197,7 +197,12 @@ def _run_once_then(tmp_path, capsys, extra):
 
 
 def test_checkpoint_of_another_config_is_refused_and_left_alone(tmp_path, capsys):
-    results, before, (code, err) = _run_once_then(tmp_path, capsys, ["aggregation.tol=0.01"])
+    """Another config names another directory; pointed at the old one with run_dir, it is refused."""
+    results = _finished_run(tmp_path, capsys)
+    (run,) = {p.parent for p in results.rglob("checkpoint.pt")}
+    before = _snapshot(results)
+    code, err = _main([f"results_dir={results}", *DIGITS, "max_steps=3", "aggregation.tol=0.01", f"run_dir='{run}'"],
+                      capsys)
     assert code == 2 and "different config" in err and "resume=false" in err
     assert _snapshot(results) == before
 

@@ -98,7 +98,7 @@ def test_a_replicate_redraws_the_world_of_answers_on_the_same_pool_and_crowd(tmp
     other = make_settings([*ARGS, "max_steps=3", "replicate=1"], tmp_path / "a")
     assert again.output_dir == base.output_dir and fingerprint(again) == fingerprint(base)
     assert again.answer_seed == again.luck_seed == base.seed
-    assert other.output_dir.parent.name == "la_bald+replicate=1" and fingerprint(other) != fingerprint(base)
+    assert other.output_dir.parent.name.endswith("+replicate=1") and fingerprint(other) != fingerprint(base)
     assert other.luck_seed == base.seed and other.answer_seed != base.seed
     assert setting_slug({"replicate": 1}) == "replicate=1" and setting_slug({"replicate": 0}) == "main"
     one, two = build_experiment(base), build_experiment(other)
@@ -127,7 +127,7 @@ def test_samplers_on_one_seed_face_one_world_of_answers(tmp_path):
                           tmp_path) for m, extra in (("ss", []), ("j_bald", []), ("j_bald", ["rerun=1"]))]
     for settings in runs:
         run_experiment(settings, progress=False)
-    assert runs[2].output_dir.parent.name == "j_bald+rerun=1" and runs[2].answer_seed == runs[1].answer_seed
+    assert runs[2].output_dir.parent.name.endswith("+rerun=1") and runs[2].answer_seed == runs[1].answer_seed
     ss, jb, jb_rerun = (_answers(s) for s in runs)
     assert list(ss.columns) == ["task", "worker", "label", "step"]
     assert len(jb) == _metrics(runs[1].output_dir / "metrics.csv")["n_annotations"].iloc[-1]
@@ -146,7 +146,9 @@ def test_samplers_on_one_seed_face_one_world_of_answers(tmp_path):
     # and `labald aggregate` reads it as a campaign's answers
     from labald.cli import main as cli
 
+    (tmp_path / "agg").mkdir()
     assert cli(["aggregate", "--annotations", str(runs[0].output_dir / "answers.csv"),
                 "-o", str(tmp_path / "agg" / "labels.csv")]) == 0
     labels = pd.read_csv(tmp_path / "agg" / "labels.csv")
     assert len(labels) == ss["task"].nunique() and labels["n_answers"].sum() == len(ss)
+    assert not labels["gold"].any()
