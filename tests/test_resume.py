@@ -47,10 +47,10 @@ def _command(results):
 def test_killed_runs_resume_to_the_uninterrupted_metrics(tmp_path):
     reference = tmp_path / "reference"
     subprocess.run(_command(reference), check=True, capture_output=True, timeout=600)
-    expected = _metrics(reference / "runs" / "digits" / "la_bald" / "seed=0" / "metrics.csv")
+    expected = _metrics(make_settings(ARGS, reference).output_dir / "metrics.csv")
 
     results = tmp_path / "killed"
-    metrics = results / "runs" / "digits" / "la_bald" / "seed=0" / "metrics.csv"
+    metrics = make_settings(ARGS, results).output_dir / "metrics.csv"
     for kill_after_rows in (1, 3, 5):  # header + step 0, then later steps: kill at several points
         proc = subprocess.Popen(_command(results), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
@@ -65,7 +65,7 @@ def test_killed_runs_resume_to_the_uninterrupted_metrics(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "resuming" in done.stderr
     pd.testing.assert_frame_equal(_metrics(metrics), expected)
-    reference_answers = reference / "runs" / "digits" / "la_bald" / "seed=0" / "answers.csv"
+    reference_answers = make_settings(ARGS, reference).output_dir / "answers.csv"
     assert (metrics.parent / "answers.csv").read_text() == reference_answers.read_text()
 
 
