@@ -40,8 +40,8 @@ class LearnerSettings:
       least g times the examples the kept model was trained on: in the first steps, when the
       pseudo-labels multiply and a warm start stays near a model fitted to the prototypes (Liao
       et al. train every fit from scratch); such a fit runs at least ``cold_start_updates`` (150;
-      None: ``min_updates``) batches of up to 1,024, half the 300 that would cost a step at
-      200/class 1.6x that of warm starts alone (40 seed-runs, docs/learning_core.md);
+      None: ``min_updates``) batches of up to 1,024, half the 300, which made a step at
+      200/class 1.6x as costly (40 seed-runs, docs/learning_core.md);
       the validation NLL of the dropout-free network is checked every ``eval_every`` batches
       (None: once an epoch), the best checkpoint kept, and training stops after ``patience``
       checks without improvement once ``min_updates`` are done. Checks every 5 updates with a
