@@ -17,7 +17,7 @@ BASE_COLUMNS = (
     "ece", "posterior_ece", "confident_accuracy", "n_confident", "n_eligible", "em_iterations", "model_adopted",
     "seconds_em", "seconds_train", "seconds_inference", "seconds_scoring", "seconds_selection", "seconds_step",
 )
-# What the step's batch was (issue 13): mean top posterior of the picked images before their answers,
+# What the step's batch was: mean top posterior of the picked images before their answers,
 # the share of the batch's pairs that went to experts, how many distinct workers it used, and the share
 # of its answers that are right (the simulator knows the truth; a sampler never sees it).
 BATCH_COLUMNS = ("picked_confidence", "expert_share", "workers_used", "answer_accuracy")

@@ -43,7 +43,7 @@ class AggregationSettings:
     reinfer: bool = True  # EM again after the learner is retrained, with the new model as prior
     # "average per-class accuracy" (paper, Sec. 4) read as one number (scalar: the mean over classes
     # and workers of W_j[k, k]) or as one per class (per_class: row k's diagonal is the mean over
-    # workers of W_j[k, k]); ignored when prior_accuracy is given (issue 13)
+    # workers of W_j[k, k]); ignored when prior_accuracy is given
     prior_diagonal: str = "scalar"
 
 
@@ -54,12 +54,12 @@ class AcquisitionSettings:
     local: str = "paper"
     chunk: int = 2048
     # ties in the top-k pair sets of the Jaccard columns: a seeded random order per ranking, as
-    # selection breaks them (random), or by pair index (index, before issue 13)
+    # selection breaks them (random), or by pair index (index, the earlier order)
     jaccard_ties: str = "random"
     # method=power_bald: images drawn with probability proportional to (best J-BALD score)^power_beta
     power_beta: float = 1.0
     # method=j_bald | la_bald: pairs taken greedily by score (SPEC 5), or the B pairs of the largest
-    # total score under the same constraints (matching: a max-weight b-matching; issue 13)
+    # total score under the same constraints (matching: a max-weight b-matching)
     assignment: str = "greedy"
     # method=j_bald | la_bald: the worker confusions the scores use: EM's What (SPEC 5), or What with each
     # worker's diagonal set to its one-coin skill learned from the answers (one_coin; labald.samplers.skill),

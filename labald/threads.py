@@ -1,7 +1,7 @@
 """Threads of a run: torch's intra-op threads and numpy's BLAS threads, one number per process.
 
 Two processes with two torch threads each on two cores stall each other (a training step 10x
-slower was measured, issue 12), so a sweep job gets the cores it can have to itself: available
+slower was measured), so a sweep job gets the cores it can have to itself: available
 cores / parallel jobs (`run.py` reads the launcher: joblib's n_jobs, submitit's cpus_per_task).
 The thread count does not change what a run computes beyond float rounding order, so it is not
 part of a run's fingerprint.

@@ -1,5 +1,5 @@
 """Expected accuracy gain of a pair: how much one answer is expected to raise the chance that the
-image's label is right (the score of `method=eag`, issue 13).
+image's label is right (the score of `method=eag`).
 
 Derivation. Let q_i(y) be the current posterior of image i's label (EM's, the model's prediction as
 prior) and W_j = What_j worker j's confusion (rows: true class, columns: answer). labald reports

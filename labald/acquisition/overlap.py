@@ -50,7 +50,7 @@ def top_k_sets(
 
     valid: optional [N, M] bool mask, pairs where False are ignored; with fewer than k valid pairs,
     all of them. `ties`: each ranking breaks its ties in its own random order drawn from this
-    generator, as a sampler selecting at random among equal pairs would (issue 13: at step 1 every
+    generator, as a sampler selecting at random among equal pairs would (at step 1 every
     worker ties, and index order made the overlaps 0 or 1 by construction); None breaks them by index.
     """
     if not rankings or not all(isinstance(r, Tensor) for r in rankings):

@@ -60,7 +60,7 @@ def setting_slug(config: dict) -> str:
 
 def _core_parts(config: dict) -> list[str]:
     """Options off their defaults (labald.settings.ablation_changes), or `core=old` for a run written
-    before the core had them (issue 10), so such runs never join the main study's curves."""
+    before the core had them, so such runs never join the main study's curves."""
     learner = config.get("learner")
     if isinstance(learner, dict) and "cross_fit" not in learner:
         return ["core=old"]

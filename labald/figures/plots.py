@@ -182,7 +182,7 @@ def jaccard_figure(frame: pd.DataFrame, setting: str = "main") -> Figure | None:
 
 
 def diagnostics_figure(frame: pd.DataFrame, setting: str = "main") -> Figure | None:
-    """What each sampler's batches are made of, per step (issue 13): a row per diagnostic of
+    """What each sampler's batches are made of, per step: a row per diagnostic of
     metrics.csv (`DIAGNOSTICS`), a column per dataset, a line per method (mean over seeds, band
     ±1 s.d.) against annotations per image. None when the study's runs predate the columns."""
     frame = frame[(frame["setting"] == setting) & (frame["step"] > 0)]

@@ -1,4 +1,4 @@
-"""EAG: pairs ranked by their expected accuracy gain (issue 13; `labald.acquisition.gain`)."""
+"""EAG: pairs ranked by their expected accuracy gain (`labald.acquisition.gain`)."""
 
 from __future__ import annotations
 

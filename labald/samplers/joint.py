@@ -97,7 +97,7 @@ def _annotation_posteriors(beliefs: Beliefs, rows: np.ndarray) -> torch.Tensor:
 
 
 class PowerSampler:
-    """PowerBALD over image-worker pairs (issue 13): images drawn in proportion to a power of their
+    """PowerBALD over image-worker pairs: images drawn in proportion to a power of their
     best J-BALD score, each given its best available worker.
 
     Why. J-BALD takes the B pairs of highest G_ij = I(z_ij; theta) as if their information added up.

@@ -122,7 +122,7 @@ def matching_select(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The `batch_size` pairs (or as many as the constraints allow) of the largest total score,
     each image at most once and worker j at most capacity_j times: a max-weight b-matching with a
-    cardinality, where the greedy rule is a 1/2-approximation (issue 13's "optimal instead of
+    cardinality, where the greedy rule is a 1/2-approximation (the "optimal instead of
     greedy batch assignment"). Returned in descending score, ties in a seeded random order.
 
     Solved as one rectangular assignment (``scipy.optimize.linear_sum_assignment``): a row per

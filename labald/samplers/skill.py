@@ -1,4 +1,4 @@
-"""Each worker's skill learned from the answers so far (issue 13): `acquisition.worker_skill=one_coin`.
+"""Each worker's skill learned from the answers so far: `acquisition.worker_skill=one_coin`.
 
 Why. The joint samplers score a pair with EM's confusion estimate What_j, and What barely tells
 workers apart: every row carries the Dirichlet prior's pseudo-counts (27 per row on dog, about
