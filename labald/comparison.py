@@ -72,13 +72,13 @@ def cost_to_reach(x: np.ndarray, y: np.ndarray, target: float) -> float:
     return float(x0 + (target - y0) / (y1 - y0) * (x1 - x0))
 
 
-def rise_targets(method_y: np.ndarray, baseline_y: np.ndarray) -> np.ndarray:
+def rise_targets(method_y: np.ndarray, baseline_y: np.ndarray, quantiles=RISE_QUANTILES) -> np.ndarray:
     """The targets across the rise shared by both curves; empty when there is no rise."""
     a0 = max(float(method_y[0]), float(baseline_y[0]))
     af = min(float(method_y[-1]), float(baseline_y[-1]))
     if not af > a0:
         return np.zeros(0)
-    return a0 + np.asarray(RISE_QUANTILES) * (af - a0)
+    return a0 + np.asarray(quantiles) * (af - a0)
 
 
 def rise(mx, my, bx, by) -> float:
@@ -122,12 +122,10 @@ PROFILE_QUANTILES = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 
 def rise_profile(mx, my, bx, by, quantiles=PROFILE_QUANTILES) -> list[float]:
     """100 (1 - c_method(t_q) / c_baseline(t_q)) for each q, targets as in `rise` (NaN without a rise)."""
-    a0 = max(float(np.asarray(my)[0]), float(np.asarray(by)[0]))
-    af = min(float(np.asarray(my)[-1]), float(np.asarray(by)[-1]))
-    if not af > a0:
+    targets = rise_targets(np.asarray(my), np.asarray(by), quantiles)
+    if targets.size == 0:
         return [math.nan] * len(quantiles)
-    return [100.0 * (1.0 - cost_to_reach(mx, my, t) / cost_to_reach(bx, by, t))
-            for t in a0 + np.asarray(quantiles) * (af - a0)]
+    return [100.0 * (1.0 - cost_to_reach(mx, my, t) / cost_to_reach(bx, by, t)) for t in targets]
 
 
 # --- which pairs ---------------------------------------------------------------------------------------

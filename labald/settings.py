@@ -245,7 +245,8 @@ def _content_hash(path: str, _mtime: int, _size: int) -> str:
     return digest.hexdigest()[:8]
 
 
-def config_keys() -> set[str]:
+@functools.lru_cache(maxsize=1)
+def config_keys() -> frozenset[str]:
     """Every key a config may set, dotted (`seed`, `workers.n_crowd`, ...): the settings' own fields,
     the config groups, a group option's `name` and `resume`. Nothing else is read, so nothing else
     may be given."""
@@ -254,7 +255,7 @@ def config_keys() -> set[str]:
     keys = {"seed", "method", "resume", *_TOP_LEVEL, *groups, "method.name", "learner.name", "stopping.name"}
     for group, cls in groups.items():
         keys |= {f"{group}.{f.name}" for f in fields(cls) if (group, f.name) != ("stopping", "rule")}
-    return keys
+    return frozenset(keys)
 
 
 def check_key(key: str) -> None:
