@@ -20,11 +20,19 @@ image x (metrics.csv, linearly interpolated between steps):
 
 Positive means the method needs fewer annotations (or makes fewer errors) than the baseline.
 
-Per dataset: the mean over seeds with a 95% t-interval (the per-seed values are paired
+Seeds are combined on the log scale, where a reduction is symmetric: each seed's reduction r is
+the log cost ratio L = -log(1 - r / 100) (for `rise`, the mean log ratio it is built from), and a
+table row gives the mean of L back as a reduction, 100 (1 - exp(-mean L)), with its interval mapped
+the same way. Averaging the reductions themselves would be biased: 1 - ratio is concave, so two
+samplers of equal worth whose cost ratio varies from seed to seed by a log-SD of s would read about
+-100 s^2 / 2 (-12 points at s = 0.5, which the A/A pairs of a noisy dataset reach).
+
+Per dataset: the mean of L over seeds with a 95% t-interval (the per-seed values are paired
 differences already) and the seeds where the method wins. Across datasets: the mean of the dataset
 means, its standard error sqrt(sum_d s_d^2 / n_d) / D (datasets are independent pools and crowds)
 and a t-interval with Welch-Satterthwaite degrees of freedom; its wins count the seeds, common to
-every dataset, whose mean over datasets is above 0.
+every dataset, whose mean over datasets is above 0. The `sd` column is the SD of 100 L over seeds
+(log points: about reduction points near 0), the unit of the power analysis.
 
 The A/A check: a run with `rerun=r` is the same sampler on the same world with other luck
 (selection ties, learner); it joins its study as the method `<method>@rerun=r` compared with
@@ -233,30 +241,45 @@ def mean_interval(means: np.ndarray, sds: np.ndarray, ns: np.ndarray) -> tuple[f
     return mean, mean - half, mean + half
 
 
+def log_points(reduction):
+    """100 L, L = -log(1 - r / 100): a reduction r (%) as a log cost ratio in log points (+: fewer)."""
+    return -100.0 * np.log1p(-np.asarray(reduction, float) / 100.0)
+
+
+def from_log_points(points):
+    """The reduction (%) of a log cost ratio in log points; inverse of `log_points`."""
+    return -100.0 * np.expm1(-np.asarray(points, float) / 100.0)
+
+
 def comparison_table(values: pd.DataFrame) -> pd.DataFrame:
     """`COLUMNS` per (setting, dataset, method, baseline, measure), plus dataset `mean` (over datasets)
-    when a comparison has two or more datasets. `values` is `per_seed`'s frame."""
+    when a comparison has two or more datasets. `values` is `per_seed`'s frame. Seeds are combined in
+    log points (`log_points`) and the mean and interval given back as reductions; `sd` in log points."""
     rows = []
     valid = values.dropna(subset=["reduction"])
+    valid = valid.assign(points=log_points(valid["reduction"]))
+
+    def row(setting, dataset, method, baseline, measure, points, paper=math.nan):
+        mean, low, high = (float(from_log_points(v)) for v in interval(points))
+        sd = float(np.std(points, ddof=1)) if len(points) > 1 else math.nan
+        return (setting, dataset, method, baseline, measure, len(points), mean, low, high,
+                int((points > 0).sum()), sd, paper)
+
     for (setting, method, baseline, measure), cells in valid.groupby(
             ["setting", "method", "baseline", "measure"], sort=False):
-        paper = paper_figure(setting, method, baseline)
         stats_by_dataset = []
         for dataset, cell in cells.groupby("dataset", sort=True):
-            v = cell["reduction"].to_numpy()
-            mean, low, high = interval(v)
-            sd = float(v.std(ddof=1)) if len(v) > 1 else math.nan
-            stats_by_dataset.append((mean, sd, len(v)))
-            rows.append((setting, dataset, method, baseline, measure, len(v), mean, low, high,
-                         int((v > 0).sum()), sd, math.nan))
+            points = cell["points"].to_numpy()
+            rows.append(row(setting, dataset, method, baseline, measure, points))
+            stats_by_dataset.append((float(points.mean()), rows[-1][10], len(points)))
         if len(stats_by_dataset) > 1:
             means, sds, ns = map(np.array, zip(*stats_by_dataset))
-            mean, low, high = mean_interval(means, sds, ns)
-            by_seed = cells.pivot_table(index="seed", columns="dataset", values="reduction").dropna()
+            mean, low, high = (float(from_log_points(v)) for v in mean_interval(means, sds, ns))
+            by_seed = cells.pivot_table(index="seed", columns="dataset", values="points").dropna()
             seed_means = by_seed.mean(axis=1).to_numpy()
             rows.append((setting, ALL_DATASETS, method, baseline, measure, len(seed_means), mean, low, high,
                          int((seed_means > 0).sum()), float(np.std(seed_means, ddof=1)) if len(seed_means) > 1
-                         else math.nan, paper))
+                         else math.nan, paper_figure(setting, method, baseline)))
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     order = {s: i for i, s in enumerate(["main", *sorted(set(table["setting"]) - {"main"})])}
     measure_order = {m: i for i, m in enumerate([*MEASURES, *(f"q={q:g}" for q in PROFILE_QUANTILES)])}
@@ -317,18 +340,23 @@ POWER_COLUMNS = ("setting", "method", "baseline", "measure", "dataset", "n_seeds
 
 def power_table(table: pd.DataFrame, measure: str = PRIMARY) -> pd.DataFrame:
     """Per comparison on `measure`: the paired SD per dataset, today's half-width and the seeds needed
-    for +/-10 and +/-5 points, per dataset and on the mean over datasets."""
+    for +/-10 and +/-5 points, per dataset and on the mean over datasets; all in log points (the scale
+    seeds are combined on; about reduction points near 0)."""
     rows = []
+
+    def half(r):
+        return float(log_points(r["ci_high"]) - log_points(r["ci_low"])) / 2
+
     cells = table[table["measure"] == measure]
     for (setting, method, baseline), group in cells.groupby(["setting", "method", "baseline"], sort=False):
         per = group[group["dataset"] != ALL_DATASETS].dropna(subset=["sd"])
         for _, r in per.iterrows():
             rows.append((setting, method, baseline, measure, r["dataset"], r["n_seeds"], r["sd"],
-                         (r["ci_high"] - r["ci_low"]) / 2, seeds_needed(r["sd"], 10.0), seeds_needed(r["sd"], 5.0)))
+                         half(r), seeds_needed(r["sd"], 10.0), seeds_needed(r["sd"], 5.0)))
         mean = group[group["dataset"] == ALL_DATASETS]
         if len(per) > 1 and not mean.empty:
             m = mean.iloc[0]
             rows.append((setting, method, baseline, measure, ALL_DATASETS, m["n_seeds"], math.nan,
-                         (m["ci_high"] - m["ci_low"]) / 2, seeds_needed_for_mean(per["sd"].to_numpy(), 10.0),
+                         half(m), seeds_needed_for_mean(per["sd"].to_numpy(), 10.0),
                          seeds_needed_for_mean(per["sd"].to_numpy(), 5.0)))
     return pd.DataFrame(rows, columns=list(POWER_COLUMNS))

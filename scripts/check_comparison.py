@@ -12,14 +12,17 @@ labald.comparison (nothing from labald is imported), so a slip in either shows u
   dataset.n_per_class is set in config.yaml. The table setting is `main` for the plain study (only
   n_per_class in its tags) and `imbalance=10` for the study of dataset.imbalance_ratio=10; no other
   setting is checked.
-- pairs: la_bald vs ss, rand_i_greedy_w and j_bald, and the A/A pairs j_bald@rerun=1 vs j_bald and
-  la_bald@rerun=1 vs la_bald (`@rerun=1`: the run with rerun=1 in config.yaml, against the rerun=0 run
-  of the same seed); a pair exists on a seed when both runs (same dataset, study and seed) finished.
+- pairs: la_bald vs ss, rand_i_greedy_w and j_bald, and the A/A pairs j_bald@rerun=r vs j_bald and
+  la_bald@rerun=r vs la_bald for every r >= 1 (`@rerun=r`: the run with rerun=r in config.yaml, against
+  the rerun=0 run of the same seed); a pair exists on a seed when both runs (same dataset, study and
+  seed) finished.
 - rise of one seed: curves y(x) with x = annotations_per_image, y = label_accuracy, rows by step,
   linear between points; a0 = the higher first y, af = the lower last y (no value if af <= a0);
   targets t_q = a0 + q (af - a0), q = 0.5, 0.6, 0.7, 0.8, 0.9; a run's cost c(t) is the first x where
   its curve reaches t; reduction = 100 (1 - exp(mean_q log(c_method(t_q) / c_baseline(t_q)))).
-- table mean: the mean over seeds per dataset; dataset `mean`: the mean of the per-dataset means.
+- table mean: seeds combine as log cost ratios. A seed's reduction r is L = -log(1 - r/100); the row
+  per dataset is 100 (1 - exp(-mean of L over seeds)); dataset `mean` is the same map applied to the
+  mean over datasets of the per-dataset mean L, for pairs seen on two or more datasets.
 
 Prints one line per compared table row and `max |diff| = X points over N rows`; exits 0 when every
 compared row is within 0.5 points (and every row is found on both sides), else 1.
@@ -40,14 +43,21 @@ import yaml
 
 QUANTILES = (0.5, 0.6, 0.7, 0.8, 0.9)
 TOLERANCE = 0.5  # points
-RERUN = "@rerun=1"
+RERUN = "@rerun="
 PAIRS = (
     ("la_bald", "ss"),
     ("la_bald", "rand_i_greedy_w"),
     ("la_bald", "j_bald"),
-    ("j_bald" + RERUN, "j_bald"),
-    ("la_bald" + RERUN, "la_bald"),
 )
+AA_METHODS = ("j_bald", "la_bald")  # each rerun r >= 1 is compared with the rerun=0 run
+
+
+def checked_pair(method: str, baseline: str) -> bool:
+    """Whether (method, baseline) is one of the checked pairs, the A/A pairs of any rerun included."""
+    if (method, baseline) in PAIRS:
+        return True
+    name, _, r = method.partition(RERUN)
+    return name in AA_METHODS and baseline == name and r.isdigit() and int(r) >= 1
 SETTINGS = ("main", "imbalance=10")
 TABLE_KEY = ["setting", "dataset", "method", "baseline"]
 
@@ -117,7 +127,7 @@ def dataset_label(directory: str, config: dict) -> str:
 def load_finished_runs(runs_dir: Path) -> dict[tuple, pd.DataFrame]:
     """Finished runs' metrics keyed by (setting, dataset, study, method label, seed).
 
-    The method label is config.yaml's method, with `@rerun=1` for rerun=1; other reruns are left out.
+    The method label is config.yaml's method, with `@rerun=r` for rerun=r >= 1.
     Two runs on one key: the one with the newest metrics.csv is kept, with a warning."""
     runs: dict[tuple, tuple[float, Path, pd.DataFrame]] = {}
     for seed_dir in sorted(runs_dir.glob("*/*/seed=*")):
@@ -130,9 +140,7 @@ def load_finished_runs(runs_dir: Path) -> dict[tuple, pd.DataFrame]:
         if setting is None:
             continue
         rerun = int(config.get("rerun") or 0)
-        if rerun not in (0, 1):
-            continue
-        label = method + (RERUN if rerun else "")
+        label = method + (f"{RERUN}{rerun}" if rerun else "")
         seed = int(config.get("seed", seed_dir.name.removeprefix("seed=")))
         key = (setting, dataset_label(seed_dir.parent.parent.name, config), study, label, seed)
         metrics = pd.read_csv(files[0])
@@ -151,19 +159,20 @@ def load_finished_runs(runs_dir: Path) -> dict[tuple, pd.DataFrame]:
 def recompute(runs: dict[tuple, pd.DataFrame]) -> dict[tuple, tuple[float, int]]:
     """(mean rise, seeds with a value) per (setting, dataset, method, baseline), with dataset `mean` rows."""
     per_seed: dict[tuple, list[float]] = defaultdict(list)
+    labels = {key[3] for key in runs}
     for (setting, dataset, study, label, seed), metrics in runs.items():
-        for method, baseline in PAIRS:
-            if label != method or (setting, dataset, study, baseline, seed) not in runs:
+        for baseline in labels:
+            if not checked_pair(label, baseline) or (setting, dataset, study, baseline, seed) not in runs:
                 continue
             value = rise(metrics, runs[(setting, dataset, study, baseline, seed)])
             if not math.isnan(value):
-                per_seed[(setting, dataset, method, baseline)].append(value)
-    table = {key: (float(np.mean(values)), len(values)) for key, values in per_seed.items() if values}
+                per_seed[(setting, dataset, label, baseline)].append(-math.log(1.0 - value / 100.0))
+    logs = {key: (float(np.mean(values)), len(values)) for key, values in per_seed.items() if values}
     across: dict[tuple, list[float]] = defaultdict(list)
-    for (setting, _, method, baseline), (mean, _) in table.items():
+    for (setting, _, method, baseline), (mean, _) in logs.items():
         across[(setting, "mean", method, baseline)].append(mean)
-    table.update({key: (float(np.mean(means)), len(means)) for key, means in across.items()})
-    return table
+    logs.update({key: (float(np.mean(means)), len(means)) for key, means in across.items() if len(means) > 1})
+    return {key: (100.0 * (1.0 - math.exp(-mean)), n) for key, (mean, n) in logs.items()}
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -173,8 +182,7 @@ def read_table(path: Path) -> pd.DataFrame:
     if missing:
         raise SystemExit(f"{path}: no column(s) {', '.join(sorted(missing))}")
     rows = table[(table["measure"] == "rise") & table["setting"].isin(SETTINGS)]
-    pairs = pd.Series(list(zip(rows["method"], rows["baseline"])), index=rows.index)
-    return rows[pairs.isin(PAIRS)]
+    return rows[[checked_pair(m, b) for m, b in zip(rows["method"], rows["baseline"])]]
 
 
 def main(argv: list[str] | None = None) -> int:

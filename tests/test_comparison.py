@@ -107,17 +107,30 @@ def test_table_by_hand_with_reruns_as_the_aa_pair(tmp_path):
     assert set(zip(table["method"], table["baseline"])) == {("la_bald", "j_bald"), ("j_bald@rerun=1", "j_bald")}
     row = table[(table["method"] == "la_bald") & (table["dataset"] == "a") & (table["measure"] == "rise")].iloc[0]
     values = [cmp.rise(X, [0.5, 0.8 - 0.02 * s, 0.9], X, [0.5, 0.6 + 0.02 * s, 0.9]) for s in range(3)]
-    mean, low, high = cmp.interval(np.array(values))
+    logs = [-100 * math.log(1 - v / 100) for v in values]  # seeds combine as log cost ratios
+    half = stats.t.ppf(0.975, 2) * np.std(logs, ddof=1) / math.sqrt(3)
+    back = [100 * (1 - math.exp(-p / 100)) for p in (np.mean(logs), np.mean(logs) - half, np.mean(logs) + half)]
     assert (row["n_seeds"], row["wins"]) == (3, 3)
-    assert (row["mean"], row["ci_low"], row["ci_high"]) == pytest.approx((mean, low, high))
-    half = stats.t.ppf(0.975, 2) * np.std(values, ddof=1) / math.sqrt(3)
-    assert row["ci_high"] - row["mean"] == pytest.approx(half)
+    assert (row["mean"], row["ci_low"], row["ci_high"]) == pytest.approx(back)
+    assert row["sd"] == pytest.approx(np.std(logs, ddof=1))
     mean_row = table[(table["method"] == "la_bald") & (table["dataset"] == "mean") & (table["measure"] == "rise")]
     assert mean_row["paper"].iloc[0] == 12.0 and mean_row["n_seeds"].iloc[0] == 3
     aa = table[(table["method"] == "j_bald@rerun=1") & (table["measure"] == "rise") & (table["dataset"] == "a")]
     assert aa["wins"].iloc[0] == 1 and aa["n_seeds"].iloc[0] == 3  # better on seed 1 only, 0 elsewhere
     coverage = cmp.aa_coverage(table)
     assert set(coverage["measure"]) == set(cmp.MEASURES) and (coverage["intervals"] == 2).all()
+
+
+def test_seeds_combine_in_log_so_equal_samplers_read_zero():
+    # An A/A pair costing 2x on one seed and 0.5x on the other: equal worth. The reductions are -100% and
+    # +50%; their plain mean (-25%) would call the rerun worse, the mean log ratio is exactly 0.
+    values = pd.DataFrame({"setting": "main", "dataset": "a", "seed": [0, 1], "method": "j_bald@rerun=1",
+                           "baseline": "j_bald", "measure": "rise", "reduction": [-100.0, 50.0]})
+    row = cmp.comparison_table(values).iloc[0]
+    assert row["mean"] == pytest.approx(0.0, abs=1e-9)
+    assert row["ci_low"] < 0 < row["ci_high"] and row["wins"] == 1
+    assert row["sd"] == pytest.approx(np.std([100 * math.log(2), -100 * math.log(2)], ddof=1))
+    assert cmp.from_log_points(cmp.log_points([-100.0, 0.0, 50.0])) == pytest.approx([-100.0, 0.0, 50.0])
 
 
 def test_rows_do_not_move_when_unrelated_runs_are_added(tmp_path):
@@ -159,3 +172,28 @@ def test_rise_profile_gives_each_target_on_its_own_and_tends_to_target():
     assert profile[1] == pytest.approx(cmp.target(X, FAST, X, SLOW))  # q = 1 is the plateau target
     logs = np.log(1 - np.array(cmp.rise_profile(X, FAST, X, SLOW, quantiles=cmp.RISE_QUANTILES)) / 100)
     assert cmp.rise(X, FAST, X, SLOW) == pytest.approx(100 * (1 - np.exp(logs.mean())))
+
+
+def _check_script():
+    """scripts/check_comparison.py, the independent re-implementation of `rise`, as a module."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "scripts" / "check_comparison.py"
+    spec = importlib.util.spec_from_file_location("check_comparison", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_independent_recomputation_matches_the_table_and_catches_a_slip(tmp_path, capsys):
+    frame = _two_datasets(tmp_path, extra=[("a", "ss", s, X, [0.5, 0.55 + 0.05 * s, 0.85]) for s in range(3)])
+    table = cmp.compare(frame)
+    assert {"j_bald@rerun=1", "la_bald"} <= set(table["method"])
+    check = _check_script()
+    table.to_csv(tmp_path / "comparison.csv", index=False)
+    assert check.main(["--runs", str(tmp_path / "runs"), "--table", str(tmp_path / "comparison.csv")]) == 0
+    assert "max |diff| = 0.000" in capsys.readouterr().out
+    rise = table["measure"] == "rise"
+    slipped = table.assign(mean=table["mean"].where(~(rise & (table["dataset"] == "mean")), table["mean"] + 1.0))
+    slipped.to_csv(tmp_path / "slipped.csv", index=False)
+    assert check.main(["--runs", str(tmp_path / "runs"), "--table", str(tmp_path / "slipped.csv")]) == 1

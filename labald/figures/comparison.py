@@ -75,9 +75,10 @@ def to_markdown(table: pd.DataFrame, power: pd.DataFrame, coverage: pd.DataFrame
     q = ", ".join(f"{v:g}" for v in RISE_QUANTILES)
     lines = ["# Paired comparisons", "",
              "Reduction in annotations (%) of each method vs each baseline on the same seeds and the same",
-             "world of answers: mean over seeds (95% t-interval), seeds won / seeds. `mean`: the mean of the",
-             "dataset means, t-interval with Welch-Satterthwaite degrees of freedom; its wins count seeds",
-             f"whose mean over datasets is above 0. `rise`: geometric-mean cost ratio at {q} of the way",
+             "world of answers: mean over seeds (95% t-interval), seeds won / seeds, with seeds combined as",
+             "log cost ratios (unbiased when two samplers are equal) and shown back as reductions. `mean`: the",
+             "mean of the dataset means, t-interval with Welch-Satterthwaite degrees of freedom; its wins count",
+             f"seeds whose mean over datasets is above 0. `rise`: geometric-mean cost ratio at {q} of the way",
              "from the higher start to the lower final accuracy; `target`: cost of the lower final",
              "accuracy; `error_area`: mean label error up to the shorter run's end. Definitions:",
              "`labald.comparison`. A/A rows (a sampler vs itself rerun with other luck) must read 0.", ""]
@@ -116,7 +117,8 @@ def to_markdown(table: pd.DataFrame, power: pd.DataFrame, coverage: pd.DataFrame
     if not power.empty:
         lines += [f"## Power ({power['measure'].iloc[0]})", "",
                   "Paired SD over seeds per dataset, today's 95% half-width, and the seeds each dataset (or the",
-                  "mean over datasets, the same seeds on each) needs for a half-width of 10 and of 5 points.", "",
+                  "mean over datasets, the same seeds on each) needs for a half-width of 10 and of 5 points; in log",
+                  "points (100 x log cost ratio, about reduction points near 0).", "",
                   "| study | pair | dataset | seeds | SD | half-width | seeds for ±10 | seeds for ±5 |",
                   "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
         for _, r in power.iterrows():
