@@ -15,12 +15,16 @@ BENCH_ARGS ?=
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-install: $(STAMP)  ## create .venv: torch 2.13.0 (CPU) first, then labald editable with dev tools
+# torch comes first, from TORCH_INDEX when set (e.g. https://download.pytorch.org/whl/cpu for a CPU-only
+# build); else from pip's own index, whose Linux wheel of torch is the CUDA build on PyPI.
+TORCH_INDEX ?=
+
+install: $(STAMP)  ## create .venv: torch 2.13.0 first (TORCH_INDEX=url to choose the build), then labald
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
 	$(PY) -m pip install --quiet -e '.[dev,launchers]'
 	touch $(STAMP)
 

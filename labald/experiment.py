@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from labald import streams
 from labald.aggregation import dirichlet_prior
 from labald.data import Pool, load_pool
 from labald.data.amt import AmtData, amt_file, load_amt
@@ -72,7 +73,8 @@ def build_experiment(settings: RunSettings) -> Experiment:
         accuracy = float(diagonals.mean())
     alpha = dirichlet_prior(pool.n_classes, accuracy, workers.row_total, agg.prior_strength)
     n_train = settings.dataset.n_prototypes // 2
-    train_idx, val_idx = split_prototypes(pool.prototype_labels, n_train, np.random.default_rng([settings.seed, 303]))
+    split_rng = np.random.default_rng([settings.seed, streams.PROTOTYPES])
+    train_idx, val_idx = split_prototypes(pool.prototype_labels, n_train, split_rng)
     learner = None
     device = resolve_device(settings.device)
     if settings.learner is not None:

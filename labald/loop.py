@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from labald import metrics
+from labald import metrics, streams
 from labald.aggregation import (
     EMResult,
     annotation_log_likelihood,
@@ -159,7 +159,7 @@ def select_pairs(exp: Experiment, state: LoopState, phase: str, capacity_M: np.n
         state.mc,
         (ann.image, ann.worker, ann.label),
     )
-    return exp.sampler.select(candidates, beliefs, np.random.default_rng([s.luck_seed, 404, step]))
+    return exp.sampler.select(candidates, beliefs, np.random.default_rng([s.luck_seed, streams.SELECTION, step]))
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import pickle
 import time
 import zipfile
@@ -159,9 +160,19 @@ def _summary(exp: Experiment, state: LoopState, seconds: float) -> dict:
         "prior_accuracy": np.asarray(exp.prior_accuracy).tolist(),
         "wall_seconds": seconds,
         "threads": torch.get_num_threads(),
+        "cores": os.cpu_count(),
+        "load_1min": _load(),  # the machine's 1-minute load average as the run finished (timing.md)
         "seconds_total": {c: float(sum(r.get(c) or 0.0 for r in state.rows)) for c in metrics.TIMING_COLUMNS},
         "fingerprint": fingerprint(exp.settings),
     }
+
+
+def _load() -> float | None:
+    """The 1-minute load average, None where the platform has none."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 def _plain(obj):

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from labald import streams
 from labald.data import DatasetSettings
 from labald.data.pool import require_classes
 from labald.device import resolve_device
@@ -100,13 +101,13 @@ class RunSettings:
     @property
     def answer_seed(self) -> int:
         """The key of the world of answers: `seed` for replicate 0, else derived from (seed, replicate)."""
-        return _derived(self.seed, REPLICATE_STREAM, self.replicate)
+        return _derived(self.seed, streams.REPLICATE, self.replicate)
 
     @property
     def luck_seed(self) -> int:
         """The seed of the run's own draws (selection, learner): `seed` for rerun 0, else derived from
         (seed, rerun)."""
-        return _derived(self.seed, RERUN_STREAM, self.rerun)
+        return _derived(self.seed, streams.RERUN, self.rerun)
 
     def ablation_options(self) -> dict[str, Any]:
         """Options off their defaults that the run name shows as `+group.key=value` (ablation_changes)."""
@@ -323,8 +324,6 @@ NOT_RESULTS = {"acquisition": {"chunk"}}
 FILE_KEYS = {"features_path", "labels_path", "answers_path"}
 _TOP_LEVEL = {"batch_size", "max_per_image", "confidence", "max_steps", "results_dir", "data_dir", "run_dir",
               "threads", "device", "replicate", "rerun"}
-REPLICATE_STREAM = 606  # the SeedSequence purpose of a replicate's answer seed
-RERUN_STREAM = 707  # the SeedSequence purpose of a rerun's luck seed
 
 
 def _build(cls, values: Mapping[str, Any] | None, group: str):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check of issue 12, in one short script for the `device` tool (a machine with PyTorch+CUDA,
+# The GPU check, in one short script for the `device` tool (a machine with PyTorch+CUDA,
 # numpy, pandas, scipy, scikit-learn, tqdm, matplotlib and pytest, but no hydra-core/omegaconf and
 # no network). Prepare here, then run there from the repository root:
 #

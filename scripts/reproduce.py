@@ -6,8 +6,8 @@
 
 Studies (SPEC 7, 8; paper Sec. 5 and appendices B.3, H), each over the four samplers:
   main       stopping=unconfident (the paper's rule), on every subtask, --seeds seeds;
-  aa         the main study's J-BALD and LA-BALD again with other luck on the same world (rerun=1):
-             the A/A check of every paired comparison (labald.comparison);
+  aa         the main study's J-BALD and LA-BALD again with other luck on the same world (rerun=1 ...
+             --aa-reruns): the A/A check of every paired comparison (labald.comparison);
   over       stopping=budget up to --budget annotations per image (over-annotation, phase=over);
   imbalance  dataset.imbalance_ratio=--imbalance-ratio (majority/minority class size).
 Jobs run in parallel through Hydra's joblib launcher when it is installed and --jobs > 1
@@ -36,7 +36,7 @@ from labald.settings import run_name
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("ss", "rand_i_greedy_w", "j_bald", "la_bald")
 AA_METHODS = ("j_bald", "la_bald")  # each compared with itself on one world: the A/A check
-MAIN_SEEDS = 10  # the seeds the power analysis asks for: docs/comparison.md
+MAIN_SEEDS = 10  # the seeds the power analysis asks for: docs/results.md
 SUBTASKS = ("dog", "vertebrate", "insect_fungus", "commodity")
 FULL_N_PER_CLASS = 200  # the paper's scale is 1300 (ImageNet's train size): --n-per-class 1300
 
@@ -95,13 +95,13 @@ def plan(args) -> list[Group]:
         return ([f"dataset.n_per_class={n}"] if n else []), n
 
     groups = []
-    studies = [("main", args.datasets, seeds, [], None, None),
-               ("aa", args.datasets, seeds, ["rerun=1"], None, None),
+    studies = [("main", args.datasets, seeds, [], None, None, 0),
+               *(("aa", args.datasets, seeds, [f"rerun={r}"], None, None, r) for r in range(1, args.aa_reruns + 1)),
                ("imbalance", args.imbalance_datasets, list(range(args.imbalance_seeds)),
-                [f"dataset.imbalance_ratio={_num(args.imbalance_ratio)}"], args.imbalance_ratio, None),
+                [f"dataset.imbalance_ratio={_num(args.imbalance_ratio)}"], args.imbalance_ratio, None, 0),
                ("over", args.over_datasets, list(range(args.over_seeds)),
-                ["stopping=budget", f"stopping.annotations_per_image={_num(args.budget)}"], None, args.budget)]
-    for study, datasets, study_seeds, overrides, ratio, budget in studies:
+                ["stopping=budget", f"stopping.annotations_per_image={_num(args.budget)}"], None, args.budget, 0)]
+    for study, datasets, study_seeds, overrides, ratio, budget, rerun in studies:
         if study not in args.studies or not datasets or not study_seeds:
             continue
         by_size: dict[int | None, list[str]] = {}
@@ -109,7 +109,7 @@ def plan(args) -> list[Group]:
             by_size.setdefault(pool(d)[1], []).append(d)
         for n, names in by_size.items():
             groups.append(Group(study, names, study_seeds, pool(names[0])[0] + overrides + extra,
-                                setting(n, ratio, budget, rerun=int(study == "aa")),
+                                setting(n, ratio, budget, rerun=rerun),
                                 list(AA_METHODS if study == "aa" else METHODS)))
     return groups
 
@@ -196,6 +196,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help=f"sandbox images per class (default: {FULL_N_PER_CLASS}; quick: 100; paper: 1300)")
     p.add_argument("--studies", nargs="+", default=["main", "aa", "imbalance", "over"],
                    choices=["main", "aa", "imbalance", "over"])
+    p.add_argument("--aa-reruns", type=int, default=2,
+                   help="reruns of the A/A study, rerun=1 ... this (default: 2; quick: 1)")
     p.add_argument("--budget", type=float, default=1.0, help="annotations per image of the over study")
     p.add_argument("--over-datasets", nargs="+", help="datasets of the over study (default: as --datasets)")
     p.add_argument("--over-seeds", type=int, help="seeds of the over study (default: 2; quick: 1)")
@@ -223,9 +225,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.over_seeds = args.over_seeds or 1
         args.imbalance_datasets = args.imbalance_datasets or ["commodity"]
         args.imbalance_seeds = args.imbalance_seeds or 1
+        args.aa_reruns = min(args.aa_reruns, 1)
     # The full sweep's defaults: the paper's 4 subtasks x 4 samplers on sandbox pools of FULL_N_PER_CLASS
     # images per class, with the seeds a paired comparison needs to resolve 5 points on the mean over
-    # subtasks (docs/comparison.md), the same for imbalance; 2 seeds for the over-annotation curves.
+    # subtasks (docs/results.md), the same for imbalance; 2 seeds for the over-annotation curves.
     args.seeds = args.seeds or MAIN_SEEDS
     args.datasets = args.datasets or list(SUBTASKS)
     args.n_per_class = args.n_per_class or FULL_N_PER_CLASS

@@ -1,4 +1,4 @@
-"""Bad input, table-driven (issue 6): each case exits 2 with one `labald: error:` line naming the
+"""Bad input, table-driven: each case exits 2 with one `labald: error:` line naming the
 problem, no traceback, and writes or overwrites nothing. Runs `run.main()` in-process (the same
 code path as the command line; tests/test_run.py also drives a few through a real subprocess)."""
 

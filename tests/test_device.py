@@ -73,7 +73,7 @@ def test_cuda_runs_repeat_themselves_and_stay_close_to_the_cpu_run(tmp_path):
         run_experiment(settings, progress=False)
         runs[name] = _metrics(settings)
     pd.testing.assert_frame_equal(runs["a"], runs["b"])  # same seed on CUDA: same metrics
-    # CPU vs CUDA (README "Devices"): float rounding moves the model's predictions by ~1e-6, which can
-    # flip a tie in the selection, so whole runs agree to within a few percent, not bit for bit.
+    # CPU vs CUDA (docs/design.md, "Devices and threads"): float rounding moves the model's predictions by
+    # ~1e-6, which can flip a tie in the selection, so whole runs agree to within a few percent, not bit for bit.
     gap = np.abs(runs["a"]["label_accuracy"].to_numpy() - runs["cpu"]["label_accuracy"].to_numpy())
     assert gap.max() < 0.05

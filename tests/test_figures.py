@@ -234,5 +234,25 @@ def test_core_ablations_and_old_core_runs_are_their_own_study():
     assert setting_slug(new) == "main"
     ablated = {"learner": {"cross_fit": 1, "keep_best": "error"}, "aggregation": {"reinfer": False}}
     assert setting_slug(ablated) == "aggregation.reinfer=False,learner.cross_fit=1"
-    assert setting_slug({"learner": {"hidden": 128, "max_epochs": 50}}) == "core=old"  # before issue 10
+    assert setting_slug({"learner": {"hidden": 128, "max_epochs": 50}}) == "core=old"  # the older learning core
     assert setting_slug({"learner": None}) == "learner=none"
+
+
+def test_timing_gives_the_step_spread_over_runs_and_the_machine_load(tmp_path):
+    for seed, (step, load) in enumerate([(0.2, 1.0), (0.4, 2.5), (0.9, 1.5)]):
+        out = write_run(tmp_path, "a", "ss", seed, [0.0, 0.5, 1.0], [0.5, 0.7, 0.9])
+        metrics = pd.read_csv(out / "metrics.csv").assign(seconds_step=step)
+        metrics.to_csv(out / "metrics.csv", index=False)
+        (out / "summary.json").write_text(json.dumps({"wall_seconds": 1.0, "steps": 3, "stop_reason": "test",
+                                                      "load_1min": load, "cores": 2}))
+    write_run(tmp_path, "a", "la_bald", 0, [0.0, 0.5, 1.0], [0.5, 0.7, 0.9])  # no load recorded
+    frame = load_runs(tmp_path / "runs")
+    from labald.figures import timing
+    from labald.figures.load import read_summaries
+    table = timing.timing_table(frame, read_summaries(frame)).set_index("method")
+    ss = table.loc["ss"]
+    assert (ss["step_min"], ss["step_median"], ss["step_max"]) == pytest.approx((0.2, 0.4, 0.9))
+    assert (ss["load_median"], ss["load_max"], ss["cores"]) == (1.5, 2.5, 2)
+    text = timing.to_markdown(table.reset_index())
+    assert "| 0.200 / 0.400 / 0.900 | 1.5 / 2.5 on 2 |" in text
+    assert "| 0.400 / 0.400 / 0.400 | n/a |" in text  # LA-BALD's run recorded no load

@@ -1,4 +1,4 @@
-"""The paper's open choices (issue 13) as options: per-worker cap, prior diagonal, Jaccard ties; and the
+"""The paper's open choices as options: per-worker cap, prior diagonal, Jaccard ties; and the
 batch diagnostics every run writes."""
 
 from __future__ import annotations

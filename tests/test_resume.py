@@ -1,4 +1,4 @@
-"""Determinism and resume (issue 6): the same config and seed give the same metrics, and a run
+"""Determinism and resume: the same config and seed give the same metrics, and a run
 killed with SIGKILL at any point, then rerun, ends with the metrics of an uninterrupted run."""
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """End-to-end runs through the same config path as the CLI, and the CLI's handling of bad input."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -140,7 +141,7 @@ def test_runs_of_different_settings_get_their_own_directories(tmp_path):
 
 def test_a_submitit_sweep_writes_every_run_and_reports_a_failing_job(tmp_path):
     """hydra/launcher=submitit_local runs jobs through the same submitit machinery as submitit_slurm,
-    with the keys README's cluster example uses (timeout_min, cpus_per_task, mem_gb)."""
+    with the keys docs/design.md's cluster example uses (timeout_min, cpus_per_task, mem_gb)."""
     good = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
     bad = good.copy()
     bad[3, 1] = np.nan
@@ -185,7 +186,9 @@ def test_a_joblib_sweep_job_gets_its_share_of_the_cores_and_a_setting_wins(tmp_p
         run = results / "runs" / "digits" / "ss+learner=none" / f"seed={seed}"
         assert json.loads((run / "summary.json").read_text())["threads"] == threads_per_job(2)
     settings = make_settings(["dataset=digits", "learner=none", "max_steps=1", "threads=1"], tmp_path / "one")
-    assert run_experiment(settings, progress=False)["threads"] == 1
+    summary = run_experiment(settings, progress=False)
+    assert summary["threads"] == 1
+    assert summary["cores"] == os.cpu_count() and summary["load_1min"] >= 0  # timing.md reads the load
 
 
 def test_outside_a_terminal_progress_comes_as_lines_and_each_sweep_job_says_how_it_ended(tmp_path):

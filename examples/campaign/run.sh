@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A labeling campaign with the `labald` command, on the files in this folder (see README.md here):
+# A labeling campaign with the `labald` command, on the files in this folder (docs/campaign.md):
 # labels from the first round's answers, then two rounds of `propose` -> your crowd answers
 # (answer.py stands in for it) -> the labels again. Everything it writes goes to ./out.
 set -euo pipefail

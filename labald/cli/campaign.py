@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from labald import streams
 from labald.aggregation import dirichlet_prior
 from labald.cli.io import Campaign
 from labald.data import DatasetSettings, Pool
@@ -111,7 +112,7 @@ def _split_gold(campaign: Campaign, seed: int):
                     "--ids (half train, half validate); class %r has %d", short, int(counts.min()))
         return None, None
     return split_prototypes(campaign.prototype_labels, int(counts.min()) // 2,
-                            np.random.default_rng([seed, 303]))
+                            np.random.default_rng([seed, streams.PROTOTYPES]))
 
 
 class _LoggedRounds:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from labald import streams
 from labald.data import similarity as sim
 from labald.data.amt import AmtData
 from labald.data.features import load_labelled_features
@@ -41,7 +42,7 @@ class DatasetSettings:
 def load_pool(settings: DatasetSettings, amt: AmtData | None, seed: int) -> Pool:
     """Build the run's pool, seeded; real features when a features file is given, else the source
     that `kind` names (the sandbox generator or the bundled digits)."""
-    rng = np.random.default_rng([seed, 101])
+    rng = np.random.default_rng([seed, streams.POOL])
     if settings.kind == "replay":
         from labald.data.replay import load_replay_pool
 

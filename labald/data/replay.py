@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from labald import streams
 from labald.data import similarity as sim
 from labald.data.features import read_features
 from labald.data.pool import Pool, require_classes, subset_pool
@@ -138,7 +139,7 @@ def load_replay_pool(name: str, features_path: str | None, labels_path: str | No
     answered = encode(log["label"], class_index, "label", f"in {answers_path} is not among the classes {classes}")
     worker_ids = sorted_ids(log["worker"])
     workers = encode(log["worker"], {w: j for j, w in enumerate(worker_ids)}, "worker", "is unknown")
-    rng = np.random.default_rng([seed, 101])
+    rng = np.random.default_rng([seed, streams.POOL])
     pool_idx, proto_idx = subset_pool(x, y, n_per_class, n_prototypes, imbalance_ratio, rng)
     logged = np.full((len(x), len(worker_ids)), -1, dtype=np.int16 if len(classes) < 2**15 else np.int32)
     logged[rows, workers] = answered

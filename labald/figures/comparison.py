@@ -152,6 +152,9 @@ def forest_pairs(table: pd.DataFrame) -> list[tuple[str, str]]:
     return [p for p in pairs if p[0] == LA] + [p for p in pairs if rerun_of(p[0]) is not None]
 
 
+FOREST_COLUMNS = 4  # panels per row of the forest plot; more pairs wrap to further rows
+
+
 def forest_figure(table: pd.DataFrame, setting: str = "main", measure: str = PRIMARY) -> Figure | None:
     """One panel per compared pair (LA-BALD vs each baseline, A/A pairs), a row per dataset plus the
     mean over datasets (bold, diamond): the mean with its 95% interval, 0 marked, and the paper's
@@ -162,8 +165,13 @@ def forest_figure(table: pd.DataFrame, setting: str = "main", measure: str = PRI
         return None
     datasets = sorted(set(cells["dataset"]) - {ALL_DATASETS})
     rows = datasets + ([ALL_DATASETS] if ALL_DATASETS in set(cells["dataset"]) else [])
-    fig = Figure(figsize=(3.4 * len(pairs) + 1.2, 0.42 * len(rows) + 1.5), layout="constrained")
-    axes = fig.subplots(1, len(pairs), sharey=True, squeeze=False)[0]
+    ncols = min(len(pairs), FOREST_COLUMNS)
+    nrows = math.ceil(len(pairs) / ncols)
+    fig = Figure(figsize=(3.4 * ncols + 1.4, (0.42 * len(rows) + 1.1) * nrows + 0.4), layout="constrained")
+    grid = fig.subplots(nrows, ncols, sharey=True, squeeze=False)
+    axes = grid.ravel()
+    for ax in axes[len(pairs):]:
+        ax.set_visible(False)
     y = np.arange(len(rows))[::-1]
     for ax, (method, baseline) in zip(axes, pairs):
         pair = cells[(cells["method"] == method) & (cells["baseline"] == baseline)].set_index("dataset")
@@ -182,15 +190,18 @@ def forest_figure(table: pd.DataFrame, setting: str = "main", measure: str = PRI
         paper = pair["paper"].max() if "paper" in pair else math.nan
         if not math.isnan(paper):
             ax.axvline(paper, color="0.3", ls="--", lw=1.0)
-            ax.annotate(f"paper {paper:g}%", (paper, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -10),
-                        textcoords="offset points", fontsize=7, color="0.3")
+            ax.annotate(f"paper {paper:g}%", (paper, 1.0), xycoords=("data", "axes fraction"), xytext=(-2, -10),
+                        textcoords="offset points", fontsize=7, color="0.3", ha="right")
+            low, high = ax.get_xlim()
+            ax.set_xlim(low, max(high, paper + 0.05 * (high - low)))
         ax.set_title(pair_name(method, baseline), fontsize=9)
         ax.set_xlabel("fewer annotations (%)")
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(y, ["mean of datasets" if d == ALL_DATASETS else d for d in rows])
-    for label, dataset in zip(axes[0].get_yticklabels(), rows):
-        label.set_fontweight("bold" if dataset == ALL_DATASETS else "normal")
     axes[0].set_ylim(-0.7, len(rows) - 0.3)
+    for ax in grid[:, 0]:
+        for label, dataset in zip(ax.get_yticklabels(), rows):
+            label.set_fontweight("bold" if dataset == ALL_DATASETS else "normal")
     fig.suptitle(f"Paired reduction, {measure} ({setting_title(setting)}): mean over seeds, 95% interval, "
                  "seeds won", fontsize=10)
     return fig

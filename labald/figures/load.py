@@ -157,5 +157,6 @@ def read_summaries(frame: pd.DataFrame) -> pd.DataFrame:
             continue
         summary = json.loads(path.read_text())
         rows.append({**group.iloc[0][list(RUN_COLUMNS)].to_dict(), "wall_seconds": summary.get("wall_seconds"),
-                     "steps": summary.get("steps"), "stop_reason": summary.get("stop_reason")})
+                     "steps": summary.get("steps"), "stop_reason": summary.get("stop_reason"),
+                     "load_1min": summary.get("load_1min"), "cores": summary.get("cores")})
     return pd.DataFrame(rows)

@@ -11,7 +11,7 @@ import pandas as pd
 from labald import comparison
 from labald.figures import plots, timing
 from labald.figures.comparison import forest_figure, power_lines, to_markdown
-from labald.figures.load import load_runs
+from labald.figures.load import load_runs, read_summaries
 
 
 def stem(name: str, setting: str) -> str:
@@ -78,7 +78,7 @@ def _tables(frame: pd.DataFrame, table: pd.DataFrame, profile: pd.DataFrame, out
     for line in power_lines(power) + [f"A/A ({r['measure']}): {r['covering_0']} of {r['intervals']} per-dataset "
                                       "intervals cover 0" for _, r in coverage.iterrows()]:
         say(line)
-    times = timing.timing_table(frame)
+    times = timing.timing_table(frame, read_summaries(frame))
     times.to_csv(paths[2], index=False)
     paths[3].write_text(timing.to_markdown(times))
     return paths

@@ -17,11 +17,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from labald import streams
 from labald.learner.learner import MCDropoutLearner
 from labald.learner.mc import PoolPredictions
 from labald.learner.settings import FitReport, LearnerSettings, derive_seed
-
-STREAM_FOLD = 4
 
 
 class CrossFitLearner:
@@ -32,13 +31,15 @@ class CrossFitLearner:
         self.settings = settings
         self.seed = seed
         n = settings.cross_fit
-        seeds = [seed] if n == 1 else [derive_seed(seed, f, STREAM_FOLD) for f in range(n)]
+        seeds = [seed] if n == 1 else [derive_seed(seed, f, streams.LEARNER_FOLD) for f in range(n)]
         self.learners = [MCDropoutLearner(settings, n_features, n_classes, s, device) for s in seeds]
 
     def folds(self, n_images: int) -> np.ndarray:
         """The fixed fold of each of `n_images` pool images, seeded by the run seed."""
         n = len(self.learners)
-        return np.random.default_rng([self.seed, 505]).integers(0, n, n_images) if n > 1 else np.zeros(n_images, int)
+        if n == 1:
+            return np.zeros(n_images, int)
+        return np.random.default_rng([self.seed, streams.FOLDS]).integers(0, n, n_images)
 
     def fit(self, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val: Tensor, step: int,
             held_out: Tensor | None = None, folds: np.ndarray | None = None) -> FitReport:

@@ -11,14 +11,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from labald import streams
 from labald.learner.calibration import fit_temperature, nll
 from labald.learner.mc import mc_dropout_logits, mc_dropout_predict
 from labald.learner.mlp import MLP
 from labald.learner.settings import (
-    STREAM_DROPOUT,
-    STREAM_INIT,
-    STREAM_MC,
-    STREAM_SHUFFLE,
     FitReport,
     LearnerSettings,
     derive_seed,
@@ -64,7 +61,7 @@ class MCDropoutLearner:
 
     def _new_model(self, step: int) -> MLP:
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(derive_seed(self.seed, step, STREAM_INIT))
+            torch.manual_seed(derive_seed(self.seed, step, streams.LEARNER_INIT))
             return MLP(self.n_features, self.n_classes, self.settings.hidden,
                        self.settings.dropout).to(self.device)  # initialised on the CPU: same weights anywhere
 
@@ -142,8 +139,8 @@ class MCDropoutLearner:
         lr = s.lr * math.sqrt(min(s.batch_size, len(y)))
         net = FlatNet(model)
         adam = adam or AdamState.zeros(len(net.theta), self.device)
-        batches = self._batches(y, torch.Generator().manual_seed(derive_seed(self.seed, step, STREAM_SHUFFLE)))
-        masks = np.random.default_rng(derive_seed(self.seed, step, STREAM_DROPOUT))
+        batches = self._batches(y, torch.Generator().manual_seed(derive_seed(self.seed, step, streams.LEARNER_SHUFFLE)))
+        masks = np.random.default_rng(derive_seed(self.seed, step, streams.LEARNER_DROPOUT))
         p = model.dropout_p
         best_nll, best, stale, updates = math.inf, None, 0, 0
         for updates in range(1, total + 1):
@@ -196,7 +193,7 @@ class MCDropoutLearner:
         return mc_dropout_logits(model, x_val, self.settings.mc_samples, self._mc_generator(step))
 
     def _mc_generator(self, step: int) -> torch.Generator:
-        return torch.Generator().manual_seed(derive_seed(self.seed, step, STREAM_MC))
+        return torch.Generator().manual_seed(derive_seed(self.seed, step, streams.LEARNER_MC))
 
     def predict_mc(self, x: Tensor, step: int, out: Tensor | None = None) -> Tensor:
         """Calibrated probabilities [T, N, K] of the kept model; masks seeded by (seed, step). With

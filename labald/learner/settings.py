@@ -6,9 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Purposes of derived seeds: each random stream of a step is independent of the others.
-STREAM_INIT, STREAM_SHUFFLE, STREAM_DROPOUT, STREAM_MC = 0, 1, 2, 3
-
 KEEP_BEST = ("error", "nll", "off")
 CALIBRATE = ("mc_mean", "network")
 PROTOTYPES = ("adaptive", "split")

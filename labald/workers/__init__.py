@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from labald import streams
 from labald.data.amt import AmtData
 from labald.data.pool import Pool
 from labald.data.subtasks import CROWD_ACCURACY
@@ -24,7 +25,6 @@ __all__ = ["WorkerSettings", "WorkerPool", "build_workers", "pair_uniforms"]
 log = logging.getLogger(__name__)
 
 DEFAULT_SYNTHETIC_ACCURACY = 0.7
-ANSWER_STREAM = 202  # the SeedSequence purpose of the answers' key
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # splitmix64's increment
 
 
@@ -82,7 +82,7 @@ class WorkerPool:
         self.source = source
         self.row_total = row_total  # prior pseudo-counts per row for EM (SPEC 3)
         self.available_N_M: np.ndarray | None = None  # pairs that may be asked; None = all (simulation)
-        self._key = int(np.random.SeedSequence([seed, ANSWER_STREAM]).generate_state(1, dtype=np.uint64)[0])
+        self._key = int(np.random.SeedSequence([seed, streams.ANSWERS]).generate_state(1, dtype=np.uint64)[0])
 
     @property
     def n_workers(self) -> int:
@@ -109,7 +109,7 @@ def build_workers(settings: WorkerSettings, pool: Pool, amt: AmtData | None, see
         from labald.workers.replay import replay_workers
 
         return replay_workers(pool)
-    rng = np.random.default_rng([seed, 201])
+    rng = np.random.default_rng([seed, streams.CROWD])
     n = settings.n_crowd + settings.n_expert
     counts = None
     if settings.source == "amt" and amt is not None and pool.name != "digits":

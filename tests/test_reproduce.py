@@ -1,0 +1,36 @@
+"""`make reproduce`'s plan: the studies, their run directories and the A/A reruns, without running."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _reproduce():
+    spec = importlib.util.spec_from_file_location("reproduce", ROOT / "scripts" / "reproduce.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_full_plan_has_every_study_and_two_aa_reruns(tmp_path):
+    reproduce = _reproduce()
+    groups = reproduce.plan(reproduce.parse_args(["--results", str(tmp_path)]))
+    runs = {g.study: 0 for g in groups}
+    for g in groups:
+        runs[g.study] += len(g.run_dirs(tmp_path))
+    assert runs == {"main": 4 * 4 * 10, "aa": 2 * 2 * 4 * 10, "imbalance": 4 * 4 * 10, "over": 4 * 4 * 2}
+    aa = [g for g in groups if g.study == "aa"]
+    assert [g.overrides[-1] for g in aa] == ["rerun=1", "rerun=2"]
+    dirs = {d.parent.name for g in aa for d in g.run_dirs(tmp_path)}
+    assert dirs == {f"{m}+n_per_class=200+rerun={r}" for m in ("j_bald", "la_bald") for r in (1, 2)}
+
+
+def test_quick_plan_reruns_once(tmp_path):
+    reproduce = _reproduce()
+    groups = reproduce.plan(reproduce.parse_args(["--quick", "--results", str(tmp_path)]))
+    assert {g.setting.get("rerun") for g in groups if g.study == "aa"} == {1}  # one group per pool size
