@@ -16,6 +16,7 @@ from labald.data.amt import AmtData, amt_file, load_amt
 from labald.device import resolve_device
 from labald.learner import CrossFitLearner, split_prototypes
 from labald.samplers import SAMPLERS, PowerSampler, Sampler
+from labald.samplers.custom import CUSTOM, make_custom_sampler
 from labald.settings import JOINT_METHODS, RunSettings
 from labald.workers import WorkerPool, build_workers
 
@@ -95,6 +96,8 @@ def build_sampler(settings: RunSettings, workers: WorkerPool | None = None,
     `acquisition.skill_groups=experts` which workers are experts (a campaign knows whom it hired), or
     `skill_groups_M` (a campaign roster's groups) when given."""
     acq = settings.acquisition
+    if settings.method == CUSTOM:
+        return make_custom_sampler(settings.sampler, settings.sampler_options)
     if settings.method in JOINT_METHODS:
         options = {"local": acq.local, "chunk": acq.chunk, "jaccard_ties": acq.jaccard_ties,
                    "assignment": acq.assignment, "worker_skill": acq.worker_skill}

@@ -25,9 +25,11 @@ from labald.aggregation import (
     prior_mean,
 )
 from labald.annotations import Annotations
+from labald.errors import LabaldError
 from labald.experiment import Experiment
 from labald.learner import PoolPredictions, prototype_roles
 from labald.samplers import Beliefs, Candidates, Selection
+from labald.samplers.base import check_selection
 from labald.stopping import decide
 
 log = logging.getLogger("labald")
@@ -83,7 +85,7 @@ def run_steps(exp: Experiment, state: LoopState, on_step=None, progress: bool = 
     pipes (step, annotations per image, label accuracy, eligible images, elapsed time)."""
     s = exp.settings
     bar = tqdm(initial=state.step, total=most_steps(exp), disable=not progress, unit="step",
-               desc=f"{s.dataset.name}/{s.method} seed {s.seed} (steps at most)")
+               desc=f"{s.dataset.name}/{s.method_key} seed {s.seed} (steps at most)")
     started = time.perf_counter()
     try:
         while state.stop_reason is None:
@@ -102,7 +104,7 @@ def run_steps(exp: Experiment, state: LoopState, on_step=None, progress: bool = 
             )
             if log_every and state.step % log_every == 0:
                 log.info("%s/%s seed %d: step %d, %.3f annotations/image, label accuracy %.4f, %d eligible, %.0f s",
-                         s.dataset.name, s.method, s.seed, state.step, row["annotations_per_image"],
+                         s.dataset.name, s.method_key, s.seed, state.step, row["annotations_per_image"],
                          row["label_accuracy"], row["n_eligible"], time.perf_counter() - started)
             if on_step is not None:
                 on_step(state)
@@ -159,7 +161,11 @@ def select_pairs(exp: Experiment, state: LoopState, phase: str, capacity_M: np.n
         state.mc,
         (ann.image, ann.worker, ann.label),
     )
-    return exp.sampler.select(candidates, beliefs, np.random.default_rng([s.luck_seed, streams.SELECTION, step]))
+    selection = exp.sampler.select(candidates, beliefs, np.random.default_rng([s.luck_seed, streams.SELECTION, step]))
+    problem = check_selection(selection, candidates)
+    if problem is not None:
+        raise LabaldError(f"sampler {s.method_key} broke the constraints at step {step}: {problem}")
+    return selection
 
 
 @dataclass(frozen=True)

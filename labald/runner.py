@@ -42,6 +42,8 @@ _NOT_FINGERPRINTED = {"results_dir", "run_dir", "data_dir", "max_steps", "thread
 def fingerprint(settings: RunSettings) -> str:
     """Hash of every setting that affects results."""
     values = {k: v for k, v in dataclasses.asdict(settings).items() if k not in _NOT_FINGERPRINTED}
+    if settings.sampler is None:  # a built-in sampler: the custom-sampler keys stay out, as before they existed
+        del values["sampler"], values["sampler_options"]
     values["answer_draws"] = ANSWER_DRAWS
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -144,7 +146,7 @@ def _summary(exp: Experiment, state: LoopState, seconds: float) -> dict:
     last = state.rows[-1]
     return {
         "dataset": exp.settings.dataset.name,
-        "method": exp.settings.method,
+        "method": exp.settings.method_key,
         "seed": exp.settings.seed,
         "stop_reason": state.stop_reason,
         "steps": state.step,

@@ -22,6 +22,7 @@ from labald.device import resolve_device
 from labald.errors import LabaldError
 from labald.learner import LearnerSettings
 from labald.paths import check_destination
+from labald.samplers.custom import CUSTOM, check_custom_sampler, custom_method_key
 from labald.stopping import RULES, StoppingSettings
 from labald.workers import WorkerSettings
 
@@ -97,6 +98,16 @@ class RunSettings:
     # (selection ties, the learner's initialisation, batches, dropout and folds): a sampler against
     # itself on one world, the A/A check of a paired comparison
     rerun: int = 0
+    # method=custom: the sampler's class, `module:Class`, and its constructor's keyword arguments
+    sampler: str | None = None
+    sampler_options: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def method_key(self) -> str:
+        """The method as figures and tables name it: `method`, or a custom sampler's `module.Class[...]`."""
+        if self.method == CUSTOM:
+            return custom_method_key(self.sampler, self.sampler_options)
+        return self.method
 
     @property
     def answer_seed(self) -> int:
@@ -123,12 +134,16 @@ class RunSettings:
         """<results_dir>/runs/<dataset>/<run name>/seed=<seed>, or `run_dir` when given."""
         if self.run_dir:
             return Path(self.run_dir)
+        custom = self.method == CUSTOM
+        options = {f"method.options.{k}": _option_text(v) for k, v in self.sampler_options}
         name = run_name(
-            self.method, stopping=self.stopping.rule, budget=self.stopping.annotations_per_image,
+            custom_method_key(self.sampler) if custom else self.method,
+            stopping=self.stopping.rule, budget=self.stopping.annotations_per_image,
             imbalance_ratio=self.dataset.imbalance_ratio, n_per_class=self.dataset.n_per_class,
             local=self.acquisition.local, learner=self.learner is not None, workers=self.workers.source,
             batch_size=self.batch_size, max_per_image=self.max_per_image, confidence=self.confidence,
-            core=self.ablation_options(), replicate=self.replicate, rerun=self.rerun,
+            core={**self.ablation_options(), **options},
+            replicate=self.replicate, rerun=self.rerun,
         )
         return Path(self.results_dir) / "runs" / self.dataset.name / name / f"seed={self.seed}"
 
@@ -174,6 +189,19 @@ def run_name(
     if rerun:
         tags.append(f"rerun={rerun}")
     return "+".join([method, *tags])
+
+
+def _frozen(value: Any) -> Any:
+    """A config value as a hashable one: lists become tuples, mappings tuples of items."""
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def _option_text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _derived(seed: int, purpose: int, index: int) -> int:
@@ -253,7 +281,8 @@ def config_keys() -> frozenset[str]:
     may be given."""
     groups = {"dataset": DatasetSettings, "workers": WorkerSettings, "aggregation": AggregationSettings,
               "learner": LearnerSettings, "acquisition": AcquisitionSettings, "stopping": StoppingSettings}
-    keys = {"seed", "method", "resume", *_TOP_LEVEL, *groups, "method.name", "learner.name", "stopping.name"}
+    keys = {"seed", "method", "resume", *_TOP_LEVEL, *groups, "method.name", "learner.name", "stopping.name",
+            "method.sampler", "method.options"}
     for group, cls in groups.items():
         keys |= {f"{group}.{f.name}" for f in fields(cls) if (group, f.name) != ("stopping", "rule")}
     return frozenset(keys)
@@ -262,7 +291,7 @@ def config_keys() -> frozenset[str]:
 def check_key(key: str) -> None:
     """LabaldError naming the nearest valid keys unless `key` is one of `config_keys`."""
     keys = config_keys()
-    if key in keys:
+    if key in keys or key.startswith("method.options."):  # a custom sampler's own options are free
         return
     group, _, name = key.rpartition(".")
     pool = sorted(k for k in keys if k.rpartition(".")[0] == group) or sorted(keys)
@@ -288,6 +317,11 @@ def settings_from_config(cfg: Mapping[str, Any]) -> RunSettings:
     for key in method_cfg:
         check_key(f"method.{key}")
     method = method_cfg.get("name")
+    if method != CUSTOM and (method_cfg.get("sampler") is not None or method_cfg.get("options")):
+        raise LabaldError("method.sampler and method.options are for method=custom (a sampler you bring)")
+    options = method_cfg.get("options") or {}
+    if not isinstance(options, Mapping):
+        raise LabaldError(f"method.options must be a mapping of constructor arguments, got {options!r}")
     stopping = dict(cfg.get("stopping") or {})
     stopping["rule"] = stopping.pop("name", stopping.get("rule"))
     dataset = dict(cfg.get("dataset") or {})
@@ -302,6 +336,8 @@ def settings_from_config(cfg: Mapping[str, Any]) -> RunSettings:
         learner=None if learner_name == "none" else _build(LearnerSettings, learner_cfg, "learner"),
         acquisition=_build(AcquisitionSettings, cfg.get("acquisition"), "acquisition"),
         stopping=_build(StoppingSettings, stopping, "stopping"),
+        sampler=method_cfg.get("sampler") if method == CUSTOM else None,
+        sampler_options=tuple(sorted((str(k), _frozen(v)) for k, v in options.items())),
         **{f.name: cfg[f.name] for f in fields(RunSettings) if f.name in cfg and f.name in _TOP_LEVEL},
     )
     validate(settings)
@@ -343,7 +379,9 @@ def validate(s: RunSettings) -> None:
     _int("seed", s.seed, 0)
     _int("replicate", s.replicate, 0)
     _int("rerun", s.rerun, 0)
-    _choice("method", s.method, METHODS)
+    _choice("method", s.method, (*METHODS, CUSTOM))
+    if s.method == CUSTOM:
+        check_custom_sampler(s.sampler, s.sampler_options)
     _int("batch_size", s.batch_size, 1)
     _int("max_per_image", s.max_per_image, 1)
     _open_unit("confidence", s.confidence)

@@ -18,6 +18,7 @@ import pandas as pd
 import yaml
 
 from labald.errors import LabaldError
+from labald.samplers.custom import CUSTOM, custom_method_key
 from labald.settings import ablation_changes
 
 RUN_COLUMNS = ("run", "panel", "dataset", "setting", "method", "seed")
@@ -121,9 +122,18 @@ def _identity(run: Path, config: dict) -> dict:
         "panel": panel_name(config),
         "dataset": str((config.get("dataset") or {}).get("name", "?")),
         "setting": setting_slug(config),
-        "method": str(config.get("method", "?")),
+        "method": _method_key(config),
         "seed": int(config.get("seed", 0)),
     }
+
+
+def _method_key(config: dict) -> str:
+    """The run's method; a custom sampler by its path and options (labald.samplers.custom)."""
+    method = str(config.get("method", "?"))
+    if method != CUSTOM:
+        return method
+    options = [(str(k), v) for k, v in (config.get("sampler_options") or [])]
+    return custom_method_key(str(config.get("sampler")), options)
 
 
 def load_runs(runs_dir: Path) -> pd.DataFrame:

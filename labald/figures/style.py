@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from labald.samplers.custom import custom_display_name, is_custom_key
+
 METHOD_ORDER = ("ss", "rand_i_greedy_w", "j_bald", "la_bald", "eag", "power_bald")
 METHOD_NAMES = {"ss": "SS", "rand_i_greedy_w": "Rand-I+Greedy-W", "j_bald": "J-BALD", "la_bald": "LA-BALD",
                 "eag": "EAG", "power_bald": "PowerBALD"}
@@ -13,7 +15,10 @@ _SPARE_COLOURS = ("#56B4E9", "#F0E442", "#000000")
 
 
 def method_name(method: str) -> str:
-    return METHOD_NAMES.get(method, method)
+    """The display name: the paper's, or a custom sampler's class name (and options)."""
+    if method in METHOD_NAMES:
+        return METHOD_NAMES[method]
+    return custom_display_name(method) if is_custom_key(method) else method
 
 
 def method_colour(method: str) -> str:

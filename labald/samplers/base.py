@@ -62,3 +62,31 @@ class Sampler(Protocol):
     name: str
 
     def select(self, candidates: Candidates, beliefs: Beliefs, rng: np.random.Generator) -> Selection: ...
+
+
+def check_selection(selection: Selection, candidates: Candidates) -> str | None:
+    """What is wrong with a sampler's batch under this step's constraints, or None: equal-length
+    integer index arrays, at most `batch_size` pairs, each a valid pair (eligible image, not asked
+    before, worker with capacity), at most one pair per image, no worker over its capacity."""
+    images, workers = np.asarray(selection.images), np.asarray(selection.workers)
+    n, m = candidates.asked_N_M.shape
+    if images.shape != workers.shape or images.ndim != 1:
+        return f"images and workers must be 1-d arrays of one length, got shapes {images.shape} and {workers.shape}"
+    if len(images) and not (np.issubdtype(images.dtype, np.integer) and np.issubdtype(workers.dtype, np.integer)):
+        return f"images and workers must be integer indices, got {images.dtype} and {workers.dtype}"
+    if len(images) > candidates.batch_size:
+        return f"{len(images)} pairs, more than the batch size {candidates.batch_size}"
+    if len(images) and (images.min() < 0 or images.max() >= n or workers.min() < 0 or workers.max() >= m):
+        return f"an index outside the pool ({n} images) or the crowd ({m} workers)"
+    invalid = ~candidates.valid_N_M[images, workers]
+    if invalid.any():
+        i = int(np.argmax(invalid))
+        return (f"pair (image {images[i]}, worker {workers[i]}) is not valid (an ineligible image, a pair asked "
+                "before, or a worker without capacity)")
+    if len(np.unique(images)) < len(images):
+        return "an image appears twice in one batch"
+    over = np.bincount(workers, minlength=m) > candidates.capacity_M
+    if over.any():
+        return f"worker {int(np.argmax(over))} gets more tasks than its capacity"
+    return None
+
