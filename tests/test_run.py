@@ -63,6 +63,10 @@ def test_every_config_option_composes_and_validates(group, tmp_path):
     from labald.errors import LabaldError
 
     for option in sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml") if not p.stem.startswith("_")):
+        if group == "method" and option == "custom":  # a sampler you bring: its class is required
+            with pytest.raises(LabaldError, match="method.sampler=module:Class"):
+                make_settings([f"{group}={option}"], tmp_path)
+            continue
         if option == "custom":
             with pytest.raises(LabaldError, match="features_path"):
                 from labald.data import load_pool
@@ -253,12 +257,17 @@ def test_changing_any_result_changing_option_changes_the_run_directory(tmp_path)
                 assert out not in seen, f"{field.name}.{sub.name}"
                 seen.add(out)
                 checked += 1
-        elif field.name != "method":
+        elif field.name not in ("method", "sampler", "sampler_options"):  # the latter two: method=custom only
             out = dataclasses.replace(base, **{field.name: _other_value(value, field.name, tmp_path)}).output_dir
             assert out not in seen, field.name
             seen.add(out)
             checked += 1
     assert checked > 50  # the walk reached every group
+    custom = make_settings(["method=custom", "method.sampler=examples.samplers.uncertainty:UncertaintySampler"],
+                           tmp_path)
+    other_options = dataclasses.replace(custom, sampler_options=(("worker", "best"),))
+    other_class = dataclasses.replace(custom, sampler="examples.samplers.other:UncertaintySampler")
+    assert len({custom.output_dir, other_options.output_dir, other_class.output_dir} | seen) == len(seen) + 3
     # the content of a features file names the run, not its path: a copy shares the runs, an edit does not
     features = tmp_path / "f.npy"
     features.write_bytes(b"one")
