@@ -135,7 +135,7 @@ class RunSettings:
         if self.run_dir:
             return Path(self.run_dir)
         custom = self.method == CUSTOM
-        options = {f"method.options.{k}": _option_text(v) for k, v in self.sampler_options}
+        options = {f"method.options.{k}": v for k, v in self.sampler_options}  # run_name writes the values
         name = run_name(
             custom_method_key(self.sampler) if custom else self.method,
             stopping=self.stopping.rule, budget=self.stopping.annotations_per_image,
@@ -198,10 +198,6 @@ def _frozen(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return tuple(_frozen(v) for v in value)
     return value
-
-
-def _option_text(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _derived(seed: int, purpose: int, index: int) -> int:

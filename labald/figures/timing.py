@@ -44,7 +44,7 @@ def timing_table(frame: pd.DataFrame, summaries: pd.DataFrame | None = None) -> 
 
 def _load(row) -> str:
     median = row.get("load_median", math.nan)
-    if median is None or pd.isna(median):
+    if pd.isna(median):
         return "n/a"
     return f"{median:.1f} / {row['load_max']:.1f} on {int(row['cores'])}"
 

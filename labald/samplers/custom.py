@@ -51,23 +51,23 @@ def load_sampler_class(path: str | None) -> type:
     return cls
 
 
-def check_custom_sampler(path: str | None, options: Iterable[tuple[str, Any]] = ()) -> type:
-    """The class at `path`, checked to take keyword `options`; LabaldError (one line) if it cannot."""
+def check_custom_sampler(path: str | None, options: Iterable[tuple[str, Any]] = ()) -> None:
+    """LabaldError (one line) unless the class at `path` can be built with keyword `options`: the
+    check before any run is building it once."""
+    make_custom_sampler(path, options)
+
+
+def make_custom_sampler(path: str | None, options: Iterable[tuple[str, Any]] = ()) -> Sampler:
+    """An instance of the class at `path` built with keyword `options`; LabaldError (one line) if the
+    class cannot be loaded, its signature refuses the options, or its constructor raises."""
     cls = load_sampler_class(path)
     kwargs = dict(options)
     try:
         inspect.signature(cls).bind(**kwargs)
     except TypeError as e:
         raise LabaldError(f"method.sampler={path}: method.options {kwargs} do not fit {cls.__name__}: {e}") from None
-    make_custom_sampler(path, options, cls)  # a constructor that refuses its values fails here, before any run
-    return cls
-
-
-def make_custom_sampler(path: str, options: Iterable[tuple[str, Any]] = (), cls: type | None = None) -> Sampler:
-    """An instance of the class at `path` built with keyword `options`; LabaldError if it raises."""
-    cls = cls or check_custom_sampler(path, options)
     try:
-        return cls(**dict(options))
+        return cls(**kwargs)
     except Exception as e:  # noqa: BLE001 - the user's constructor: its own message, in one line
         raise LabaldError(f"method.sampler={path}: {cls.__name__}({_arguments(options)}) failed: "
                           f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
