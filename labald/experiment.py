@@ -14,10 +14,13 @@ from labald.aggregation import dirichlet_prior
 from labald.data import Pool, load_pool
 from labald.data.amt import AmtData, amt_file, load_amt
 from labald.device import resolve_device
+from labald.errors import LabaldError
 from labald.learner import CrossFitLearner, split_prototypes
-from labald.samplers import SAMPLERS, PowerSampler, Sampler
+from labald.samplers import JaccardOverlaps, Sampler, ScoreOptions, compose, uses_influence
 from labald.samplers.custom import CUSTOM, make_custom_sampler
-from labald.settings import JOINT_METHODS, RunSettings
+from labald.samplers.observers import BatchObserver
+from labald.samplers.skill import EMSkill, OneCoinSkill, OracleSkill, SkillModel
+from labald.settings import RunSettings
 from labald.workers import WorkerPool, build_workers
 
 log = logging.getLogger("labald")
@@ -29,6 +32,7 @@ class Experiment:
     pool: Pool
     workers: WorkerPool
     sampler: Sampler
+    observers: tuple[BatchObserver, ...]  # batch diagnostics recorded each step (labald.samplers.observers)
     learner: CrossFitLearner | None
     alpha_K_K: np.ndarray  # Dirichlet prior of every worker's confusion (SPEC 3)
     prior_accuracy: float | np.ndarray  # the prior's diagonal: one number, or [K] (prior_diagonal=per_class)
@@ -38,7 +42,8 @@ class Experiment:
 
     @property
     def joint(self) -> bool:
-        return self.settings.method in JOINT_METHODS
+        """Whether the run records the Jaccard overlaps of its top pairs."""
+        return any(isinstance(o, JaccardOverlaps) for o in self.observers)
 
     @functools.cached_property
     def folds(self) -> np.ndarray:
@@ -83,35 +88,40 @@ def build_experiment(settings: RunSettings) -> Experiment:
                                   device)
         log.info("device: %s (learner, MC inference, scoring)", device)
     return Experiment(
-        settings, pool, workers, build_sampler(settings, workers), learner, alpha, accuracy,
+        settings, pool, workers, build_sampler(settings, workers), build_observers(settings), learner, alpha, accuracy,
         torch.from_numpy(pool.features).to(device), train_idx, val_idx,
     )
 
 
 def build_sampler(settings: RunSettings, workers: WorkerPool | None = None,
                   skill_groups_M: np.ndarray | None = None) -> Sampler:
-    """The sampler `method` names, with the acquisition options of the samplers that take them.
-    `acquisition.worker_skill=oracle` hands the joint samplers the simulated crew's true skills
-    (each worker's mean true accuracy) from `workers`: a bound for simulations;
-    `acquisition.skill_groups=experts` which workers are experts (a campaign knows whom it hired), or
-    `skill_groups_M` (a campaign roster's groups) when given."""
+    """The sampler `method` names, composed from its pair score, the skill model of
+    `acquisition.worker_skill` and its assignment rule (`acquisition.assignment` for the methods that
+    take pairs by score). `oracle` reads the simulated crew's true skills (each worker's mean true
+    accuracy) from `workers`: a bound for simulations; `acquisition.skill_groups=experts` which workers
+    are experts (a campaign knows whom it hired), or `skill_groups_M` (a campaign roster's groups)."""
     acq = settings.acquisition
     if settings.method == CUSTOM:
         return make_custom_sampler(settings.sampler, settings.sampler_options)
-    if settings.method in JOINT_METHODS:
-        options = {"local": acq.local, "chunk": acq.chunk, "jaccard_ties": acq.jaccard_ties,
-                   "assignment": acq.assignment, "worker_skill": acq.worker_skill}
-        if acq.worker_skill == "oracle" and workers is not None:  # without them JointSampler refuses oracle
-            options["true_skill_M"] = np.diagonal(workers.confusions, axis1=1, axis2=2).mean(axis=1)
-        if skill_groups_M is not None:  # a campaign roster's groups
-            options["skill_groups_M"] = skill_groups_M
-        elif acq.skill_groups == "experts" and workers is not None:  # who was hired as an expert: known
-            options["skill_groups_M"] = workers.is_expert.astype(np.int64)
-    elif settings.method == PowerSampler.name:
-        options = {"beta": acq.power_beta, "chunk": acq.chunk}
-    else:
-        options = {}
-    return SAMPLERS[settings.method](**options)
+    skill: SkillModel = EMSkill()
+    if acq.worker_skill == "oracle":
+        if workers is None:
+            raise LabaldError("acquisition.worker_skill=oracle needs the simulated crew's true skills; "
+                              "a campaign has none")
+        skill = OracleSkill(np.diagonal(workers.confusions, axis1=1, axis2=2).mean(axis=1))
+    elif acq.worker_skill == "one_coin":
+        if skill_groups_M is None and acq.skill_groups == "experts" and workers is not None:
+            skill_groups_M = workers.is_expert.astype(np.int64)  # who was hired as an expert: known
+        skill = OneCoinSkill(skill_groups_M)
+    return compose(settings.method, skill, acq.assignment, ScoreOptions(acq.local, acq.chunk), acq.power_beta)
+
+
+def build_observers(settings: RunSettings) -> tuple[BatchObserver, ...]:
+    """The batch diagnostics the loop records each step: the Jaccard overlaps of the top pairs for
+    the methods scored by global and local influence."""
+    if settings.method != CUSTOM and uses_influence(settings.method):
+        return (JaccardOverlaps(settings.acquisition.jaccard_ties),)
+    return ()
 
 
 def _load_amt_if_wanted(settings: RunSettings) -> AmtData | None:

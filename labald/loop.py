@@ -7,6 +7,7 @@ other draw comes from a generator derived from (luck seed, step), so resuming ne
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -162,13 +163,17 @@ def select_pairs(exp: Experiment, state: LoopState, phase: str, capacity_M: np.n
         state.mc,
         (ann.image, ann.worker, ann.label),
     )
-    selection = exp.sampler.select(candidates, beliefs, np.random.default_rng([s.luck_seed, streams.SELECTION, step]))
+    rng = np.random.default_rng([s.luck_seed, streams.SELECTION, step])
+    selection = exp.sampler.select(candidates, beliefs, rng)
     # a sampler a user brings is held to the constraints; the package's own meet them by construction
     # (and a replayed campaign round is whatever the log holds)
     problem = check_selection(selection, candidates) if s.method == CUSTOM else None
     if problem is not None:
         raise LabaldError(f"sampler {s.method_key} broke the constraints at step {step}: {problem}")
-    return selection
+    observed = {}
+    for observe in exp.observers:
+        observed.update(observe(selection, candidates, rng))
+    return dataclasses.replace(selection, extra={**selection.extra, **observed}, pair_scores=None)
 
 
 @dataclass(frozen=True)

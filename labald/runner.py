@@ -148,6 +148,7 @@ def _summary(exp: Experiment, state: LoopState, seconds: float) -> dict:
         "dataset": exp.settings.dataset.name,
         "method": exp.settings.method_key,
         "seed": exp.settings.seed,
+        "protocol_diff": exp.settings.protocol_diff(),  # what differs from the paper's protocol
         "stop_reason": state.stop_reason,
         "steps": state.step,
         "n_images": exp.pool.n_images,

@@ -22,12 +22,11 @@ from labald.device import resolve_device
 from labald.errors import LabaldError
 from labald.learner import LearnerSettings
 from labald.paths import check_destination
+from labald.samplers.compose import methods, parts, uses_influence
 from labald.samplers.custom import CUSTOM, check_custom_sampler, custom_method_key
 from labald.stopping import RULES, StoppingSettings
 from labald.workers import WorkerSettings
 
-METHODS = ("ss", "rand_i_greedy_w", "j_bald", "la_bald", "eag", "power_bald")
-JOINT_METHODS = ("j_bald", "la_bald")
 DATASET_KINDS = ("sandbox", "digits", "custom", "replay")
 LOCAL_FORMS = ("paper", "exact")
 
@@ -60,12 +59,13 @@ class AcquisitionSettings:
     jaccard_ties: str = "random"
     # method=power_bald: images drawn with probability proportional to (best J-BALD score)^power_beta
     power_beta: float = 1.0
-    # method=j_bald | la_bald: pairs taken greedily by score (SPEC 5), or the B pairs of the largest
-    # total score under the same constraints (matching: a max-weight b-matching)
+    # methods that take pairs by score (j_bald, la_bald, eag): greedily by score (SPEC 5), or the B pairs
+    # of the largest total score under the same constraints (matching: a max-weight b-matching)
     assignment: str = "greedy"
-    # method=j_bald | la_bald: the worker confusions the scores use: EM's What (SPEC 5), or What with each
-    # worker's diagonal set to its one-coin skill learned from the answers (one_coin; labald.samplers.skill),
-    # or to the simulated crew's true skill (oracle: a bound, never available on a real campaign)
+    # methods with a pair score (all but ss): the worker confusions the score uses: EM's What (SPEC 5),
+    # or What with each worker's diagonal set to its one-coin skill learned from the answers (one_coin;
+    # labald.samplers.skill), or to the simulated crew's true skill (oracle: a bound, never available on
+    # a real campaign)
     worker_skill: str = "em"
     # with worker_skill=one_coin: one prior for the crew (none), or one per group of workers known in
     # advance (experts: hired experts and crowd, each with its own type-II-ML prior)
@@ -120,75 +120,85 @@ class RunSettings:
         (seed, rerun)."""
         return _derived(self.seed, streams.RERUN, self.rerun)
 
-    def ablation_options(self) -> dict[str, Any]:
-        """Options off their defaults that the run name shows as `+group.key=value` (ablation_changes)."""
-        learner = None if self.learner is None else dataclasses.asdict(self.learner)
-        return ablation_changes({"dataset": dataclasses.asdict(self.dataset), "learner": learner,
-                                 "aggregation": dataclasses.asdict(self.aggregation),
-                                 "workers": dataclasses.asdict(self.workers),
-                                 "acquisition": dataclasses.asdict(self.acquisition),
-                                 "stopping": dataclasses.asdict(self.stopping)})
+    def protocol_diff(self) -> dict[str, str]:
+        """What this run does differently from the paper's protocol (`protocol_diff`)."""
+        return protocol_diff(dataclasses.asdict(self))
 
     @property
     def output_dir(self) -> Path:
         """<results_dir>/runs/<dataset>/<run name>/seed=<seed>, or `run_dir` when given."""
         if self.run_dir:
             return Path(self.run_dir)
-        custom = self.method == CUSTOM
-        options = {f"method.options.{k}": v for k, v in self.sampler_options}  # run_name writes the values
-        name = run_name(
-            custom_method_key(self.sampler) if custom else self.method,
-            stopping=self.stopping.rule, budget=self.stopping.annotations_per_image,
-            imbalance_ratio=self.dataset.imbalance_ratio, n_per_class=self.dataset.n_per_class,
-            local=self.acquisition.local, learner=self.learner is not None, workers=self.workers.source,
-            batch_size=self.batch_size, max_per_image=self.max_per_image, confidence=self.confidence,
-            core={**self.ablation_options(), **options},
-            replicate=self.replicate, rerun=self.rerun,
-        )
-        return Path(self.results_dir) / "runs" / self.dataset.name / name / f"seed={self.seed}"
+        method = self.method
+        if self.method == CUSTOM:  # the class's path, then its options, each as a tag
+            method = custom_method_key(self.sampler) + "".join(
+                f"+method.options.{k}={_text(v)}" for k, v in self.sampler_options)
+        return Path(self.results_dir) / "runs" / self.dataset.name / run_name(method, self.protocol_diff()) / \
+            f"seed={self.seed}"
 
 
-def run_name(
-    method: str,
-    stopping: str = "unconfident",
-    budget: float | None = None,
-    imbalance_ratio: float = 1.0,
-    n_per_class: int | None = None,
-    local: str = "paper",
-    learner: bool = True,
-    workers: str = "amt",
-    batch_size: int = 100,
-    max_per_image: int = 3,
-    confidence: float = 0.9,
-    core: dict[str, Any] | None = None,
-    replicate: int = 0,
-    rerun: int = 0,
-) -> str:
-    """The method, plus `+key=value` for every setting that differs from the paper's protocol, so
-    runs of different settings (stopping rule, imbalance, local form, ...) never share a directory."""
-    tags = []
-    if stopping != "unconfident":
-        tags.append(f"stopping={stopping}{f'{budget:g}' if stopping == 'budget' else ''}")
-    if imbalance_ratio != 1:
-        tags.append(f"imbalance={imbalance_ratio:g}")
-    if n_per_class is not None:
-        tags.append(f"n_per_class={n_per_class}")
-    if method in JOINT_METHODS and local != "paper":
-        tags.append(f"local={local}")
-    if not learner:
-        tags.append("learner=none")
-    if workers != "amt":
-        tags.append(f"workers={workers}")
-    for key, value in (("batch_size", batch_size), ("max_per_image", max_per_image), ("confidence", confidence)):
-        if value != _PAPER[key]:
-            tags.append(f"{key}={value:g}")
-    for key, value in sorted((core or {}).items()):
-        tags.append(f"{key}={str(value).lower() if isinstance(value, bool) else value}")
-    if replicate:
-        tags.append(f"replicate={replicate}")
-    if rerun:
-        tags.append(f"rerun={rerun}")
-    return "+".join([method, *tags])
+_PAPER_RUN = {f.name: f.default for f in fields(RunSettings) if f.name in ("batch_size", "max_per_image", "confidence")}
+PANEL_KEYS = ("n_per_class",)  # protocol differences that figures show as the panel, not the study
+
+
+def protocol_diff(config: Mapping[str, Any]) -> dict[str, str]:
+    """Every setting of a run that differs from the paper's protocol, `key: value` as run names show
+    them, in the order they show them: `budget` (the budget stopping rule's annotations per image) or
+    `stopping` (another rule), `imbalance`, `n_per_class`, `local` (for the methods it changes),
+    `learner=none`, `workers`, `batch_size`, `max_per_image`, `confidence`, every other option off its
+    default as `group.key` (`ablation_changes`), then `replicate` and `rerun`.
+
+    `config` is a run's settings as a plain mapping (`dataclasses.asdict(RunSettings)`, a run's
+    config.yaml) or part of one (missing keys take their defaults). The one comparison with the
+    protocol: it names the run directory (`run_name`), is written to summary.json, and is what
+    figures group runs by (all but PANEL_KEYS, which make the panel)."""
+    dataset, stopping = config.get("dataset") or {}, config.get("stopping") or {}
+    diff: dict[str, str] = {}
+    rule = stopping.get("rule") or stopping.get("name") or "unconfident"
+    if rule == "budget":
+        diff["budget"] = _text(stopping.get("annotations_per_image"))
+    elif rule != "unconfident":
+        diff["stopping"] = str(rule)
+    if float(dataset.get("imbalance_ratio") or 1) != 1:
+        diff["imbalance"] = _text(dataset["imbalance_ratio"])
+    if dataset.get("n_per_class") is not None:
+        diff["n_per_class"] = _text(dataset["n_per_class"])
+    method, local = config.get("method"), (config.get("acquisition") or {}).get("local", "paper")
+    if local != "paper" and method in methods() and uses_influence(method):
+        diff["local"] = str(local)
+    if "learner" in config and config["learner"] is None:
+        diff["learner"] = "none"
+    if (config.get("workers") or {}).get("source", "amt") != "amt":
+        diff["workers"] = str(config["workers"]["source"])
+    for key, paper in _PAPER_RUN.items():
+        if key in config and config[key] != paper:
+            diff[key] = _text(config[key])
+    diff.update((key, _text(value)) for key, value in sorted(ablation_changes(config).items()))
+    for key in ("replicate", "rerun"):
+        if config.get(key):
+            diff[key] = _text(config[key])
+    return diff
+
+
+def run_name(method: str, diff: Mapping[str, str]) -> str:
+    """The run directory's name: the method, then `+key=value` for each difference from the paper's
+    protocol (`protocol_diff`), so runs of different settings never share a directory."""
+    return "+".join([method, *(f"{key}={value}" for key, value in diff.items())])
+
+
+def study_slug(diff: Mapping[str, str]) -> str:
+    """The study a run belongs to, as figures and tables name it: its protocol differences but the
+    panel's, joined by commas; `main` for the paper's protocol."""
+    return ",".join(f"{key}={value}" for key, value in diff.items() if key not in PANEL_KEYS) or "main"
+
+
+def _text(value: Any) -> str:
+    """A setting's value as run names show it: booleans in lower case, whole floats without `.0`."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
 
 
 def _frozen(value: Any) -> Any:
@@ -340,7 +350,6 @@ def settings_from_config(cfg: Mapping[str, Any]) -> RunSettings:
     return settings
 
 
-_PAPER = {"batch_size": 100, "max_per_image": 3, "confidence": 0.9}
 PRIOR_DIAGONALS = ("scalar", "per_class")
 JACCARD_TIES = ("random", "index")
 ASSIGNMENTS = ("greedy", "matching")
@@ -375,7 +384,7 @@ def validate(s: RunSettings) -> None:
     _int("seed", s.seed, 0)
     _int("replicate", s.replicate, 0)
     _int("rerun", s.rerun, 0)
-    _choice("method", s.method, (*METHODS, CUSTOM))
+    _choice("method", s.method, (*methods(), CUSTOM))
     if s.method == CUSTOM:
         check_custom_sampler(s.sampler, s.sampler_options)
     _int("batch_size", s.batch_size, 1)
@@ -421,6 +430,15 @@ def validate(s: RunSettings) -> None:
     _choice("acquisition.assignment", s.acquisition.assignment, ASSIGNMENTS)
     _choice("acquisition.worker_skill", s.acquisition.worker_skill, WORKER_SKILLS)
     _choice("acquisition.skill_groups", s.acquisition.skill_groups, SKILL_GROUPS)
+    if s.method != CUSTOM:
+        score, rule = parts(s.method)
+        if s.acquisition.assignment != "greedy" and rule != "greedy":
+            raise LabaldError(f"acquisition.assignment={s.acquisition.assignment} is for methods that take pairs by "
+                              f"score ({', '.join(m for m in methods() if parts(m)[1] == 'greedy')}); "
+                              f"method={s.method} assigns {rule.replace('_', ' ')}")
+        if s.acquisition.worker_skill != "em" and score is None:
+            raise LabaldError(f"acquisition.worker_skill={s.acquisition.worker_skill} changes a pair score's "
+                              f"worker confusions; method={s.method} has no score")
     if s.acquisition.skill_groups != "none" and s.acquisition.worker_skill != "one_coin":
         raise LabaldError(f"acquisition.skill_groups={s.acquisition.skill_groups} needs "
                           "acquisition.worker_skill=one_coin (the groups set the skills' priors)")

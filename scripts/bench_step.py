@@ -41,11 +41,11 @@ sys.path.insert(0, str(ROOT))
 
 from labald.data import DatasetSettings  # noqa: E402
 from labald.device import resolve_device  # noqa: E402
-from labald.experiment import build_experiment, build_sampler  # noqa: E402
+from labald.experiment import build_experiment, build_observers, build_sampler  # noqa: E402
 from labald.learner import LearnerSettings  # noqa: E402
 from labald.loop import advance, eligible, initial_state  # noqa: E402
+from labald.samplers import uses_influence  # noqa: E402
 from labald.settings import (  # noqa: E402
-    JOINT_METHODS,
     AcquisitionSettings,
     AggregationSettings,
     RunSettings,
@@ -137,6 +137,7 @@ def main() -> int:
         settings = dataclasses.replace(base, method=method)
         for _ in range(args.repeat):
             run = dataclasses.replace(exp, settings=settings, sampler=build_sampler(settings),
+                                      observers=build_observers(settings),
                                       learner=copy.deepcopy(exp.learner), workers=copy.deepcopy(exp.workers))
             trial = copy.deepcopy(state)
             advance(run, trial, "label")
@@ -151,7 +152,7 @@ def main() -> int:
         for method in args.methods:
             value = best[method][p]
             ratio = ""
-            if p in floor and (p != "seconds_scoring" or method in JOINT_METHODS):
+            if p in floor and (p != "seconds_scoring" or uses_influence(method)):
                 ratio = f" ({value / floor[p]:.1f}x)"
             line += f"{f'{value:.3f}{ratio}':>17}"
         line += f"{floor[p]:>10.3f}" if p in floor else f"{'':>10}"

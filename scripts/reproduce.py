@@ -12,7 +12,7 @@ Studies (SPEC 7, 8; paper Sec. 5 and appendices B.3, H), each over the four samp
   imbalance  dataset.imbalance_ratio=--imbalance-ratio (majority/minority class size).
 Jobs run in parallel through Hydra's joblib launcher when it is installed and --jobs > 1
 (`pip install -e '.[launchers]'`), else one after the other. Runs land where run.py puts them,
-`runs/<dataset>/<method>[+setting=value...]/seed=<s>` (labald.settings.run_name), so studies never
+`runs/<dataset>/<method>[+setting=value...]/seed=<s>` (labald.settings.protocol_diff), so studies never
 overwrite each other. A rerun resumes unfinished runs and skips studies whose runs are all finished (--force
 reruns them, resuming from their checkpoints). Logs go to <results>/reproduce/<study>.log; the wall
 time of every study goes to <results>/reproduce/summary.json. Then scripts/bench_scoring.py writes
@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labald.settings import run_name
+from labald.settings import protocol_diff, run_name
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("ss", "rand_i_greedy_w", "j_bald", "la_bald")
@@ -49,33 +49,33 @@ class Group:
     datasets: list[str]
     seeds: list[int]
     overrides: list[str]
-    setting: dict  # run_name keywords of the study's non-paper settings
+    setting: dict  # the study's non-paper settings, as part of a run config (labald.settings.protocol_diff)
     methods: list[str] = field(default_factory=lambda: list(METHODS))
 
     @property
     def tags(self) -> str:
-        """The study's settings as run_name writes them, e.g. `+stopping=budget1+n_per_class=100`."""
-        return run_name("", **self.setting)
+        """The study's settings as run names show them, e.g. `+budget=1+n_per_class=100`."""
+        return run_name("", protocol_diff(self.setting))
 
     @property
     def name(self) -> str:
         return f"{self.study}:{','.join(self.datasets)}{self.tags}"
 
     def run_dirs(self, results: Path) -> list[Path]:
-        return [results / "runs" / d / run_name(m, **self.setting) / f"seed={s}"
+        return [results / "runs" / d / run_name(m, protocol_diff({**self.setting, "method": m})) / f"seed={s}"
                 for d in self.datasets for m in self.methods for s in self.seeds]
 
 
 def setting(n_per_class: int | None = None, imbalance: float | None = None, budget: float | None = None,
             rerun: int = 0) -> dict:
-    """run_name keywords of a study: only the values it changes."""
-    out: dict = {"n_per_class": n_per_class}
+    """A study's settings as part of a run config: only the values it changes."""
+    out: dict = {"dataset": {"n_per_class": n_per_class}}
     if rerun:
         out["rerun"] = rerun
     if imbalance is not None:
-        out["imbalance_ratio"] = float(imbalance)
+        out["dataset"]["imbalance_ratio"] = float(imbalance)
     if budget is not None:
-        out.update(stopping="budget", budget=float(budget))
+        out["stopping"] = {"rule": "budget", "annotations_per_image": float(budget)}
     return out
 
 

@@ -342,14 +342,15 @@ def test_console_command_reports_one_line_without_traceback(tmp_path):
         "give the path of an existing CSV file"]
 
 
-def test_worker_skill_needs_a_joint_method(tmp_path, capsys):
+def test_worker_skill_needs_a_method_with_a_score(tmp_path, capsys):
     files = _valid_files(tmp_path)
     args = ["propose", "--annotations", str(files["answers"]), "--features", str(files["features"]),
             "--ids", str(files["ids"]), "--workers", str(files["roster"]), "-B", "2", "--method", "ss",
             "--worker-skill", "one_coin", "-o", str(tmp_path / "tasks.csv")]
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["labald: error: --worker-skill one_coin is for --method j_bald or la_bald, not ss"]
+    assert err == ["labald: error: --worker-skill one_coin changes a pair score's worker confusions; "
+                   "--method ss has no score"]
     assert not (tmp_path / "out").exists()
 
 

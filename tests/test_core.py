@@ -57,8 +57,8 @@ def test_confident_accuracy_and_ece_metrics():
 def test_a_run_that_changes_a_core_option_is_named_after_it(tmp_path):
     default = make_settings(["dataset=digits"], tmp_path)
     ablated = make_settings(["dataset=digits", "learner.cross_fit=1", "aggregation.reinfer=false"], tmp_path)
-    assert default.ablation_options() == {}
-    assert ablated.ablation_options() == {"learner.cross_fit": 1, "aggregation.reinfer": False}
+    assert default.protocol_diff() == {}
+    assert ablated.protocol_diff() == {"aggregation.reinfer": "false", "learner.cross_fit": "1"}
     assert ablated.output_dir.parent.name == "ss+aggregation.reinfer=false+learner.cross_fit=1"
     assert ablated.output_dir != default.output_dir
-    assert run_name("ss") == default.output_dir.parent.name
+    assert run_name("ss", {}) == default.output_dir.parent.name

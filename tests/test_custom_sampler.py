@@ -44,7 +44,7 @@ def test_the_example_runs_resumes_and_shows_in_figures_beside_the_paper_samplers
     proc = _run_py(tmp_path, "method=custom", f"method.sampler={EXAMPLE}", "+method.options.worker=best",
                    "max_steps=1")
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "runs" / "digits" / f"{KEY}+learner=none+method.options.worker=best" / "seed=0").is_dir()
+    assert (tmp_path / "runs" / "digits" / f"{KEY}+method.options.worker=best+learner=none" / "seed=0").is_dir()
 
     out = tmp_path / "figures"
     make_figures(tmp_path / "runs", out, say=lambda _: None, formats=("png",))
@@ -89,7 +89,7 @@ def test_settings_name_a_custom_sampler_by_its_path_and_options(tmp_path):
     settings = make_settings(["method=custom", f"method.sampler={EXAMPLE}", "+method.options.worker=best", *FAST],
                              tmp_path)
     assert settings.method_key == KEY + "[worker=best]"
-    assert settings.output_dir.parent.name == f"{KEY}+learner=none+method.options.worker=best"
+    assert settings.output_dir.parent.name == f"{KEY}+method.options.worker=best+learner=none"
     with pytest.raises(LabaldError, match="only|for method=custom"):
         make_settings(["method=ss", "+method.options.worker=best", *FAST], tmp_path)
     assert run_experiment(make_settings(["method=custom", f"method.sampler={EXAMPLE}", "max_steps=1", *FAST],

@@ -233,7 +233,7 @@ def test_core_ablations_and_old_core_runs_are_their_own_study():
     new = {"learner": {"cross_fit": 3, "keep_best": "error"}, "aggregation": {"reinfer": True}}
     assert setting_slug(new) == "main"
     ablated = {"learner": {"cross_fit": 1, "keep_best": "error"}, "aggregation": {"reinfer": False}}
-    assert setting_slug(ablated) == "aggregation.reinfer=False,learner.cross_fit=1"
+    assert setting_slug(ablated) == "aggregation.reinfer=false,learner.cross_fit=1"
     assert setting_slug({"learner": {"hidden": 128, "max_epochs": 50}}) == "core=old"  # the older learning core
     assert setting_slug({"learner": None}) == "learner=none"
 

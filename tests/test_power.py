@@ -11,8 +11,8 @@ from labald.acquisition import global_influence
 from labald.experiment import build_experiment
 from labald.learner import PoolPredictions
 from labald.loop import advance, initial_state
-from labald.samplers import Beliefs, Candidates, PowerSampler
-from labald.samplers.joint import power_priorities
+from labald.samplers import Beliefs, Candidates, compose
+from labald.samplers.selection import power_priorities
 from tests.helpers import make_settings
 
 
@@ -56,7 +56,7 @@ def test_sampler_gives_each_drawn_image_its_best_worker_in_priority_order():
     asked = np.zeros((n, m), dtype=bool)
     asked[0, :] = [True, False, False, False]
     candidates = Candidates(np.arange(n) != 5, asked, np.full(m, 10), batch_size=6)
-    picked = PowerSampler(beta=1.0).select(candidates, beliefs, np.random.default_rng(3))
+    picked = compose("power_bald", power_beta=1.0).select(candidates, beliefs, np.random.default_rng(3))
     # slow oracle: the same draws, one image at a time
     scores = global_influence(beliefs.mc.dense(), w).numpy()
     valid = candidates.valid_N_M
@@ -74,7 +74,7 @@ def test_a_huge_beta_is_j_balds_image_ranking():
     beliefs, w = _problem(seed=4, n=30)
     n, m = 30, w.shape[0]
     candidates = Candidates(np.ones(n, dtype=bool), np.zeros((n, m), dtype=bool), np.full(m, 30), batch_size=8)
-    picked = PowerSampler(beta=1e6).select(candidates, beliefs, np.random.default_rng(0))
+    picked = compose("power_bald", power_beta=1e6).select(candidates, beliefs, np.random.default_rng(0))
     best = global_influence(beliefs.mc.dense(), w).numpy().max(axis=1)
     assert picked.images.tolist() == np.argsort(-best)[:8].tolist()
 

@@ -138,7 +138,7 @@ def test_runs_of_different_settings_get_their_own_directories(tmp_path):
     dirs = {make_settings(v, tmp_path).output_dir for v in variants}
     assert len(dirs) == len(variants) and paper not in dirs
     assert make_settings(["method=la_bald", "stopping=budget"], tmp_path).output_dir.parent.name == (
-        "la_bald+stopping=budget2")
+        "la_bald+budget=2")
     # the local form only names joint methods' runs; SS ignores it
     assert make_settings(["acquisition.local=exact"], tmp_path).output_dir.parent.name == "ss"
 
@@ -283,3 +283,48 @@ def _sha8(data: bytes) -> str:
     import hashlib
 
     return hashlib.sha256(data).hexdigest()[:8]
+
+
+def test_one_protocol_diff_names_the_run_is_in_its_summary_and_groups_its_figures(tmp_path):
+    from labald.figures.load import load_runs
+    from labald.settings import run_name
+
+    overrides = ["dataset=digits", "method=ss", "learner=none", "max_steps=2", "batch_size=50",
+                 "dataset.imbalance_ratio=2", "aggregation.reinfer=false", "rerun=1"]
+    settings, summary, _ = _run(tmp_path, overrides)
+    diff = {"imbalance": "2", "learner": "none", "batch_size": "50", "aggregation.reinfer": "false", "rerun": "1"}
+    assert summary["protocol_diff"] == diff and list(summary["protocol_diff"]) == list(diff)
+    assert json.loads((settings.output_dir / "summary.json").read_text())["protocol_diff"] == diff
+    assert settings.output_dir.parent.name == run_name("ss", diff)
+    frame = load_runs(tmp_path / "runs")
+    assert set(frame["setting"]) == {",".join(f"{k}={v}" for k, v in diff.items())}
+
+
+def test_config_defaults_equal_the_dataclass_defaults():
+    """Defaults are written twice, in the configs (what a user reads and overrides) and in the settings
+    dataclasses (what code and tests build directly); this keeps the two equal, key by key."""
+    import dataclasses
+
+    from labald.data import DatasetSettings
+    from labald.learner import LearnerSettings
+    from labald.settings import AcquisitionSettings, AggregationSettings, RunSettings
+    from labald.stopping import StoppingSettings
+    from labald.workers import WorkerSettings
+
+    cfg = compose_config([])
+    per_dataset = {"name", "wnids", "kind", "features_path", "labels_path", "answers_path"}  # each dataset's own
+    groups = [(RunSettings, {k: v for k, v in cfg.items() if not isinstance(v, dict)}, {"seed", "resume", "data_dir"}),
+              (AggregationSettings, cfg["aggregation"], set()), (AcquisitionSettings, cfg["acquisition"], set()),
+              (LearnerSettings, cfg["learner"], {"name"}), (StoppingSettings, cfg["stopping"], {"name"}),
+              (WorkerSettings, cfg["workers"], set()), (DatasetSettings, cfg["dataset"], per_dataset)]
+    checked = 0
+    for cls, values, own in groups:
+        defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+        for key, value in values.items():
+            if key in own:
+                continue
+            assert key in defaults, f"{cls.__name__}.{key} is in the configs but has no dataclass default"
+            expected = list(defaults[key]) if isinstance(defaults[key], tuple) else defaults[key]
+            assert value == expected, f"{cls.__name__}.{key}: config {value!r}, dataclass {expected!r}"
+            checked += 1
+    assert checked >= 50  # every group has its keys checked, not a handful

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from labald.samplers import Beliefs, Candidates, make_sampler
+from labald.samplers import Beliefs, Candidates, compose
 from labald.samplers.selection import greedy_select, greedy_select_reference, matching_select
 
 
@@ -116,7 +116,7 @@ def test_ss_picks_only_eligible_images_uniformly():
     n, m = 200, 12
     cands = _candidates(n, m, rng)
     counts = np.zeros(n)
-    sampler = make_sampler("ss")
+    sampler = compose("ss")
     for seed in range(200):
         sel = sampler.select(cands, _beliefs(n, m, 3, rng), np.random.default_rng(seed))
         _check_constraints(sel.images, sel.workers, cands.valid_N_M, cands.capacity_M, cands.batch_size)
@@ -133,8 +133,48 @@ def test_rand_i_greedy_w_gives_each_image_its_best_available_worker():
     n, m, k = 80, 9, 4
     cands = Candidates(np.ones(n, dtype=bool), rng.random((n, m)) > 0.8, np.full(m, 100), 20)
     beliefs = _beliefs(n, m, k, rng)
-    sel = make_sampler("rand_i_greedy_w").select(cands, beliefs, np.random.default_rng(0))
+    sel = compose("rand_i_greedy_w").select(cands, beliefs, np.random.default_rng(0))
     expected_acc = beliefs.posterior_N_K @ np.diagonal(beliefs.confusions_M_K_K, axis1=1, axis2=2).T
     for i, j in zip(sel.images, sel.workers):
         available = np.flatnonzero(cands.valid_N_M[i])
         assert expected_acc[i, j] == expected_acc[i, available].max()
+
+
+def test_a_new_pair_score_is_one_function(tmp_path):
+    """A score registered with @pair_score runs as a method: validated, scored with the skill model's
+    confusions, pairs taken by score under the constraints (or by matching), named in run directories."""
+    import dataclasses
+
+    from labald.experiment import build_experiment
+    from labald.loop import advance, eligible, initial_state
+    from labald.samplers import PAIR_SCORES, PairScores, pair_score
+    from labald.settings import validate
+    from tests.helpers import make_settings
+
+    @pair_score("test_margin")
+    def margin(beliefs, rows, confusions_M_K_K, options):
+        """1 - (top - second posterior) of the image, plus the worker's mean diagonal: unsure images first."""
+        top2 = np.sort(beliefs.posterior_N_K[rows], axis=1)[:, -2:]
+        skill_M = np.diagonal(confusions_M_K_K, axis1=1, axis2=2).mean(axis=1)
+        return PairScores(rows, (1 - (top2[:, 1] - top2[:, 0]))[:, None] + skill_M[None, :])
+
+    try:
+        base = make_settings(["dataset=digits", "learner.max_epochs=2", "learner.min_updates=20", "batch_size=20"],
+                             tmp_path)
+        for assignment in ("greedy", "matching"):
+            settings = dataclasses.replace(base, method="test_margin",
+                                           acquisition=dataclasses.replace(base.acquisition, assignment=assignment))
+            validate(settings)
+            tag = "+acquisition.assignment=matching" if assignment == "matching" else ""
+            assert settings.output_dir.parent.name.startswith(f"test_margin+batch_size=20{tag}")
+            exp = build_experiment(settings)
+            state = initial_state(exp)
+            margin_N = 1 - np.diff(np.sort(state.posterior_N_K, axis=1)[:, -2:], axis=1)[:, 0]
+            margin_N[~eligible(exp, state, "label")] = -np.inf
+            assert np.isfinite(margin_N).sum() > 40 and np.unique(margin_N).size > 40  # a real ranking
+            assert advance(exp, state, "label")
+            picked = state.annotations.image
+            assert len(picked) == 20 and margin_N[picked].min() >= np.sort(margin_N)[-20] - 1e-12
+            assert "jaccard_la_global" not in state.rows[-1]
+    finally:
+        PAIR_SCORES.pop("test_margin")

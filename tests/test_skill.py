@@ -141,7 +141,7 @@ def test_one_coin_scores_change_the_batch_only_once_answers_exist(tmp_path):
 def test_oracle_scores_with_the_true_skills(tmp_path):
     """worker_skill=oracle puts each worker's true mean accuracy on What's diagonals from step 1."""
     exp = build_experiment(make_settings([*DIGITS_J, "acquisition.worker_skill=oracle"], tmp_path))
-    np.testing.assert_allclose(exp.sampler.true_skill_M,
+    np.testing.assert_allclose(exp.sampler.skill.true_skill_M,
                                np.diagonal(exp.workers.confusions, axis1=1, axis2=2).mean(axis=1))
     state = initial_state(exp)
     em = build_experiment(make_settings(DIGITS_J, tmp_path / "em"))
@@ -150,7 +150,7 @@ def test_oracle_scores_with_the_true_skills(tmp_path):
     em_batch = select_pairs(em, state, "label", capacity, 1)
     assert set(zip(oracle_batch.images, oracle_batch.workers)) != set(zip(em_batch.images, em_batch.workers))
     # at step 1 EM's What ties every worker; the true skills send the batch to the better ones
-    skill = exp.sampler.true_skill_M
+    skill = exp.sampler.skill.true_skill_M
     assert skill[oracle_batch.workers].mean() > skill[em_batch.workers].mean() + 0.02
 
 
@@ -164,11 +164,13 @@ def test_a_crew_far_from_any_strong_prior_still_gets_a_posterior():
     assert np.all(post @ SKILL_GRID > 0.99)
 
 
-def test_oracle_without_true_skills_is_refused():
-    from labald.samplers.joint import JointSampler
+def test_oracle_without_true_skills_is_refused(tmp_path):
+    from labald.errors import LabaldError
+    from labald.experiment import build_sampler
 
-    with pytest.raises(ValueError, match="needs true_skill_M"):
-        JointSampler("j_bald", worker_skill="oracle")
+    settings = make_settings(["method=j_bald", "acquisition.worker_skill=oracle"], tmp_path)
+    with pytest.raises(LabaldError, match="needs the simulated crew's true skills"):
+        build_sampler(settings)
 
 
 def test_known_groups_each_get_their_own_prior():
@@ -207,6 +209,6 @@ def test_known_experts_are_told_apart_from_few_answers():
 def test_skill_groups_experts_hands_the_sampler_who_is_an_expert(tmp_path):
     exp = build_experiment(make_settings([*DIGITS_J, "acquisition.worker_skill=one_coin",
                                           "acquisition.skill_groups=experts"], tmp_path))
-    np.testing.assert_array_equal(exp.sampler.skill_groups_M, exp.workers.is_expert.astype(int))
+    np.testing.assert_array_equal(exp.sampler.skill.groups_M, exp.workers.is_expert.astype(int))
     assert exp.settings.output_dir.parent.name.startswith(
         "j_bald+acquisition.skill_groups=experts+acquisition.worker_skill=one_coin+")

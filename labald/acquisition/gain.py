@@ -25,17 +25,21 @@ from torch import Tensor
 
 from labald.acquisition._checks import check_chunk, check_probs_and_confusions
 
+_BLOCK_ELEMENTS = 2**23  # numbers in one block's work buffer (64 MiB in float64)
+
 
 def expected_accuracy_gain(posterior_N_K: Tensor, confusion_M_K_K: Tensor, chunk: int = 512) -> Tensor:
     """g [N, M]: expected rise in max_y q_i(y) from one answer of worker j (see the module docstring).
 
     posterior_N_K: q_i(y), rows summing to 1; confusion_M_K_K: What_j[true, answered]. Images are
-    processed in blocks of `chunk` (work memory chunk * M * K^2 numbers).
+    processed in blocks of at most `chunk`, fewer when a block's [b, M, K, K] work buffer would hold
+    more than `_BLOCK_ELEMENTS` numbers, so memory stays flat in N, M and K.
     """
     confusion_M_K_K = check_probs_and_confusions(posterior_N_K[None], confusion_M_K_K)
     check_chunk(chunk)
     N, K = posterior_N_K.shape
     M = confusion_M_K_K.shape[0]
+    chunk = max(1, min(chunk, _BLOCK_ELEMENTS // (M * K * K)))
     gain_N_M = posterior_N_K.new_empty(N, M)
     for c0 in range(0, N, chunk):
         q_b_K = posterior_N_K[c0:c0 + chunk]

@@ -116,9 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     prop.add_argument("--method", choices=METHODS, default="la_bald", help="task sampler (la_bald)")
     prop.add_argument("--max-per-image", type=_positive_int, default=3, help="answers per task at most (3)")
     prop.add_argument("--worker-skill", choices=("em", "one_coin"), default="em",
-                      help="j_bald / la_bald score workers by EM's confusions (em) or by each worker's skill "
-                           "learned from its answers (one_coin; a roster column `group`, e.g. expert / crowd, "
-                           "gives each group its own prior)")
+                      help="samplers with a pair score (all but ss) score workers by EM's confusions (em) or "
+                           "by each worker's skill learned from its answers (one_coin; a roster column `group`, "
+                           "e.g. expert / crowd, gives each group its own prior)")
     return parser
 
 

@@ -94,7 +94,7 @@ def build(campaign: Campaign, options: Options, n_workers: int) -> Experiment:
     learner = CrossFitLearner(settings.learner, features.shape[1], k, options.seed) if use_learner else None
     logged = _LoggedRounds(campaign, n_workers)
     return Experiment(
-        settings, pool, logged, logged, learner,
+        settings, pool, logged, logged, (), learner,
         dirichlet_prior(k, accuracy, SYNTHETIC_ROW_TOTAL, options.prior_strength), accuracy,
         torch.from_numpy(features), train_idx, val_idx,
     )

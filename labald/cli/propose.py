@@ -15,7 +15,6 @@ import numpy as np
 
 from labald.cli.io import check_outputs, csv_text, read_campaign, read_roster, write_outputs
 from labald.errors import LabaldError
-from labald.settings import JOINT_METHODS
 
 HEADER = ["task", "worker", "score", "round"]
 
@@ -23,8 +22,9 @@ HEADER = ["task", "worker", "score", "round"]
 def run(args) -> int:
     check_outputs([Path(args.output)], force=args.force)
     roster, capacity, groups = read_roster(args.workers)
-    if args.worker_skill != "em" and args.method not in JOINT_METHODS:
-        raise LabaldError(f"--worker-skill {args.worker_skill} is for --method j_bald or la_bald, not {args.method}")
+    if args.worker_skill != "em" and args.method == "ss":
+        raise LabaldError(f"--worker-skill {args.worker_skill} changes a pair score's worker confusions; "
+                          "--method ss has no score")
     data = read_campaign(args.annotations, args.features, args.ids, args.prototypes, args.classes,
                          roster_ids=roster, allow_no_answers=True)
     from labald.cli import campaign as cp  # torch loads only once the inputs are known to be good

@@ -3,9 +3,9 @@
 A run is any directory holding `metrics.csv` and `config.yaml` (SPEC 7). Runs are grouped by their
 settings, never by their path, so a layout change or an explicit `run_dir` does not mix settings:
 - `panel`: the dataset as plotted, its name plus the pool size when `dataset.n_per_class` is set;
-- `setting`: the study a run belongs to (stopping rule, imbalance ratio, local form, no learner,
-  synthetic workers, batch size, cap, confidence, learning-core options), a short slug, `main` for
-  the paper's protocol.
+- `setting`: the study a run belongs to: what its settings change from the paper's protocol
+  (`labald.settings.protocol_diff`, the same comparison that names run directories and is written to
+  summary.json) but the pool size, joined by commas; `main` for the paper's protocol.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import yaml
 
 from labald.errors import LabaldError
 from labald.samplers.custom import CUSTOM, custom_method_key
-from labald.settings import ablation_changes
+from labald.settings import protocol_diff, study_slug
 
 RUN_COLUMNS = ("run", "panel", "dataset", "setting", "method", "seed")
 
@@ -29,43 +29,14 @@ class FiguresError(LabaldError):
 
 
 def setting_slug(config: dict) -> str:
-    """`main` for the paper's default study, else the non-default settings joined by commas."""
-    dataset, stopping = config.get("dataset") or {}, config.get("stopping") or {}
-    acquisition = config.get("acquisition") or {}
-    parts = []
-    rule = stopping.get("rule") or stopping.get("name") or "unconfident"
-    if rule == "budget":
-        parts.append(f"budget={_number(stopping.get('annotations_per_image'))}")
-    elif rule != "unconfident":
-        parts.append(f"stopping={rule}")
-    ratio = dataset.get("imbalance_ratio") or 1
-    if float(ratio) != 1:
-        parts.append(f"imbalance={_number(ratio)}")
-    local = acquisition.get("local") or "paper"
-    if local != "paper":
-        parts.append(f"local={local}")
-    if config.get("learner") is None and "learner" in config:
-        parts.append("learner=none")
-    workers = (config.get("workers") or {}).get("source", "amt")
-    if workers != "amt":
-        parts.append(f"workers={workers}")
-    for key, paper in (("batch_size", 100), ("max_per_image", 3), ("confidence", 0.9)):
-        if key in config and float(config[key]) != paper:
-            parts.append(f"{key}={_number(config[key])}")
-    parts += _core_parts(config)
-    for key in ("replicate", "rerun"):
-        if config.get(key):
-            parts.append(f"{key}={config[key]}")
-    return ",".join(parts) or "main"
-
-
-def _core_parts(config: dict) -> list[str]:
-    """Options off their defaults (labald.settings.ablation_changes), or `core=old` for a run written
-    before the core had them, so such runs never join the main study's curves."""
+    """The study of a run: its differences from the paper's protocol (`labald.settings.protocol_diff`)
+    but the pool size, `main` for none; `core=old` for a run of the older learning core, so such runs
+    never join the main study's curves."""
+    diff = protocol_diff(config)
     learner = config.get("learner")
     if isinstance(learner, dict) and "cross_fit" not in learner:
-        return ["core=old"]
-    return [f"{key}={value}" for key, value in ablation_changes(config).items()]
+        diff = {k: v for k, v in diff.items() if "." not in k} | {"core": "old"}
+    return study_slug(diff)
 
 
 def panel_name(config: dict) -> str:
@@ -73,13 +44,6 @@ def panel_name(config: dict) -> str:
     name = str(dataset.get("name", "?"))
     n = dataset.get("n_per_class")
     return f"{name} ({n}/class)" if n else name
-
-
-def _number(value) -> str:
-    if value is None:
-        return "?"
-    value = float(value)
-    return str(int(value)) if value.is_integer() else f"{value:g}"
 
 
 def find_runs(runs_dir: Path) -> list[Path]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -50,12 +50,17 @@ class Beliefs:
 
 @dataclass(frozen=True)
 class Selection:
+    """A sampler's batch: the chosen pairs as index arrays (pool image, worker), in selection order."""
+
     images: np.ndarray
     workers: np.ndarray
     scores: np.ndarray | None = None  # the ranking score of each chosen pair (None: a random pick)
     seconds_scoring: float = 0.0
     seconds_selection: float = 0.0
-    extra: dict[str, float] = field(default_factory=dict)  # per-step metrics, e.g. Jaccard similarities
+    extra: dict[str, float] = field(default_factory=dict)  # per-step metrics the sampler reports itself
+    # the scores of every scored pair with their named parts (labald.samplers.pair_scores.PairScores),
+    # for the loop's batch observers; None for a sampler without them
+    pair_scores: Any = None
 
 
 class Sampler(Protocol):

@@ -1,4 +1,4 @@
-"""Constrained greedy batch selection (SPEC 5), shared by every sampler.
+"""Constrained batch selection (SPEC 5), shared by every sampler, and the assignment rules built on it.
 
 Pairs are taken in descending score, skipping any that would give an image a second pair this
 step, repeat an (image, worker) pair, or exceed a worker's capacity, until B pairs are chosen.
@@ -13,7 +13,12 @@ at most as many rounds as workers that fill up, plus one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
+
+from labald.samplers.base import Candidates
 
 
 def greedy_select(
@@ -160,3 +165,69 @@ def matching_select(
     picked = score[images, workers]
     order = np.lexsort((rng.random(len(images)), -picked))
     return images[order].astype(np.int64), workers[order].astype(np.int64)
+
+
+# Assignment rules: how a sampler turns its pair scores ([N, M], -inf where not scored; None for a
+# sampler without scores) into a batch under the step's constraints. `method` picks one (SPEC 5);
+# `acquisition.assignment` swaps `greedy` for `matching`.
+Assignment = Callable[[np.ndarray | None, Candidates, np.random.Generator], tuple[np.ndarray, np.ndarray]]
+
+
+def by_score(scores_N_M: np.ndarray, candidates: Candidates, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """`greedy`: pairs in descending score under the constraints (`greedy_select`)."""
+    return greedy_select(scores_N_M, candidates.valid_N_M, candidates.capacity_M, candidates.batch_size, rng)
+
+
+def by_matching(scores_N_M: np.ndarray, candidates: Candidates,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """`matching`: the B pairs of the largest total score under the constraints (`matching_select`)."""
+    return matching_select(scores_N_M, candidates.valid_N_M, candidates.capacity_M, candidates.batch_size, rng)
+
+
+def random_images(scores_N_M: np.ndarray | None, candidates: Candidates,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Eligible images in a uniformly random order, each given its best valid worker by score (a
+    random one without scores): SS and Rand-I+Greedy-W."""
+    n, m = candidates.asked_N_M.shape
+    priority = rng.random(n)
+    scores = np.zeros((n, m)) if scores_N_M is None else scores_N_M
+    return greedy_select(scores, candidates.valid_N_M, candidates.capacity_M, candidates.batch_size, rng,
+                         image_priority_N=priority)
+
+
+@dataclass(frozen=True)
+class PowerOrder:
+    """PowerBALD's order: images drawn without replacement with probability proportional to their
+    best pair's score to the power `beta` (Gumbel-top-k, `power_priorities`), each given its best
+    valid worker by score.
+
+    Why. Top-B by score asks B near-copies of one question when the images the model is most unsure
+    about are unsure for the same reason; BatchBALD's joint information of such a batch is far below
+    the sum. Kirsch et al. (2023, "Stochastic Batch Acquisition", TMLR) show that sampling the batch
+    with p_i proportional to s_i^beta matches BatchBALD at top-k's cost. beta -> infinity is the
+    score's own image ranking; beta = 0 random images with the score's worker choice; beta = 1
+    (`acquisition.power_beta`) is Kirsch et al.'s default.
+    """
+
+    beta: float = 1.0
+
+    def __call__(self, scores_N_M: np.ndarray, candidates: Candidates,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        valid = candidates.valid_N_M
+        rows = np.flatnonzero(valid.any(axis=1))
+        priority = np.full(len(scores_N_M), -np.inf)
+        priority[rows] = power_priorities(np.where(valid[rows], scores_N_M[rows], -np.inf).max(axis=1), self.beta, rng)
+        return greedy_select(scores_N_M, valid, candidates.capacity_M, candidates.batch_size, rng,
+                             image_priority_N=priority)
+
+
+def power_priorities(scores: np.ndarray, beta: float, rng: np.random.Generator) -> np.ndarray:
+    """beta log s + Gumbel noise: the order of a draw without replacement with p proportional to s^beta
+    (Gumbel-top-k, Kool et al. 2019). Scores at or below 0 get the smallest positive float's log
+    (they come last unless every score is 0, and then the order is uniform)."""
+    gumbel = -np.log(-np.log(rng.random(len(scores)).clip(np.finfo(float).tiny, 1.0)))
+    log_s = np.log(np.maximum(scores, np.finfo(float).tiny))
+    return beta * log_s + gumbel
+
+
+ASSIGNMENTS: dict[str, Assignment] = {"greedy": by_score, "matching": by_matching, "random_images": random_images}

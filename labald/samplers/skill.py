@@ -44,6 +44,8 @@ over 10 seeds LA-BALD needs 5.1% fewer annotations than LA-BALD (28 of 40 seed-r
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from scipy import sparse
@@ -131,3 +133,44 @@ def skilled_confusions(confusions_M_K_K: np.ndarray, skill_M: np.ndarray) -> np.
     out = w * scale[:, :, None] + np.where(degenerate, (1 - new_diag) / max(k - 1, 1), 0.0)[:, :, None]
     out[:, np.arange(k), np.arange(k)] = new_diag
     return out
+
+
+# Worker-skill models: the confusions a pair score uses, [M, K, K] float64 (`acquisition.worker_skill`).
+class SkillModel(Protocol):
+    name: str
+
+    def confusions(self, beliefs: Beliefs) -> np.ndarray: ...
+
+
+class EMSkill:
+    """`em`: EM's What as it stands (SPEC 5)."""
+
+    name = "em"
+
+    def confusions(self, beliefs: Beliefs) -> np.ndarray:
+        return beliefs.confusions_M_K_K
+
+
+@dataclass(frozen=True, eq=False)
+class OneCoinSkill:
+    """`one_coin`: What with each worker's diagonal at its one-coin skill learned from the answers
+    (`worker_skills`; one prior per group of `groups_M` when given); EM's What before any answer."""
+
+    groups_M: np.ndarray | None = None
+    name = "one_coin"
+
+    def confusions(self, beliefs: Beliefs) -> np.ndarray:
+        skill_M = worker_skills(beliefs, self.groups_M)
+        return beliefs.confusions_M_K_K if skill_M is None else skilled_confusions(beliefs.confusions_M_K_K, skill_M)
+
+
+@dataclass(frozen=True, eq=False)
+class OracleSkill:
+    """`oracle`: What with each worker's diagonal at its true skill (a simulation's bound; a real
+    campaign never knows it)."""
+
+    true_skill_M: np.ndarray
+    name = "oracle"
+
+    def confusions(self, beliefs: Beliefs) -> np.ndarray:
+        return skilled_confusions(beliefs.confusions_M_K_K, self.true_skill_M)
