@@ -16,12 +16,13 @@ from labald.data.amt import AmtData, amt_file, load_amt
 from labald.device import resolve_device
 from labald.errors import LabaldError
 from labald.learner import CrossFitLearner, split_prototypes
+from labald.metrics import Evaluator
 from labald.samplers import JaccardOverlaps, Sampler, ScoreOptions, compose, uses_influence
 from labald.samplers.custom import CUSTOM, make_custom_sampler
 from labald.samplers.observers import BatchObserver
 from labald.samplers.skill import EMSkill, OneCoinSkill, OracleSkill, SkillModel
 from labald.settings import RunSettings
-from labald.workers import WorkerPool, build_workers
+from labald.workers import AnswerSource, WorkerPool, build_workers
 
 log = logging.getLogger("labald")
 
@@ -30,7 +31,8 @@ log = logging.getLogger("labald")
 class Experiment:
     settings: RunSettings
     pool: Pool
-    workers: WorkerPool
+    workers: AnswerSource  # who answers the chosen pairs: the simulated crowd, a replayed log, a campaign's crowd
+    evaluator: Evaluator  # the metrics that need the true labels (none on a real campaign)
     sampler: Sampler
     observers: tuple[BatchObserver, ...]  # batch diagnostics recorded each step (labald.samplers.observers)
     learner: CrossFitLearner | None
@@ -88,7 +90,8 @@ def build_experiment(settings: RunSettings) -> Experiment:
                                   device)
         log.info("device: %s (learner, MC inference, scoring)", device)
     return Experiment(
-        settings, pool, workers, build_sampler(settings, workers), build_observers(settings), learner, alpha, accuracy,
+        settings, pool, workers, Evaluator(pool.labels, settings.confidence), build_sampler(settings, workers),
+        build_observers(settings), learner, alpha, accuracy,
         torch.from_numpy(pool.features).to(device), train_idx, val_idx,
     )
 

@@ -1,4 +1,7 @@
-"""The online labeling loop (SPEC 1): select pairs, simulate answers, aggregate, retrain, record.
+"""The online labeling loop (SPEC 1): select pairs, ask them, aggregate, retrain, record.
+
+The loop never sees the true labels: the answer source (the simulated crowd, a replayed log) answers
+the chosen pairs, and the evaluator (`labald.metrics.Evaluator`) scores the labels.
 
 All of a run's mutable state lives in `LoopState`, saved after every completed step, so a killed
 run resumes where it stopped. Answers are a pure function of (answer seed, image, worker) and every
@@ -115,23 +118,38 @@ def run_steps(exp: Experiment, state: LoopState, on_step=None, progress: bool = 
     return state
 
 
-def advance(exp: Experiment, state: LoopState, phase: str) -> bool:
+@dataclass(frozen=True)
+class Round:
+    """A step whose pairs were chosen and answered outside the loop: a real campaign's logged round."""
+
+    images: np.ndarray
+    workers: np.ndarray
+    labels: np.ndarray
+
+
+def advance(exp: Experiment, state: LoopState, phase: str, given: Round | None = None) -> bool:
     """One step (SPEC 1): select, answer, aggregate, retrain, re-aggregate with the new model as prior
     (`aggregation.reinfer`, as Liao et al. do, so the next selection, the stopping rule and the metrics
-    see labels from the model just trained), record. False if nothing could be asked."""
+    see labels from the model just trained), record. The sampler chooses the pairs and the answer
+    source (`exp.workers`) answers them, unless the step is `given` (a campaign's logged round).
+    False if nothing could be asked."""
     s = exp.settings
     started = time.perf_counter()
     step = state.step + 1
-    used = state.annotations.per_worker()
-    capacity = np.full(exp.workers.n_workers, exp.capacity_per_step)
-    if s.workers.max_per_worker is not None:
-        capacity = np.minimum(capacity, np.maximum(s.workers.max_per_worker - used, 0))
-    selection = select_pairs(exp, state, phase, capacity, step)
-    if len(selection.images) == 0:
-        return False
-    answers = exp.workers.answer(selection.images, selection.workers, exp.pool.labels)
-    batch = metrics.batch_diagnostics(state.posterior_N_K, exp.workers.is_expert, selection.images, selection.workers,
-                                      answers, exp.pool.labels)
+    if given is None:
+        used = state.annotations.per_worker()
+        capacity = np.full(exp.workers.n_workers, exp.capacity_per_step)
+        if s.workers.max_per_worker is not None:
+            capacity = np.minimum(capacity, np.maximum(s.workers.max_per_worker - used, 0))
+        selection = select_pairs(exp, state, phase, capacity, step)
+        if len(selection.images) == 0:
+            return False
+        answers = exp.workers.answer(selection.images, selection.workers)
+    else:
+        selection, answers = Selection(given.images, given.workers), given.labels
+    batch = {**metrics.batch_diagnostics(state.posterior_N_K, exp.workers.is_expert, selection.images,
+                                         selection.workers),
+             **exp.evaluator.answers(selection.images, answers)}
     state.annotations.add(selection.images, selection.workers, answers, step)
     state.step = step
     result = aggregate(exp, state)
@@ -166,7 +184,6 @@ def select_pairs(exp: Experiment, state: LoopState, phase: str, capacity_M: np.n
     rng = np.random.default_rng([s.luck_seed, streams.SELECTION, step])
     selection = exp.sampler.select(candidates, beliefs, rng)
     # a sampler a user brings is held to the constraints; the package's own meet them by construction
-    # (and a replayed campaign round is whatever the log holds)
     problem = check_selection(selection, candidates) if s.method == CUSTOM else None
     if problem is not None:
         raise LabaldError(f"sampler {s.method_key} broke the constraints at step {step}: {problem}")
@@ -249,18 +266,13 @@ def _row(
     extra: dict | None = None,
 ) -> dict:
     """The metrics row of the step just completed (SPEC 7)."""
-    pool = exp.pool
     model_probs = state.prior_N_K if exp.learner is not None else None
     row = {
         "step": state.step,
         "phase": phase,
         "n_annotations": len(state.annotations),
-        "annotations_per_image": len(state.annotations) / pool.n_images,
-        "label_accuracy": metrics.accuracy(state.posterior_N_K, pool.labels),
-        "model_accuracy": None if model_probs is None else metrics.accuracy(model_probs, pool.labels),
-        "ece": None if model_probs is None else metrics.ece(model_probs, pool.labels),
-        "posterior_ece": metrics.ece(state.posterior_N_K, pool.labels),
-        "confident_accuracy": metrics.confident_accuracy(state.posterior_N_K, pool.labels, exp.settings.confidence),
+        "annotations_per_image": len(state.annotations) / exp.pool.n_images,
+        **exp.evaluator.labels(state.posterior_N_K, model_probs),
         "n_confident": int((confidence(state.posterior_N_K) >= exp.settings.confidence).sum()),
         "n_eligible": int(n_eligible),
         "em_iterations": em.iterations,

@@ -30,14 +30,41 @@ def columns(joint_method: bool) -> tuple[str, ...]:
 
 
 def batch_diagnostics(posterior_N_K: np.ndarray, is_expert_M: np.ndarray, images: np.ndarray,
-                      workers: np.ndarray, answers: np.ndarray, labels_N: np.ndarray) -> dict[str, float | int]:
-    """The BATCH_COLUMNS of a batch, from the posterior it was selected under and its answers."""
+                      workers: np.ndarray) -> dict[str, float | int]:
+    """The BATCH_COLUMNS of a batch that need no truth, from the posterior it was selected under."""
     return {
         "picked_confidence": float(np.asarray(posterior_N_K)[images].max(axis=1).mean()),
         "expert_share": float(np.asarray(is_expert_M)[workers].mean()),
         "workers_used": int(len(np.unique(workers))),
-        "answer_accuracy": float((np.asarray(answers) == np.asarray(labels_N)[images]).mean()),
     }
+
+
+class Evaluator:
+    """The columns of metrics.csv that need the true labels, and the only reader of them besides the
+    simulated crowd; without truth (a real campaign) every such column is None."""
+
+    def __init__(self, labels_N: np.ndarray | None, confidence: float):
+        self._labels = None if labels_N is None else np.asarray(labels_N)
+        self.confidence = confidence
+
+    def labels(self, posterior_N_K: np.ndarray, model_probs_N_K: np.ndarray | None) -> dict[str, float | None]:
+        """How right the labels (EM's posterior) and the model are."""
+        truth, model = self._labels, model_probs_N_K
+        if truth is None:
+            return dict.fromkeys(("label_accuracy", "model_accuracy", "ece", "posterior_ece", "confident_accuracy"))
+        return {
+            "label_accuracy": accuracy(posterior_N_K, truth),
+            "model_accuracy": None if model is None else accuracy(model, truth),
+            "ece": None if model is None else ece(model, truth),
+            "posterior_ece": ece(posterior_N_K, truth),
+            "confident_accuracy": confident_accuracy(posterior_N_K, truth, self.confidence),
+        }
+
+    def answers(self, images: np.ndarray, answers: np.ndarray) -> dict[str, float | None]:
+        """`answer_accuracy`: the share of a batch's answers that are right."""
+        if self._labels is None:
+            return {"answer_accuracy": None}
+        return {"answer_accuracy": float((np.asarray(answers) == self._labels[images]).mean())}
 
 
 def accuracy(probs_N_K: np.ndarray, labels_N: np.ndarray) -> float:

@@ -137,7 +137,7 @@ def test_a_campaign_through_csv_files_matches_the_in_process_loop(tmp_path):
         np.testing.assert_array_equal(images, state.annotations.image[mine])  # same pairs, same order
         np.testing.assert_array_equal(workers, state.annotations.worker[mine])
         assert (tasks["round"] == str(r)).all()
-        answers = crowd.answer(images, workers, exp.pool.labels)
+        answers = crowd.answer(images, workers)
         new = pd.DataFrame({"task": tasks["task"], "worker": tasks["worker"],
                             "label": [exp.pool.class_names[z] for z in answers], "round": tasks["round"]})
         log = pd.concat([log, new], ignore_index=True)
@@ -183,7 +183,7 @@ def test_propose_with_one_coin_skills_and_roster_groups_matches_the_in_process_l
         mine = state.annotations.step == r
         np.testing.assert_array_equal(images, state.annotations.image[mine])
         np.testing.assert_array_equal(workers, state.annotations.worker[mine])
-        answers = crowd.answer(images, workers, exp.pool.labels)
+        answers = crowd.answer(images, workers)
         new = pd.DataFrame({"task": tasks["task"], "worker": tasks["worker"],
                             "label": [exp.pool.class_names[z] for z in answers], "round": tasks["round"]})
         log = pd.concat([log, new], ignore_index=True)

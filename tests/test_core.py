@@ -62,3 +62,32 @@ def test_a_run_that_changes_a_core_option_is_named_after_it(tmp_path):
     assert ablated.output_dir.parent.name == "ss+aggregation.reinfer=false+learner.cross_fit=1"
     assert ablated.output_dir != default.output_dir
     assert run_name("ss", {}) == default.output_dir.parent.name
+
+
+def test_the_loop_never_reads_the_true_labels(tmp_path):
+    """Only the simulated crowd and the evaluator hold the truth: with the pool's labels gone and an
+    evaluator without truth, the same steps choose, receive and aggregate exactly the same answers;
+    only the evaluator's columns go empty."""
+    import dataclasses
+
+    settings = make_settings(["dataset=digits", "method=la_bald", "learner.max_epochs=2", "learner.min_updates=20",
+                              "learner.mc_samples=10", "batch_size=50"], tmp_path)
+    runs = []
+    for blind in (False, True):
+        exp = build_experiment(settings)
+        if blind:
+            exp = dataclasses.replace(exp, pool=dataclasses.replace(exp.pool, labels=None),
+                                      evaluator=metrics.Evaluator(None, settings.confidence))
+        state = initial_state(exp)
+        for _ in range(2):
+            assert advance(exp, state, "label")
+        runs.append(state)
+    seen, blind = runs
+    for field in ("image", "worker", "label"):
+        np.testing.assert_array_equal(getattr(seen.annotations, field), getattr(blind.annotations, field))
+    np.testing.assert_array_equal(seen.posterior_N_K, blind.posterior_N_K)
+    truth_columns = ("label_accuracy", "model_accuracy", "ece", "posterior_ece", "confident_accuracy",
+                     "answer_accuracy")
+    assert all(seen.rows[-1][c] is not None for c in truth_columns)
+    assert all(blind.rows[-1][c] is None for c in truth_columns)
+    assert blind.rows[-1]["n_eligible"] == seen.rows[-1]["n_eligible"]

@@ -530,21 +530,44 @@ def test_adam_runs_at_the_rate_ratio_learning_rate(digits, n_train):
 # --- the fused training update ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dropout", [0.0, 0.3])
-def test_fused_backward_equals_autograd_of_the_dropout_network(dropout):
-    """Same masks: the hand-written gradient is autograd's gradient of the mean cross-entropy."""
+# the options that change the network: hidden width (learner.hidden) and dropout rate (learner.dropout)
+NETWORK_OPTIONS = [(16, 0.0), (16, 0.3), (33, 0.5), (7, 0.1)]
+
+
+@pytest.mark.parametrize("hidden, dropout", NETWORK_OPTIONS)
+def test_fused_backward_equals_autograd_of_the_module(hidden, dropout):
+    """Same masks: the hand-written gradient is autograd's gradient of the mean cross-entropy of
+    `MLP.forward`, parameter by parameter."""
     torch.manual_seed(1)
-    model = MLP(12, 5, hidden=16, dropout=dropout).double()
+    model = MLP(12, 5, hidden=hidden, dropout=dropout).double()
     x, y = torch.randn(40, 12, dtype=torch.float64), torch.randint(0, 5, (40,))
-    keep = [torch.rand(40, 16) >= 0.3 for _ in range(2)] if dropout else [None, None]
+    keep = [(torch.rand(40, hidden) >= dropout).double() for _ in range(2)] if dropout else [None, None]
     net = FlatNet(model)
-    backward(net, x, y, *keep)
-    scale = 1 / (1 - dropout)
-    h = torch.relu(model.fc1(x)) * (keep[0].double() * scale if dropout else 1)
-    h = torch.relu(model.fc2(h)) * (keep[1].double() * scale if dropout else 1)
-    torch.nn.functional.cross_entropy(model.fc3(h), y).backward()
+    backward(net, x, y, keep)
+    torch.nn.functional.cross_entropy(model(x, keeps=keep if dropout else None), y).backward()
+    names = [name for name, _ in model.named_parameters()]
+    assert len(net.grads) == len(names) == 6
     for mine, (name, param) in zip(net.grads, model.named_parameters()):
         assert torch.allclose(mine, param.grad, rtol=1e-10, atol=1e-12), name
+    model.eval()
+    torch.testing.assert_close(net.logits(x), model(x), rtol=1e-12, atol=1e-12)  # the dropout-free network
+    moved = FlatNet(model)
+    moved.theta.add_(1.0)
+    moved.write_into(model)
+    assert torch.equal(FlatNet(model).theta, moved.theta)
+
+
+@pytest.mark.parametrize("hidden, dropout", NETWORK_OPTIONS)
+def test_fused_mc_inference_equals_the_module_with_the_same_masks(hidden, dropout):
+    """Each sampled network of the fused path is `MLP.forward` with that network's masks."""
+    torch.manual_seed(3)
+    model = MLP(12, 5, hidden=hidden, dropout=dropout)
+    x = torch.randn(37, 12)
+    fast = mc_dropout_predict(model, x, 9, torch.Generator().manual_seed(5), 1.3, chunk=8, group=4)
+    keep = sample_masks(9, hidden, dropout, torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        slow = torch.stack([torch.softmax(model(x, keeps=keep[t]) / 1.3, dim=-1) for t in range(9)])
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-6)
 
 
 def test_training_dropout_masks_keep_units_at_one_minus_p_and_follow_the_seed():

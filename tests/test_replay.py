@@ -95,12 +95,12 @@ def test_replay_workers_estimate_confusions_from_the_log_against_the_truth(log_f
     held = {(pool.task_ids[i], pool.worker_ids[j]) for i, j in zip(*np.nonzero(workers.available_N_M))}
     assert held == {p for p in logged if p[0] in set(pool.task_ids)}
     i, j = np.nonzero(workers.available_N_M)
-    answers = workers.answer(i, j, pool.labels)
+    answers = workers.answer(i, j)
     assert [pool.class_names[z] for z in answers] == [logged[(pool.task_ids[a], pool.worker_ids[b])]
                                                       for a, b in zip(i, j)]
     missing = np.argwhere(~workers.available_N_M)[0]
     with pytest.raises(ValueError, match="not in the answer log"):
-        workers.answer(missing[:1], missing[1:], pool.labels)
+        workers.answer(missing[:1], missing[1:])
 
 
 @pytest.mark.parametrize("breaker, message", [

@@ -85,7 +85,7 @@ def test_answers_follow_the_confusion_rows():
     images = np.full(n, 0)  # the same image (true class labels[0]) asked again and again: repeats 0..n-1
     y = pool.labels[0]
     for j in range(3):
-        z = workers.answer(images, np.full(n, j), pool.labels)
+        z = workers.answer(images, np.full(n, j))
         freq = np.bincount(z, minlength=pool.n_classes) / n
         assert np.abs(freq - workers.confusions[j, y]).max() < 0.015
 
@@ -99,18 +99,18 @@ def test_an_answer_is_fixed_by_seed_image_worker_and_repeat_whatever_the_order()
     imgs, wrk = rng.integers(0, pool.n_images, 2000), rng.integers(0, 7, 2000)
     keep = np.unique(imgs * 7 + wrk, return_index=True)[1]  # each pair once
     imgs, wrk = imgs[keep], wrk[keep]
-    first = a.answer(imgs, wrk, pool.labels)
+    first = a.answer(imgs, wrk)
     order = rng.permutation(len(imgs))
-    np.testing.assert_array_equal(first[order], b.answer(imgs[order], wrk[order], pool.labels))
+    np.testing.assert_array_equal(first[order], b.answer(imgs[order], wrk[order]))
     half = order[: len(order) // 2]  # asked in two batches, the second one first
-    np.testing.assert_array_equal(first[half], a.answer(imgs[half], wrk[half], pool.labels))
-    again = a.answer(imgs, wrk, pool.labels)  # asking again without a repeat count: the same answers
+    np.testing.assert_array_equal(first[half], a.answer(imgs[half], wrk[half]))
+    again = a.answer(imgs, wrk)  # asking again without a repeat count: the same answers
     np.testing.assert_array_equal(first, again)
-    second = a.answer(imgs, wrk, pool.labels, repeats=np.ones(len(imgs), dtype=np.int64))
+    second = a.answer(imgs, wrk, repeats=np.ones(len(imgs), dtype=np.int64))
     assert (second != first).mean() > 0.1  # a repeat is a new draw
     other = build_workers(WorkerSettings(n_crowd=5, n_expert=2), pool, None, seed=7, answer_seed=8)
     np.testing.assert_array_equal(other.confusions, a.confusions)  # the same crowd ...
-    assert (other.answer(imgs, wrk, pool.labels) != first).mean() > 0.1  # ... in another world
+    assert (other.answer(imgs, wrk) != first).mean() > 0.1  # ... in another world
 
 
 def test_pair_uniforms_are_uniform_and_uncorrelated_across_neighbouring_pairs():

@@ -3,9 +3,10 @@
 The loop's state after step s depends on every earlier step: EM is warm-started from the previous
 confusions with the previous model as prior, and the learner is warm-started and kept only when
 its validation loss improves. So `propose` and `aggregate` do not guess a state from the answers
-at once: they run the loop's own steps (`initial_state`, `advance`) with a scripted "sampler" that
-picks round r's logged pairs and "workers" that give their logged answers. With the same settings
-and seed, a campaign driven through CSV files therefore has exactly the in-process loop's state.
+at once: they run the loop's own steps (`initial_state`, `advance`), each given round r's logged
+pairs and answers (`labald.loop.Round`). Nobody knows the true labels, so the pool has none and the
+evaluator's columns stay empty. With the same settings and seed, a campaign driven through CSV files
+therefore has exactly the in-process loop's state.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from labald.aggregation import dirichlet_prior
 from labald.cli.io import Campaign
 from labald.data import DatasetSettings, Pool
 from labald.errors import LabaldError
-from labald.experiment import Experiment
+from labald.experiment import Experiment, build_observers, build_sampler
 from labald.learner import CrossFitLearner, LearnerSettings, split_prototypes
-from labald.loop import LoopState, advance, aggregate, initial_state, retrain_on_confident
-from labald.samplers import Beliefs, Candidates, Selection
+from labald.loop import LoopState, Round, advance, aggregate, initial_state, retrain_on_confident
+from labald.metrics import Evaluator
 from labald.settings import AcquisitionSettings, AggregationSettings, RunSettings
 from labald.stopping import StoppingSettings
 from labald.workers import WorkerSettings
@@ -64,8 +65,9 @@ def prior_accuracy(campaign: Campaign, options: Options) -> float:
     return float(np.clip(np.mean(per_class), 1.0 / k + 1e-3, 0.99))
 
 
-def build(campaign: Campaign, options: Options, n_workers: int) -> Experiment:
-    """An Experiment over the campaign's pool: the loop's settings, with the log in place of workers."""
+def build(campaign: Campaign, options: Options, n_workers: int, groups_M: np.ndarray | None = None) -> Experiment:
+    """An Experiment over the campaign's pool with the loop's settings, its real crowd and its sampler
+    (`groups_M`: a roster's worker groups, the one-coin skill model's priors)."""
     n, k = len(campaign.task_ids), len(campaign.classes)
     if n == 0:
         raise LabaldError("there is no task to label: every task is a gold task")
@@ -78,7 +80,7 @@ def build(campaign: Campaign, options: Options, n_workers: int) -> Experiment:
     protos = campaign.prototype_features
     pool = Pool(
         name="campaign", class_names=tuple(campaign.classes), features=features,
-        labels=np.zeros(n, dtype=np.int64),  # unknown: the loop's accuracy columns are meaningless here
+        labels=None,  # nobody knows them
         prototype_features=protos if protos is not None else np.zeros((0, features.shape[1]), np.float32),
         prototype_labels=campaign.prototype_labels, similarity=np.zeros((k, k)), source="campaign files",
     )
@@ -92,9 +94,10 @@ def build(campaign: Campaign, options: Options, n_workers: int) -> Experiment:
     )
     accuracy = prior_accuracy(campaign, options)
     learner = CrossFitLearner(settings.learner, features.shape[1], k, options.seed) if use_learner else None
-    logged = _LoggedRounds(campaign, n_workers)
+    crowd = CampaignCrowd(n_workers)
     return Experiment(
-        settings, pool, logged, logged, (), learner,
+        settings, pool, crowd, Evaluator(None, settings.confidence), build_sampler(settings, skill_groups_M=groups_M),
+        build_observers(settings), learner,
         dirichlet_prior(k, accuracy, SYNTHETIC_ROW_TOTAL, options.prior_strength), accuracy,
         torch.from_numpy(features), train_idx, val_idx,
     )
@@ -115,34 +118,28 @@ def _split_gold(campaign: Campaign, seed: int):
                             np.random.default_rng([seed, streams.PROTOTYPES]))
 
 
-class _LoggedRounds:
-    """Both the sampler and the workers of a replay: round r's logged pairs and their answers."""
+class CampaignCrowd:
+    """The real workers of a campaign: they answer outside labald (`labald propose` writes their tasks,
+    the answers come back in the log), so a campaign's steps are given rounds, never asked."""
 
-    def __init__(self, campaign: Campaign, n_workers: int):
+    available_N_M = None
+    row_total = SYNTHETIC_ROW_TOTAL
+
+    def __init__(self, n_workers: int):
         self.n_workers = n_workers
-        self.available_N_M = None
         self.is_expert = np.zeros(n_workers, dtype=bool)
-        self._campaign = campaign
-        self._pending = np.zeros(0, dtype=np.int64)  # indices into the campaign's answers
 
-    def play(self, round_number: int) -> None:
-        """The next step picks, and is answered with, this round's logged answers."""
-        self._pending = np.flatnonzero(self._campaign.round == round_number)
-
-    def select(self, candidates: Candidates, beliefs: Beliefs, rng: np.random.Generator) -> Selection:
-        c, mine = self._campaign, self._pending
-        return Selection(c.image[mine], c.worker[mine])
-
-    def answer(self, images: np.ndarray, workers: np.ndarray, true_labels: np.ndarray) -> np.ndarray:
-        return self._campaign.label[self._pending]
+    def answer(self, images: np.ndarray, workers: np.ndarray) -> np.ndarray:
+        raise LabaldError("a campaign's workers answer outside labald: write their tasks with `labald propose` "
+                          "and add their answers to the log")
 
 
 def replay(exp: Experiment, campaign: Campaign) -> LoopState:
     """Step 0, then one loop step per round of the log (rounds in increasing order)."""
     state = initial_state(exp)
     for r in np.unique(campaign.round):
-        exp.sampler.play(r)
-        advance(exp, state, "label")
+        mine = campaign.round == r
+        advance(exp, state, "label", Round(campaign.image[mine], campaign.worker[mine], campaign.label[mine]))
     return state
 
 

@@ -35,7 +35,7 @@ def run(args) -> int:
                          prior_strength=args.prior_strength, prior_accuracy=args.prior_accuracy,
                          learner=not args.no_learner, epochs=args.epochs, worker_skill=args.worker_skill,
                          skill_groups="experts" if groups is not None and args.worker_skill == "one_coin" else "none")
-    exp = cp.build(data, options, len(data.worker_ids))
+    exp = cp.build(data, options, len(data.worker_ids), _groups_M(groups, len(data.worker_ids)))
     state = cp.replay(exp, data)
     step = state.step + 1
     done = decide(state.rows, exp.settings.stopping, options.batch_size, max_steps=np.iinfo(np.int64).max).stop
@@ -43,7 +43,7 @@ def run(args) -> int:
     if done is not None:
         why = f"the campaign is done: {done.replace('images', 'tasks')}"
     else:
-        pairs = _select(exp, state, data, capacity, step, groups)
+        pairs = _select(exp, state, data, capacity, step)
         if not pairs:
             why = ("nothing to propose: every eligible task was already asked of every roster worker with "
                    "capacity left; add workers or capacity to the roster")
@@ -55,23 +55,22 @@ def run(args) -> int:
     return 0
 
 
-def _select(exp, state, data, capacity: np.ndarray, step: int, groups: list[str] | None) -> list[tuple]:
-    """The loop's selection (labald.loop.advance) with the roster's capacities; rows of tasks.csv.
-    The roster's groups (workers only in the log: one more group) set `one_coin`'s skill priors."""
-    import dataclasses
+def _groups_M(groups: list[str] | None, n_workers: int) -> np.ndarray | None:
+    """Each worker's group index from the roster's `group` column (workers only in the log: one more
+    group), or None without groups: `one_coin`'s skill priors."""
+    if groups is None:
+        return None
+    names = [*groups, *[""] * (n_workers - len(groups))]  # a roster group is never blank
+    return np.unique(names, return_inverse=True)[1]
 
-    from labald.experiment import build_sampler
+
+def _select(exp, state, data, capacity: np.ndarray, step: int) -> list[tuple]:
+    """The loop's selection (labald.loop.select_pairs) with the roster's capacities; rows of tasks.csv."""
     from labald.loop import select_pairs
 
     capacity_M = np.zeros(len(data.worker_ids), dtype=np.int64)
     capacity_M[: len(capacity)] = capacity
-    groups_M = None
-    if groups is not None:
-        names = [*groups, *[""] * (len(data.worker_ids) - len(groups))]  # a roster group is never blank
-        groups_M = np.unique(names, return_inverse=True)[1]
-    sampler = build_sampler(exp.settings, skill_groups_M=groups_M)
-    chooser = dataclasses.replace(exp, sampler=sampler)  # the log's replay is done
-    selection = select_pairs(chooser, state, "label", capacity_M, step)
+    selection = select_pairs(exp, state, "label", capacity_M, step)
     scores = selection.scores if selection.scores is not None else np.zeros(len(selection.images))
     return [(data.task_ids[i], data.worker_ids[j], repr(float(v)), step)
             for i, j, v in zip(selection.images, selection.workers, scores)]

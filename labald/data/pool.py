@@ -25,12 +25,13 @@ def require_classes(classes: list[str], where: str, fix: str) -> None:
 
 @dataclass(frozen=True)
 class Pool:
-    """N pool images and P prototypes with fixed features; `labels` is the hidden ground truth."""
+    """N pool images and P prototypes with fixed features; `labels` is the hidden ground truth (None
+    on a real campaign, where nobody knows it), read only by the simulated crowd and the evaluator."""
 
     name: str
     class_names: tuple[str, ...]
     features: np.ndarray  # [N, D] float32
-    labels: np.ndarray  # [N] int64
+    labels: np.ndarray | None  # [N] int64
     prototype_features: np.ndarray  # [P, D] float32
     prototype_labels: np.ndarray  # [P] int64
     similarity: np.ndarray  # [K, K] how often class y is mistaken for y' (rows sum to 1, zero diagonal)
@@ -38,7 +39,7 @@ class Pool:
 
     @property
     def n_images(self) -> int:
-        return len(self.labels)
+        return len(self.features)
 
     @property
     def n_classes(self) -> int:

@@ -141,13 +141,13 @@ class MCDropoutLearner:
         adam = adam or AdamState.zeros(len(net.theta), self.device)
         batches = self._batches(y, torch.Generator().manual_seed(derive_seed(self.seed, step, streams.LEARNER_SHUFFLE)))
         masks = np.random.default_rng(derive_seed(self.seed, step, streams.LEARNER_DROPOUT))
-        p = model.dropout_p
+        p, n_hidden = model.dropout_p, len(model.linears) - 1
         best_nll, best, stale, updates = math.inf, None, 0, 0
         for updates in range(1, total + 1):
             idx = next(batches)
-            keep = _keep_mask((2, len(idx), s.hidden), p, masks).to(self.device) if p > 0 else [None, None]
+            keep = _keep_mask((n_hidden, len(idx), s.hidden), p, masks).to(self.device) if p > 0 else [None] * n_hidden
             idx = idx.to(self.device)
-            backward(net, x[idx], y[idx], *keep)
+            backward(net, x[idx], y[idx], keep)
             adam_step(net.theta, net.grad, adam, lr, s.weight_decay)
             if updates % every and updates < total:
                 continue

@@ -102,7 +102,8 @@ def mc_dropout_logits(model: MLP, x: Tensor, n_samples: int, generator: torch.Ge
 def _mc_dropout(model: MLP, x: Tensor, n_samples: int, generator: torch.Generator, temperature: float,
                 chunk: int, group: int, softmax: bool, out: Tensor | None = None) -> Tensor:
     _check_inputs(model, x, n_samples, temperature)
-    w = model.fc1.weight
+    fc1, fc2, fc3 = model.linears  # MLP's two hidden layers, each followed by ReLU and dropout
+    w = fc1.weight
     p, hidden = model.dropout_p, model.hidden
     keep = sample_masks(n_samples, hidden, p, generator, w.device)
     scale = 1.0 / (1.0 - p)
@@ -119,13 +120,13 @@ def _mc_dropout(model: MLP, x: Tensor, n_samples: int, generator: torch.Generato
     # network has one more unit, U + 1, whose weights are 0 and bias 1: its ReLU output is 1, and its
     # fc3 row is fc3's bias, so the third layer needs no separate bias either (the bias is the last
     # term of each dot product, which is where an added bias goes: same values as adding it).
-    w2_T_H_U = (keep[:, 0, :, None] * scale) * model.fc2.weight.T[:, units].transpose(0, 1)
-    w2_T_H1_U = torch.cat([w2_T_H_U, model.fc2.bias[units][:, None]], dim=1)
+    w2_T_H_U = (keep[:, 0, :, None] * scale) * fc2.weight.T[:, units].transpose(0, 1)
+    w2_T_H1_U = torch.cat([w2_T_H_U, fc2.bias[units][:, None]], dim=1)
     bias_unit = torch.zeros(n_samples, hidden + 1, 1, dtype=w.dtype, device=w.device)
     bias_unit[:, hidden] = 1.0
     w2_H1_TU = torch.cat([w2_T_H1_U, bias_unit], dim=2).transpose(0, 1).reshape(hidden + 1, -1)
-    w3_T_U_K = (torch.gather(kept2, 1, units)[..., None] * (scale / temperature)) * model.fc3.weight.T[units]
-    b3 = (model.fc3.bias / temperature).expand(n_samples, 1, -1)
+    w3_T_U_K = (torch.gather(kept2, 1, units)[..., None] * (scale / temperature)) * fc3.weight.T[units]
+    b3 = (fc3.bias / temperature).expand(n_samples, 1, -1)
     w3_T_U1_K = torch.cat([w3_T_U_K, b3], dim=1)
     n, k, width1 = x.shape[0], model.n_classes, width + 1
     if out is None:
@@ -139,7 +140,7 @@ def _mc_dropout(model: MLP, x: Tensor, n_samples: int, generator: torch.Generato
         xb = x[start:start + chunk].to(dtype=w.dtype, device=w.device)
         b = xb.shape[0]
         h1 = h1_ones[:b]
-        torch.relu_(torch.addmm(model.fc1.bias, xb, w.T, out=h1[:, :hidden]))  # once for all T; last column 1
+        torch.relu_(torch.addmm(fc1.bias, xb, w.T, out=h1[:, :hidden]))  # once for all T; last column 1
         for t0 in range(0, n_samples, group):
             g = min(group, n_samples - t0)
             h2 = h2_buffer[:b * g * width1].view(b, g * width1)
@@ -153,15 +154,9 @@ def _mc_dropout(model: MLP, x: Tensor, n_samples: int, generator: torch.Generato
 @torch.no_grad()
 def mc_dropout_predict_naive(model: MLP, x: Tensor, n_samples: int, generator: torch.Generator,
                              temperature: float = 1.0, *, chunk: int = DEFAULT_CHUNK) -> Tensor:
-    """Reference: the whole network T times, masks applied to the activations, same masks."""
+    """Reference: the module's own forward T times with the same masks on its hidden layers."""
     _check_inputs(model, x, n_samples, temperature)
-    w = model.fc1.weight
-    p = model.dropout_p
-    keep = sample_masks(n_samples, model.hidden, p, generator, w.device).to(w.dtype) / (1.0 - p)
+    w = model.linears[0].weight
+    keep = sample_masks(n_samples, model.hidden, model.dropout_p, generator, w.device)
     x = x.to(dtype=w.dtype, device=w.device)
-    per_sample = []
-    for t in range(n_samples):
-        a1 = torch.relu(model.fc1(x)) * keep[t, 0]
-        a2 = torch.relu(model.fc2(a1)) * keep[t, 1]
-        per_sample.append(torch.softmax(model.fc3(a2) / temperature, dim=-1))
-    return torch.stack(per_sample)
+    return torch.stack([torch.softmax(model(x, keeps=keep[t]) / temperature, dim=-1) for t in range(n_samples)])

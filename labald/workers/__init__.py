@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -73,11 +74,30 @@ class WorkerSettings:
     max_per_worker: int | None = None  # None = no total cap
 
 
-class WorkerPool:
-    """M workers with true confusions [M, K, K] who answer from one world of answers, keyed by `seed`."""
+class AnswerSource(Protocol):
+    """Who answers the loop's chosen pairs: the simulated crowd (`WorkerPool`), a replayed log
+    (`labald.workers.replay.ReplayWorkers`) or a real campaign's crowd (`labald.cli.campaign`)."""
 
-    def __init__(self, confusions: np.ndarray, is_expert: np.ndarray, source: str, row_total: float, seed: int):
+    is_expert: np.ndarray  # [M] bool: hired experts (known to a campaign; a batch metric)
+    available_N_M: np.ndarray | None  # pairs that may be asked; None: all
+    row_total: float  # EM prior pseudo-counts per confusion row (SPEC 3)
+
+    @property
+    def n_workers(self) -> int: ...
+
+    def answer(self, images: np.ndarray, workers: np.ndarray) -> np.ndarray:
+        """[P] the answers of worker `workers[p]` on image `images[p]`."""
+        ...
+
+
+class WorkerPool:
+    """The simulated crowd: M workers with true confusions [M, K, K] who answer the pool's images
+    (whose true labels only they and the evaluator hold) from one world of answers, keyed by `seed`."""
+
+    def __init__(self, confusions: np.ndarray, is_expert: np.ndarray, source: str, row_total: float, seed: int,
+                 true_labels: np.ndarray):
         self.confusions = confusions
+        self._true_labels = np.asarray(true_labels, dtype=np.int64)
         self.is_expert = is_expert
         self.source = source
         self.row_total = row_total  # prior pseudo-counts per row for EM (SPEC 3)
@@ -88,15 +108,14 @@ class WorkerPool:
     def n_workers(self) -> int:
         return len(self.confusions)
 
-    def answer(self, images: np.ndarray, workers: np.ndarray, true_labels: np.ndarray,
-               repeats: np.ndarray | None = None) -> np.ndarray:
+    def answer(self, images: np.ndarray, workers: np.ndarray, repeats: np.ndarray | None = None) -> np.ndarray:
         """z ~ Categorical(W_j[y_true, :]) for each (image, worker) pair, by inverting the row's CDF at
         the pair's own uniform (`pair_uniforms`). `repeats` counts how often each pair was asked
         before; by default a pair's earlier occurrences in this call (0 for pairs asked once)."""
         images, workers = np.asarray(images, dtype=np.int64), np.asarray(workers, dtype=np.int64)
         if repeats is None:
             repeats = occurrence(images, workers)
-        cdf = np.cumsum(self.confusions[workers, true_labels[images]], axis=1)
+        cdf = np.cumsum(self.confusions[workers, self._true_labels[images]], axis=1)
         u = pair_uniforms(self._key, images, workers, repeats)[:, None] * cdf[:, -1:]
         return np.minimum((u >= cdf).sum(axis=1), cdf.shape[1] - 1).astype(np.int64)
 
@@ -129,5 +148,5 @@ def build_workers(settings: WorkerSettings, pool: Pool, amt: AmtData | None, see
     if n == 0:
         raise LabaldError("no workers: set workers.n_crowd or workers.n_expert above 0")
     return WorkerPool(confusions[order], is_expert[order], source, prior_row_total(counts),
-                      seed if answer_seed is None else answer_seed)
+                      seed if answer_seed is None else answer_seed, pool.labels)
 
