@@ -1,12 +1,9 @@
 """Each worker's skill learned from the answers so far: `acquisition.worker_skill=one_coin`.
 
-Why. The joint samplers score a pair with EM's confusion estimate What_j, and What barely tells
-workers apart: every row carries the Dirichlet prior's pseudo-counts (27 per row on dog, about
-`prior_strength` x the mean AMT row total) against the few answers a worker gives to that class, so
-at the end of a run What's mean diagonals span .47-.51 where the true ones span .46-.70. The scores
-then hardly prefer the workers who answer best: J-BALD's answers are right .803 / .512 / .688 /
-.770 of the time (commodity / dog / insect_fungus / vertebrate, 200 images per class, seeds 0-4),
-a random worker's .786 / .474 / .675 / .763, the 25 best workers' .850 / .566 / .755 / .815.
+Why. The pair scores read EM's confusion estimate What_j, and What barely tells workers apart:
+every row carries the Dirichlet prior's pseudo-counts (about `prior_strength` x the mean AMT row
+total, 27 per row on dog) against the few answers a worker gives to that class, so What's diagonals
+stay near the prior's mean and the scores hardly prefer the workers who answer best.
 
 What. One number per worker, a_j, the chance that an answer of j is right ("one coin"): pooled
 over all of j's answers, it is learned about K times faster than a row of What. The true class of
@@ -24,21 +21,13 @@ use What with each worker's diagonal moved, class by class, by the same amount s
 the posterior mean of a_j, and each row's off-diagonal rescaled to keep it a distribution
 (`skilled_confusions`): the class structure of What, the skill level of the one-coin model.
 
-Measured (docs/research_notes.md, "Who answers", 4 subtasks x 5 seeds at 200 images per class): it leaves J-BALD and
-LA-BALD within noise (J-BALD -7.3% vs J-BALD, 1 of 5 seeds ahead; LA-BALD +4.3% vs J-BALD, 4 of 5):
-its ranking of the workers is What's (rank correlation with the true skills .42 / .57 / .61 after
-3 / 6 / 12 steps on dog seed 0, the same for What); it only spreads the skills out. Experts then
-get 32% of the pairs from step 5 on (dog seed 0; 40%, the cap's limit, from step 9 in a run with 2
-threads), where the true skills (`oracle`) give them 40% from step 1. With the true skills the
-same scoring saves 13.6% (J-BALD) and 17.8% (LA-BALD) vs J-BALD, 5 of 5.
+The skill model of every sampler with a pair score (`labald.samplers.compose`); what it changes in
+the comparisons is in docs/research_notes.md, "Who answers".
 
 Known groups (`acquisition.skill_groups=experts`; a campaign roster's `group` column). A campaign
 knows whom it hired as domain experts, if not how good each is. Each group then gets its own
 type-II-ML prior, so the group's answers pool into its level at once and a worker with few answers
-is shrunk toward its own group. Measured (docs/research_notes.md, "Who answers"): experts get 33-42% of the pairs;
-over 10 seeds LA-BALD needs 5.1% fewer annotations than LA-BALD (28 of 40 seed-runs ahead) and
-3.0% fewer than J-BALD (8 of 10 seeds; seeds 0-4 alone read 8.1% and 7.6%); J-BALD does not gain
-(-1.7%, seeds 0-4).
+is shrunk toward its own group.
 """
 
 from __future__ import annotations
