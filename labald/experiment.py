@@ -56,10 +56,11 @@ class Experiment:
 
     @property
     def capacity_per_step(self) -> int:
-        """Per-worker tasks per step: the configured value, else ceil(2B / M) (SPEC 5)."""
+        """Per-worker tasks per step: the configured value, else ceil(2B / M) (SPEC 5); a replayed log
+        says itself who can answer what, so there the default is no per-step cap."""
         configured = self.settings.workers.per_worker_per_step
-        if configured == "none":  # the literal paper: a worker may take the whole batch
-            return self.settings.batch_size
+        if configured == "none" or (configured is None and self.workers.available_N_M is not None):
+            return self.settings.batch_size  # the literal paper: a worker may take the whole batch
         return configured or -(-2 * self.settings.batch_size // self.workers.n_workers)
 
 

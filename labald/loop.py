@@ -254,8 +254,11 @@ def refresh_predictions(exp: Experiment, state: LoopState, mc_step: int) -> None
 
 
 def eligible(exp: Experiment, state: LoopState, phase: str) -> np.ndarray:
-    """Images under the per-image cap that are unconfident (or any, in the over-annotation phase)."""
+    """Images under the per-image cap that are unconfident (or any, in the over-annotation phase) and
+    that can still be asked: with a replayed log, only images with a logged answer not yet taken."""
     under_cap = state.annotations.per_image() < exp.settings.max_per_image
+    if exp.workers.available_N_M is not None:
+        under_cap &= (exp.workers.available_N_M & ~state.annotations.asked()).any(axis=1)
     if phase == "over":
         return under_cap
     return under_cap & (confidence(state.posterior_N_K) < exp.settings.confidence)

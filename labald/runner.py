@@ -24,7 +24,7 @@ from labald.errors import LabaldError
 from labald.experiment import Experiment, build_experiment
 from labald.loop import LoopState, initial_state, refresh_predictions, run_steps
 from labald.rundir import atomic_write_text, remove_interrupted_writes, save_checkpoint, write_json
-from labald.settings import RunSettings
+from labald.settings import FILE_KEYS, RunSettings, file_tag
 from labald.threads import apply_threads
 
 log = logging.getLogger("labald")
@@ -46,6 +46,13 @@ def fingerprint(settings: RunSettings) -> str:
         del values["sampler"], values["sampler_options"]
     values["answer_draws"] = ANSWER_DRAWS
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def input_tags(settings: RunSettings) -> dict[str, str]:
+    """`dataset.<key>: content hash` of every input file the run reads (features, labels, answer log):
+    a checkpoint resumes only on the same content."""
+    d = settings.dataset
+    return {f"dataset.{key}": file_tag(getattr(d, key)) for key in sorted(FILE_KEYS) if getattr(d, key)}
 
 
 def run_experiment(settings: RunSettings, resume: bool = True, progress: bool = True, log_every: int = 0) -> dict:
@@ -85,6 +92,7 @@ def _save(exp: Experiment, state: LoopState, out: Path) -> None:
     atomic_write_text(out / ANSWERS, answers_csv(state.annotations, exp.pool.class_names))
     save_checkpoint(out / CHECKPOINT, {
         "fingerprint": fingerprint(s),
+        "inputs": input_tags(s),
         "step": state.step,
         "annotations": state.annotations.state_dict(),
         "posterior": state.posterior_N_K,
@@ -120,6 +128,13 @@ def _load_checkpoint(path: Path, settings: RunSettings) -> dict | None:
         raise LabaldError(
             f"checkpoint {path} is corrupt ({type(e).__name__}); delete it or rerun with resume=false to start over"
         ) from None
+    for key, tag in input_tags(settings).items():
+        before = saved.get("inputs", {}).get(key, tag)
+        if before != tag:
+            raise LabaldError(
+                f"{key}={getattr(settings.dataset, key.split('.', 1)[1])} changed since {path.parent} was run on it "
+                f"(content {before} -> {tag}); restore the file, or rerun with resume=false to start over"
+            )
     if saved["fingerprint"] != fingerprint(settings):
         raise LabaldError(
             f"{path.parent} holds a run with a different config; rerun with resume=false to start over "
@@ -167,6 +182,7 @@ def _summary(exp: Experiment, state: LoopState, seconds: float) -> dict:
         "load_1min": _load(),  # the machine's 1-minute load average as the run finished (timing.md)
         "seconds_total": {c: float(sum(r.get(c) or 0.0 for r in state.rows)) for c in metrics.TIMING_COLUMNS},
         "fingerprint": fingerprint(exp.settings),
+        "inputs": input_tags(exp.settings),  # content hash of every input file
     }
 
 

@@ -27,7 +27,7 @@ from labald.samplers.custom import CUSTOM, check_custom_sampler, custom_method_k
 from labald.stopping import RULES, StoppingSettings
 from labald.workers import WorkerSettings
 
-DATASET_KINDS = ("sandbox", "digits", "custom", "replay")
+DATASET_KINDS = ("sandbox", "digits", "custom", "replay", "folder")
 LOCAL_FORMS = ("paper", "exact")
 
 
@@ -177,7 +177,31 @@ def protocol_diff(config: Mapping[str, Any]) -> dict[str, str]:
     for key in ("replicate", "rerun"):
         if config.get(key):
             diff[key] = _text(config[key])
-    return diff
+    unused = _unused_keys(dataset)
+    return {key: value for key, value in diff.items() if key not in unused}
+
+
+# Settings of the simulated crowd, which a replayed log's own workers replace.
+_CROWD_KEYS = {"workers", "workers.source", "workers.n_crowd", "workers.n_expert", "workers.mean_accuracy"}
+
+
+def _unused_keys(dataset: Mapping[str, Any]) -> set[str]:
+    """Protocol differences the run's dataset ignores, left out of its name: the simulated crowd's
+    settings in a replay (and its AMT-or-synthetic source on digits, which has no AMT data); the
+    sandbox generator's without it; standardization without a features file."""
+    name = str(dataset.get("name", ""))
+    kind = dataset.get("kind") or (name if name in DATASET_KINDS else "sandbox")
+    from_file = kind in ("custom", "replay", "folder") or bool(dataset.get("features_path"))
+    unused = set()
+    if kind == "replay":
+        unused |= _CROWD_KEYS
+    if kind == "digits":
+        unused |= {"workers", "workers.source"}
+    if kind != "sandbox" or from_file:
+        unused |= {"dataset.feature_dim", "dataset.separation"}
+    if not from_file:
+        unused.add("dataset.standardize")
+    return unused
 
 
 def run_name(method: str, diff: Mapping[str, str]) -> str:
@@ -395,11 +419,17 @@ def validate(s: RunSettings) -> None:
     resolve_device(s.device)
     d = s.dataset
     _choice("dataset.kind", d.kind, DATASET_KINDS)
+    if d.kind == "folder":
+        from labald.data.images import check_folder_settings
+
+        check_folder_settings(d)
     _int("dataset.n_per_class", d.n_per_class, 1, optional=True)
     _int("dataset.n_prototypes", d.n_prototypes, 2)
     _number("dataset.imbalance_ratio", d.imbalance_ratio, 1.0)
     _int("dataset.feature_dim", d.feature_dim, 1)
     _number("dataset.separation", d.separation, 0.0, strict=True)
+    if not isinstance(d.standardize, bool):
+        raise LabaldError(f"dataset.standardize={d.standardize!r} is invalid; it must be true or false")
     w = s.workers
     _choice("workers.source", w.source, ("amt", "synthetic"))
     _int("workers.n_crowd", w.n_crowd, 0)

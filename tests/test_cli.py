@@ -110,11 +110,11 @@ SMALL_DIGITS = ["dataset=digits", "dataset.n_per_class=30", "workers=synthetic",
 
 def _propose_args(d: Path, extra=()):
     """One round's `propose`; --force: each round replaces the last round's tasks.csv, as a campaign
-    script does."""
+    script does. --raw-features: the in-process loop on digits takes the features as they are."""
     return ["propose", "--force", "--annotations", str(d / "answers.csv"), "--features", str(d / "feats.npy"),
             "--ids", str(d / "ids.txt"), "--prototypes", str(d / "gold.csv"), "--classes", str(d / "classes.txt"),
             "--workers", str(d / "roster.csv"), "-B", "40", "--prior-accuracy", "0.7", "--epochs", "10",
-            "-o", str(d / "tasks.csv"), *extra]
+            "--raw-features", "-o", str(d / "tasks.csv"), *extra]
 
 
 def test_a_campaign_through_csv_files_matches_the_in_process_loop(tmp_path):
@@ -145,6 +145,7 @@ def test_a_campaign_through_csv_files_matches_the_in_process_loop(tmp_path):
     args = ["aggregate", "--annotations", str(tmp_path / "answers.csv"), "--features", str(tmp_path / "feats.npy"),
             "--ids", str(tmp_path / "ids.txt"), "--prototypes", str(tmp_path / "gold.csv"), "--classes",
             str(tmp_path / "classes.txt"), "--prior-accuracy", "0.7", "--epochs", "10", "--refine", "0",
+            "--raw-features",
             "-o", str(tmp_path / "l.csv")]
     assert main(args) == 0
     everything = pd.read_csv(tmp_path / "l.csv", dtype=str)

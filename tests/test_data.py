@@ -79,7 +79,7 @@ def test_features_file_with_wnid_filename_lines(tmp_path):
     x = rng.normal(size=(90, 5)).astype(np.float32)
     f, l = _write_features(tmp_path, x, [f"{n}/img_{i}.JPEG" for i, n in enumerate(names)])
     s = DatasetSettings(name="custom", kind="custom", features_path=str(f), labels_path=str(l),
-                        wnids=("n03", "n01"), n_prototypes=4)
+                        wnids=("n03", "n01"), n_prototypes=4, standardize=False)
     pool = load_pool(s, None, seed=0)
     assert pool.class_names == ("n03", "n01")
     assert pool.n_images == 2 * 26 and len(pool.prototype_labels) == 8

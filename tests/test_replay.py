@@ -122,3 +122,90 @@ def test_replay_without_its_files_says_which_key_is_missing(tmp_path):
     settings = make_settings(["dataset=replay"], tmp_path)
     with pytest.raises(LabaldError, match="dataset.features_path"):
         load_pool(settings.dataset, None, settings.seed)
+
+
+# --- replay that behaves: each defect of a real log, fixed ---------------------------------------
+
+
+def test_the_papers_stopping_rule_fires_in_replay(log_files, tmp_path, one_thread):
+    """Eligible images are those that can still be asked: an image whose logged answers are all taken
+    no longer counts, so the rule (fewer than floor(B/10) eligible) stops the run."""
+    from labald.experiment import build_experiment
+    from labald.loop import eligible, initial_state, run_steps
+
+    log = pd.read_csv(log_files / "answers.csv", dtype=str)
+    log.groupby("task").head(2).to_csv(log_files / "answers.csv", index=False)  # at most 2 answers a task, as is common
+    settings = make_settings(_overrides(log_files, "learner=none", "method=ss", "confidence=0.99"), tmp_path)
+    exp = build_experiment(settings)
+    state = run_steps(exp, initial_state(exp), progress=False)
+    assert "paper's rule" in state.stop_reason
+    left = exp.workers.available_N_M & ~state.annotations.asked()
+    under_cap = state.annotations.per_image() < settings.max_per_image
+    assert state.rows[-1]["n_eligible"] == int(eligible(exp, state, "label").sum()) < settings.batch_size // 10
+    assert not (eligible(exp, state, "label") & ~left.any(axis=1)).any()  # never an image nobody can answer
+    assert (under_cap & ~left.any(axis=1)).any()  # there were such images: they no longer keep a run going
+
+
+def test_a_class_a_worker_never_answered_takes_the_crowds_pooled_confusion():
+    from labald.workers.replay import ReplayWorkers
+
+    truth = np.array([0, 0, 1, 1, 2, 2])
+    answers = np.full((6, 3), -1)
+    answers[:, 0] = [0, 0, 1, 2, 2, 2]  # worker 0 answers everything
+    answers[:2, 1] = [0, 1]  # worker 1 only class 0
+    answers[2:4, 2] = [1, 1]  # worker 2 only class 1
+    workers = ReplayWorkers(answers, truth, 3, "test")
+    counts = workers.counts_M_K_K
+    pooled = counts.sum(axis=0) + 1 / 3
+    pooled /= pooled.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(workers.confusions[1, 1:], pooled[1:])  # never answered: the crowd's rows
+    np.testing.assert_allclose(workers.confusions[1, 0], (counts[1, 0] + pooled[0]) / (counts[1, 0].sum() + 1))
+    # the prior's mean accuracy follows the crowd (.75 right), not a guesser's 1/3 on empty rows
+    assert np.diagonal(workers.confusions, axis1=1, axis2=2).mean() > 0.6
+
+
+def test_replay_has_no_per_worker_cap_unless_asked(log_files, tmp_path, one_thread):
+    from labald.experiment import build_experiment
+
+    capped = make_settings(_overrides(log_files, "workers.per_worker_per_step=1"), tmp_path)
+    assert build_experiment(make_settings(_overrides(log_files), tmp_path)).capacity_per_step == 20
+    assert build_experiment(capped).capacity_per_step == 1
+    settings = make_settings(_overrides(log_files, "learner=none", "method=ss", "max_steps=5"), tmp_path)
+    run_experiment(settings, progress=False)
+    per_step = pd.read_csv(settings.output_dir / "metrics.csv")["n_annotations"].diff().dropna()
+    assert (per_step == 20).all()  # full batches, where ceil(2B / M) = 3 tasks per worker cut some short
+
+
+def test_badly_scaled_features_are_standardized_or_warned_about(log_files, tmp_path, caplog):
+    x = np.load(log_files / "feats.npy")
+    x[:, 0] *= 1000.0
+    np.save(log_files / "feats.npy", x)
+    pool = load_pool(make_settings(_overrides(log_files), tmp_path).dataset, None, 0)
+    both = np.concatenate([pool.features, pool.prototype_features])
+    np.testing.assert_allclose(both.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(both.std(axis=0), 1.0, rtol=1e-4)
+    assert "badly scaled" not in caplog.text
+    raw = load_pool(make_settings(_overrides(log_files, "dataset.standardize=false"), tmp_path).dataset, None, 0)
+    assert raw.features[:, 0].std() > 100 * raw.features[:, 1].std()
+    warnings = [r for r in caplog.records if "badly scaled" in r.getMessage()]
+    assert len(warnings) == 1 and "dataset.standardize=true" in warnings[0].getMessage()
+
+
+def test_resuming_after_an_input_file_changed_is_refused_in_one_line(log_files, tmp_path, one_thread):
+    run_dir = tmp_path / "run"
+    overrides = _overrides(log_files, "learner=none", "method=ss", "max_steps=2", f"run_dir={run_dir}")
+    run_experiment(make_settings(overrides, tmp_path), progress=False)
+    lines = (log_files / "answers.csv").read_text().splitlines()
+    (log_files / "answers.csv").write_text("\n".join(lines[:-40]) + "\n")  # the log lost answers
+    with pytest.raises(LabaldError, match=r"dataset.answers_path=.*changed since .* was run on it"):
+        run_experiment(make_settings(overrides, tmp_path), progress=False)
+    summary = run_experiment(make_settings(overrides, tmp_path), resume=False, progress=False)  # starting over works
+    assert summary["inputs"]["dataset.answers_path"] != "" and summary["steps"] == 2
+
+
+def test_replay_run_names_carry_only_settings_that_apply_to_a_log(log_files, tmp_path):
+    settings = make_settings(_overrides(log_files, "workers=synthetic", "workers.n_crowd=7"), tmp_path)
+    name = settings.output_dir.parent.name
+    assert "workers" not in name and name.startswith("ss+")
+    capped = make_settings(_overrides(log_files, "workers.per_worker_per_step=5"), tmp_path).output_dir.parent.name
+    assert "+workers.per_worker_per_step=5" in capped

@@ -85,6 +85,8 @@ def _common(parser: argparse.ArgumentParser, features_required: bool) -> None:
                         help="prior mean worker accuracy (default: from answers on gold tasks, else 0.7)")
     parser.add_argument("--prior-strength", type=_nonnegative, default=1.0,
                         help="Dirichlet prior strength, x 20 pseudo-answers per confusion row (1, the paper's)")
+    parser.add_argument("--raw-features", action="store_true",
+                        help="use --features as they are (default: each column z-scored, as dataset.standardize)")
     parser.add_argument("--no-learner", action="store_true", help="EM without the model prior")
     parser.add_argument("--epochs", type=_positive_int, default=50,
                         help="learner epochs per round at most, with early stopping (50)")

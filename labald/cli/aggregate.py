@@ -22,7 +22,8 @@ def run(args) -> int:
     from labald.cli import campaign as cp  # torch loads only once the inputs are known to be good
 
     options = cp.Options(seed=args.seed, confidence=args.confidence, prior_strength=args.prior_strength,
-                         prior_accuracy=args.prior_accuracy, learner=not args.no_learner, epochs=args.epochs)
+                         prior_accuracy=args.prior_accuracy, learner=not args.no_learner, epochs=args.epochs,
+                         standardize=not args.raw_features)
     exp = cp.build(data, options, len(data.worker_ids))
     state = cp.replay(exp, data)
     cp.refine(exp, state, args.refine)

@@ -21,6 +21,7 @@ from labald import streams
 from labald.aggregation import dirichlet_prior
 from labald.cli.io import Campaign
 from labald.data import DatasetSettings, Pool
+from labald.data.features import prepare_features
 from labald.errors import LabaldError
 from labald.experiment import Experiment, build_observers, build_sampler
 from labald.learner import CrossFitLearner, LearnerSettings, split_prototypes
@@ -50,6 +51,7 @@ class Options:
     learner: bool = True
     epochs: int = 50  # learner.max_epochs
     worker_skill: str = "em"  # acquisition.worker_skill (propose)
+    standardize: bool = True  # z-score each feature column (dataset.standardize)
     skill_groups: str = "none"  # acquisition.skill_groups: "experts" when the roster gives groups
 
 
@@ -78,6 +80,10 @@ def build(campaign: Campaign, options: Options, n_workers: int, groups_M: np.nda
         use_learner = train_idx is not None
     features = campaign.features if campaign.features is not None else np.zeros((n, 1), dtype=np.float32)
     protos = campaign.prototype_features
+    if campaign.features is not None:  # one set of column statistics for tasks and gold, as for a features file
+        both = prepare_features(np.concatenate([features, protos if protos is not None else features[:0]]),
+                                options.standardize, "--features")
+        features, protos = both[:n], (both[n:] if protos is not None else None)
     pool = Pool(
         name="campaign", class_names=tuple(campaign.classes), features=features,
         labels=None,  # nobody knows them

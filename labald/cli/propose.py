@@ -34,6 +34,7 @@ def run(args) -> int:
                          max_per_image=args.max_per_image, confidence=args.confidence,
                          prior_strength=args.prior_strength, prior_accuracy=args.prior_accuracy,
                          learner=not args.no_learner, epochs=args.epochs, worker_skill=args.worker_skill,
+                         standardize=not args.raw_features,
                          skill_groups="experts" if groups is not None and args.worker_skill == "one_coin" else "none")
     exp = cp.build(data, options, len(data.worker_ids), _groups_M(groups, len(data.worker_ids)))
     state = cp.replay(exp, data)

@@ -10,7 +10,7 @@ import numpy as np
 from labald import streams
 from labald.data import similarity as sim
 from labald.data.amt import AmtData
-from labald.data.features import load_labelled_features
+from labald.data.features import load_labelled_features, prepare_features
 from labald.data.pool import Pool, make_pool
 from labald.data.sandbox import sandbox_features
 from labald.data.subtasks import SUBTASKS
@@ -37,6 +37,9 @@ class DatasetSettings:
     answers_path: str | None = None  # replay: the answer log, CSV task,worker,label
     feature_dim: int = 128
     separation: float = 6.0
+    # features read from a file (custom, replay, a features_path): z-score each column with the
+    # whole file's mean and sd (true), or use them as they are (false; a warning when badly scaled)
+    standardize: bool = True
 
 
 def load_pool(settings: DatasetSettings, amt: AmtData | None, seed: int) -> Pool:
@@ -49,7 +52,7 @@ def load_pool(settings: DatasetSettings, amt: AmtData | None, seed: int) -> Pool
         return load_replay_pool(
             settings.name, settings.features_path, settings.labels_path, settings.answers_path,
             list(settings.wnids) if settings.wnids else None,
-            settings.n_per_class, settings.n_prototypes, settings.imbalance_ratio, seed,
+            settings.n_per_class, settings.n_prototypes, settings.imbalance_ratio, seed, settings.standardize,
         )
     if settings.kind == "digits":
         x, y, classes, source = _digits()
@@ -59,6 +62,7 @@ def load_pool(settings: DatasetSettings, amt: AmtData | None, seed: int) -> Pool
             raise LabaldError("dataset.features_path is set but dataset.labels_path is not; give both files")
         wnids = list(settings.wnids) if settings.wnids else None
         x, y, classes = load_labelled_features(Path(settings.features_path), Path(settings.labels_path), wnids)
+        x = prepare_features(x, settings.standardize, settings.features_path)
         similarity = _human_similarity(classes, amt)
         if similarity is None:
             similarity = sim.from_centroids(x, y, len(classes))

@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from labald.data.pool import require_classes
 from labald.errors import LabaldError
+
+log = logging.getLogger("labald")
+BAD_SCALE = 100.0  # columns whose sd (or a mean against the typical sd) differ by more are badly scaled
 
 
 def read_labels(path: Path) -> list[str]:
@@ -69,3 +73,22 @@ def load_labelled_features(
     keep = np.array([n in index for n in names])
     labels = np.array([index[n] for n, k in zip(names, keep) if k], dtype=np.int64)
     return x[keep], labels, classes
+
+
+def prepare_features(x: np.ndarray, standardize: bool, where: str) -> np.ndarray:
+    """Features as the learner gets them. `standardize`: each column z-scored with the whole file's
+    mean and sd (a constant column only centred), so no column dominates the MLP's first layer by its
+    units alone; the same statistics for pool and prototypes. Else as they are, with a one-line warning
+    when they are badly scaled: column sds more than BAD_SCALE apart, or a column mean more than
+    BAD_SCALE typical sds from 0."""
+    mean, sd = x.mean(axis=0, dtype=np.float64), x.std(axis=0, dtype=np.float64)
+    if standardize:
+        return ((x - mean) / np.where(sd > 0, sd, 1.0)).astype(np.float32)
+    varying = sd[sd > 0]
+    if len(varying):
+        typical = float(np.median(varying))
+        if varying.max() > BAD_SCALE * varying.min() or np.abs(mean).max() > BAD_SCALE * typical:
+            log.warning("features %s are badly scaled (column sd %.3g to %.3g, largest |mean| %.3g); "
+                        "dataset.standardize=true z-scores each column", where, varying.min(), varying.max(),
+                        np.abs(mean).max())
+    return x

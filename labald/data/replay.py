@@ -22,7 +22,7 @@ import pandas as pd
 
 from labald import streams
 from labald.data import similarity as sim
-from labald.data.features import read_features
+from labald.data.features import prepare_features, read_features
 from labald.data.pool import Pool, require_classes, subset_pool
 from labald.errors import LabaldError
 
@@ -112,13 +112,13 @@ class ReplayPool(Pool):
 
 def load_replay_pool(name: str, features_path: str | None, labels_path: str | None, answers_path: str | None,
                      classes: list[str] | None, n_per_class: int | None, n_prototypes: int,
-                     imbalance_ratio: float, seed: int) -> ReplayPool:
+                     imbalance_ratio: float, seed: int, standardize: bool = True) -> ReplayPool:
     """The `replay` dataset: features, true labels and the answer log, split into pool and prototypes."""
     for key, value in (("features_path", features_path), ("labels_path", labels_path),
                        ("answers_path", answers_path)):
         if not value:
             raise LabaldError(f"dataset=replay needs dataset.{key}=...; see configs/dataset/replay.yaml for the format")
-    x = read_features(Path(features_path))
+    x = prepare_features(read_features(Path(features_path)), standardize, features_path)
     truth = read_table(Path(labels_path), ("task", "label"), "task labels file")
     if len(truth) != len(x):
         raise LabaldError(f"features file {features_path} has {len(x)} rows but task labels file {labels_path} has "
