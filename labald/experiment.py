@@ -67,7 +67,7 @@ class Experiment:
 def build_experiment(settings: RunSettings) -> Experiment:
     """Load data and workers, and set up the learner and sampler; logs where the data come from."""
     amt = _load_amt_if_wanted(settings)
-    pool = load_pool(settings.dataset, amt, settings.seed)
+    pool = load_pool(settings.dataset, amt, settings.seed, settings.device)
     workers = build_workers(settings.workers, pool, amt, settings.seed, answer_seed=settings.answer_seed)
     log.info("data: %s: %d images, %d classes, %d prototypes", pool.source, pool.n_images,
              pool.n_classes, len(pool.prototype_labels))
@@ -117,7 +117,8 @@ def build_sampler(settings: RunSettings, workers: WorkerPool | None = None,
         if skill_groups_M is None and acq.skill_groups == "experts" and workers is not None:
             skill_groups_M = workers.is_expert.astype(np.int64)  # who was hired as an expert: known
         skill = OneCoinSkill(skill_groups_M)
-    return compose(settings.method, skill, acq.assignment, ScoreOptions(acq.local, acq.chunk), acq.power_beta)
+    return compose(settings.method, skill, acq.assignment, ScoreOptions(acq.local, acq.chunk, acq.prune),
+                   acq.power_beta)
 
 
 def build_observers(settings: RunSettings) -> tuple[BatchObserver, ...]:

@@ -20,6 +20,7 @@ import yaml
 
 from labald import metrics
 from labald.annotations import Annotations
+from labald.data import DatasetSettings
 from labald.errors import LabaldError
 from labald.experiment import Experiment, build_experiment
 from labald.loop import LoopState, initial_state, refresh_predictions, run_steps
@@ -35,6 +36,10 @@ RUN_FILES = ("config.yaml", "metrics.csv", ANSWERS, CHECKPOINT, "summary.json") 
 # How simulated answers are drawn, part of every fingerprint: a checkpoint whose answers were drawn
 # another way never resumes into this world.
 ANSWER_DRAWS = "per-pair"
+# Settings added after runs were first checkpointed: left out of a fingerprint while at their
+# defaults, so those runs resume (a value off its default changes the fingerprint as any setting does).
+_LATER_KEYS = {"dataset": ("standardize", "root", "backbone", "weights", "extract_batch_size", "extract_workers")}
+_DEFAULTS = {"dataset": DatasetSettings(name="")}
 # Keys that may change between a run and its resumption without changing its results.
 _NOT_FINGERPRINTED = {"results_dir", "run_dir", "data_dir", "max_steps", "threads", "device"}
 
@@ -42,6 +47,11 @@ _NOT_FINGERPRINTED = {"results_dir", "run_dir", "data_dir", "max_steps", "thread
 def fingerprint(settings: RunSettings) -> str:
     """Hash of every setting that affects results."""
     values = {k: v for k, v in dataclasses.asdict(settings).items() if k not in _NOT_FINGERPRINTED}
+    del values["acquisition"]["prune"]  # how the batch is found, not which
+    for group, keys in _LATER_KEYS.items():  # at their defaults they change nothing older runs did
+        for key in keys:
+            if values[group].get(key) == getattr(_DEFAULTS[group], key):
+                del values[group][key]
     if settings.sampler is None:  # a built-in sampler: the custom-sampler keys stay out, as before they existed
         del values["sampler"], values["sampler_options"]
     values["answer_draws"] = ANSWER_DRAWS

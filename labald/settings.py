@@ -17,6 +17,7 @@ import numpy as np
 
 from labald import streams
 from labald.data import DatasetSettings
+from labald.data.images import folder_tag
 from labald.data.pool import require_classes
 from labald.device import resolve_device
 from labald.errors import LabaldError
@@ -54,6 +55,9 @@ class AcquisitionSettings:
 
     local: str = "paper"
     chunk: int = 2048
+    # greedy J-BALD / LA-BALD score only the images whose score bound can reach the batch (the same
+    # batch and Jaccard columns as scoring every image, faster); false scores every image
+    prune: bool = True
     # ties in the top-k pair sets of the Jaccard columns: a seeded random order per ranking, as
     # selection breaks them (random), or by pair index (index, the earlier order)
     jaccard_ties: str = "random"
@@ -177,7 +181,7 @@ def protocol_diff(config: Mapping[str, Any]) -> dict[str, str]:
     for key in ("replicate", "rerun"):
         if config.get(key):
             diff[key] = _text(config[key])
-    unused = _unused_keys(dataset)
+    unused = unused_keys(dataset)
     return {key: value for key, value in diff.items() if key not in unused}
 
 
@@ -185,7 +189,7 @@ def protocol_diff(config: Mapping[str, Any]) -> dict[str, str]:
 _CROWD_KEYS = {"workers", "workers.source", "workers.n_crowd", "workers.n_expert", "workers.mean_accuracy"}
 
 
-def _unused_keys(dataset: Mapping[str, Any]) -> set[str]:
+def unused_keys(dataset: Mapping[str, Any]) -> set[str]:
     """Protocol differences the run's dataset ignores, left out of its name: the simulated crowd's
     settings in a replay (and its AMT-or-synthetic source on digits, which has no AMT data); the
     sandbox generator's without it; standardization without a features file."""
@@ -263,7 +267,12 @@ def ablation_changes(groups: Mapping[str, Any]) -> dict[str, Any]:
             value = values.get(f.name, getattr(default, f.name))
             if f.name in skip or _same(value, getattr(default, f.name)):
                 continue
-            changed[f"{group}.{f.name}"] = file_tag(value) if f.name in FILE_KEYS else _short(value)
+            if f.name in FILE_KEYS or (f.name == "weights" and value not in ("default", "none")):
+                changed[f"{group}.{f.name}"] = file_tag(value)
+            elif f.name == "root":  # a folder of images: its file list, so an edited folder gets new runs
+                changed[f"{group}.{f.name}"] = folder_tag(value)
+            else:
+                changed[f"{group}.{f.name}"] = _short(value)
     return changed
 
 
@@ -385,7 +394,7 @@ SKILL_GROUPS = ("none", "experts")
 NAMED_ELSEWHERE = {"dataset": {"name", "n_per_class", "imbalance_ratio"}, "workers": {"source"},
                    "acquisition": {"local"}, "stopping": {"rule", "annotations_per_image"}}
 # Options that change how a result is computed, never what it is: scoring block size.
-NOT_RESULTS = {"acquisition": {"chunk"}}
+NOT_RESULTS = {"acquisition": {"chunk", "prune"}, "dataset": {"extract_batch_size", "extract_workers"}}
 FILE_KEYS = {"features_path", "labels_path", "answers_path"}
 _TOP_LEVEL = {"batch_size", "max_per_image", "confidence", "max_steps", "results_dir", "data_dir", "run_dir",
               "threads", "device", "replicate", "rerun"}
@@ -455,6 +464,8 @@ def validate(s: RunSettings) -> None:
     # learner values are range-checked by LearnerSettings itself when it is built
     _choice("acquisition.local", s.acquisition.local, LOCAL_FORMS)
     _int("acquisition.chunk", s.acquisition.chunk, 1)
+    if not isinstance(s.acquisition.prune, bool):
+        raise LabaldError(f"acquisition.prune={s.acquisition.prune!r} is invalid; it must be true or false")
     _choice("acquisition.jaccard_ties", s.acquisition.jaccard_ties, JACCARD_TIES)
     _number("acquisition.power_beta", s.acquisition.power_beta, 0.0)
     _choice("acquisition.assignment", s.acquisition.assignment, ASSIGNMENTS)

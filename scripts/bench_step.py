@@ -4,6 +4,12 @@
     python scripts/bench_step.py --n-per-class 200     # the reproduce scale
     python scripts/bench_step.py --threads 1 --repeat 3
     python scripts/bench_step.py --device cuda         # learner, MC inference and scoring on the GPU
+    python scripts/bench_step.py --run 0               # whole runs of SS and LA-BALD, step by step
+
+`--run S` (S steps at most, 0: until the stopping rule) times whole runs instead: every method from
+the same start (seed 0, the same world of answers), their steps interleaved (step s of each method,
+then step s + 1) so that the machine's load drifts over all of them alike; prints each step's
+seconds and the ratio to SS for steps 1-10, then the runs' totals, seconds per step and ratios.
 
 Builds a run (`dataset`, `n_per_class`, seed 0, the default core), advances it `--warm-steps` SS
 steps so that the pool has answers, pseudo-labels and a trained model, then times one further
@@ -88,10 +94,12 @@ def measured_rates(device: torch.device) -> tuple[float, float]:
 
 
 def settings_for(method: str, dataset: str, n_per_class: int | None, device: str) -> RunSettings:
+    """Seed 0 of `method` on the dataset; `<method>-full` scores every image (acquisition.prune=false)."""
+    method, full = method.removesuffix("-full"), method.endswith("-full")
     settings = RunSettings(
         seed=0, method=method, dataset=DatasetSettings(name=dataset, n_per_class=n_per_class),
         workers=WorkerSettings(), aggregation=AggregationSettings(), learner=LearnerSettings(),
-        acquisition=AcquisitionSettings(), stopping=StoppingSettings(), results_dir="/nonexistent-unused",
+        acquisition=AcquisitionSettings(prune=not full), stopping=StoppingSettings(), results_dir="/nonexistent-unused",
         device=device,
     )
     validate(settings)
@@ -102,14 +110,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="commodity")
     parser.add_argument("--n-per-class", type=int, default=0, help="0 = the paper's 1,300 per class")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS),
+                        choices=[*METHODS, "j_bald-full", "la_bald-full"],
+                        help="a -full method scores every image (acquisition.prune=false): the unpruned reference")
     parser.add_argument("--warm-steps", type=int, default=5, help="SS steps before the timed step")
     parser.add_argument("--repeat", type=int, default=2, help="timed steps per method (fastest phase kept)")
     parser.add_argument("--threads", type=int, default=None, help="torch and BLAS threads (default: all cores)")
     parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--run", type=int, default=None, metavar="S",
+                        help="time whole runs of S steps at most (0: until the stopping rule), interleaved")
     args = parser.parse_args()
     if args.threads:
         apply_threads(args.threads)
+    if args.run is not None:
+        return whole_runs(args)
     load_before = os.getloadavg()
     device = resolve_device(args.device)
     flops, logs = measured_rates(device)
@@ -134,7 +148,8 @@ def main() -> int:
     }
     best: dict[str, dict[str, float]] = {}
     for method in args.methods:
-        settings = dataclasses.replace(base, method=method)
+        own = settings_for(method, args.dataset, args.n_per_class or None, args.device)
+        settings = dataclasses.replace(base, method=own.method, acquisition=own.acquisition)
         for _ in range(args.repeat):
             run = dataclasses.replace(exp, settings=settings, sampler=build_sampler(settings),
                                       observers=build_observers(settings),
@@ -152,7 +167,7 @@ def main() -> int:
         for method in args.methods:
             value = best[method][p]
             ratio = ""
-            if p in floor and (p != "seconds_scoring" or uses_influence(method)):
+            if p in floor and (p != "seconds_scoring" or uses_influence(method.removesuffix("-full"))):
                 ratio = f" ({value / floor[p]:.1f}x)"
             line += f"{f'{value:.3f}{ratio}':>17}"
         line += f"{floor[p]:>10.3f}" if p in floor else f"{'':>10}"
@@ -160,6 +175,53 @@ def main() -> int:
     if "ss" in best:
         ss = best["ss"]["seconds_step"]
         print("\nstep / SS step: " + ", ".join(f"{mth} {best[mth]['seconds_step'] / ss:.2f}" for mth in args.methods))
+    print(f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} (1 min)")
+    return 0
+
+
+def whole_runs(args) -> int:
+    """Whole runs of each method from one start, steps interleaved; per-step and per-run ratios to SS."""
+    from labald.loop import initial_state as start
+    from labald.stopping import decide
+
+    load_before = os.getloadavg()
+    runs = {}
+    for method in args.methods:
+        exp = build_experiment(settings_for(method, args.dataset, args.n_per_class or None, args.device))
+        runs[method] = (exp, start(exp))
+    limit = args.run or 10**9
+    for _ in range(limit):
+        going = 0
+        for exp, state in runs.values():
+            if state.stop_reason is not None:
+                continue
+            decision = decide(state.rows, exp.settings.stopping, exp.settings.batch_size, exp.settings.max_steps)
+            state.stop_reason = decision.stop
+            if decision.stop is None and not advance(exp, state, decision.phase):
+                state.stop_reason = "no pair left"
+            going += state.stop_reason is None
+        if not going:
+            break
+    seconds = {m: [r["seconds_step"] for r in state.rows[1:]] for m, (_, state) in runs.items()}
+    print(f"{args.dataset} ({args.n_per_class or 1300}/class), torch threads {torch.get_num_threads()}; "
+          "seconds per step")
+    print(f"{'step':<6}" + "".join(f"{m:>18}" for m in args.methods))
+    for s in range(min(10, max(len(v) for v in seconds.values()))):
+        cells = []
+        for m in args.methods:
+            v = seconds[m][s] if s < len(seconds[m]) else None
+            ratio = f" ({v / seconds['ss'][s]:.2f}x)" if v is not None and "ss" in seconds and s < len(seconds["ss"]) \
+                and m != "ss" else ""
+            cells.append(f"{'-' if v is None else f'{v:.3f}'}{ratio}")
+        print(f"{s + 1:<6}" + "".join(f"{c:>18}" for c in cells))
+    print("\nwhole runs:")
+    for m in args.methods:
+        total, steps = sum(seconds[m]), len(seconds[m])
+        line = f"  {m:<16} {steps:>4} steps {total:8.1f} s  {total / max(steps, 1):.3f} s/step"
+        if "ss" in seconds and m != "ss":
+            ss_total, ss_steps = sum(seconds["ss"]), len(seconds["ss"])
+            line += f"  per step {total / steps / (ss_total / ss_steps):.2f}x SS, per run {total / ss_total:.2f}x"
+        print(line + f"  ({runs[m][1].stop_reason})")
     print(f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} (1 min)")
     return 0
 

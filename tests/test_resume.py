@@ -151,3 +151,16 @@ def test_samplers_on_one_seed_face_one_world_of_answers(tmp_path):
     labels = pd.read_csv(tmp_path / "agg" / "labels.csv")
     assert len(labels) == ss["task"].nunique() and labels["n_answers"].sum() == len(ss)
     assert not labels["gold"].any()
+
+
+def test_settings_added_later_keep_older_checkpoints_resumable(tmp_path):
+    """The fingerprint that the published 200/class runs recorded (LA-BALD, commodity, seed 0) is
+    still this config's: options added since, at their defaults, leave it alone."""
+    from labald.runner import fingerprint
+
+    settings = make_settings(["method=la_bald", "dataset=commodity", "dataset.n_per_class=200"], tmp_path)
+    assert fingerprint(settings) == "4d4d6452025ca99b"
+    assert fingerprint(make_settings(["method=la_bald", "dataset=commodity", "dataset.n_per_class=200",
+                                      "acquisition.prune=false"], tmp_path)) == "4d4d6452025ca99b"
+    assert fingerprint(make_settings(["method=la_bald", "dataset=commodity", "dataset.n_per_class=200",
+                                      "dataset.standardize=false"], tmp_path)) != "4d4d6452025ca99b"

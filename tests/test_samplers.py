@@ -178,3 +178,57 @@ def test_a_new_pair_score_is_one_function(tmp_path):
             assert "jaccard_la_global" not in state.rows[-1]
     finally:
         PAIR_SCORES.pop("test_margin")
+
+
+def _influence_problem(seed: int, n: int = 1500, m: int = 12, k: int = 5, t: int = 8, same_workers: bool = False):
+    import torch
+
+    from labald.learner import PoolPredictions
+
+    rng = np.random.default_rng(seed)
+    sharp = rng.choice([0.05, 0.5, 3.0], size=n)[None, :, None]  # some images sure, some torn between samples
+    mc = torch.from_numpy(rng.dirichlet(np.ones(k), size=(t, n)) ** (1 / sharp)).float()
+    mc /= mc.sum(-1, keepdim=True)
+    skill = np.full(m, 0.6) if same_workers else rng.uniform(0.3, 0.95, m)
+    w = np.stack([np.full((k, k), (1 - a) / (k - 1)) + np.eye(k) * (a - (1 - a) / (k - 1)) for a in skill])
+    beliefs = Beliefs(mc.mean(0).double().numpy(), w, np.zeros((n, k)), PoolPredictions(mc))
+    eligible = rng.random(n) > 0.2
+    asked = rng.random((n, m)) > 0.9
+    return Candidates(eligible, asked, rng.integers(1, 25, m), 100), beliefs
+
+
+@pytest.mark.parametrize("method", ["j_bald", "la_bald"])
+@pytest.mark.parametrize("seed, same_workers", [(0, False), (1, False), (2, True)])
+def test_pruned_scoring_gives_the_full_scorings_batch_and_top_pairs(method, seed, same_workers):
+    """Scoring only the images whose bound can reach the batch changes nothing: the same pairs in the
+    same order, the same draws from the selection stream, the same Jaccard overlaps (ties included:
+    `same_workers` makes every worker of an image tie)."""
+    from labald.samplers import JaccardOverlaps, ScoreOptions
+
+    candidates, beliefs = _influence_problem(seed, same_workers=same_workers)
+    picks = []
+    for prune in (True, False):
+        sampler = compose(method, options=ScoreOptions(prune=prune))
+        rng = np.random.default_rng([seed, 7])
+        selection = sampler.select(candidates, beliefs, rng)
+        overlaps = JaccardOverlaps()(selection, candidates, rng)
+        picks.append((selection.images.tolist(), selection.workers.tolist(), overlaps, rng.random()))
+        if prune and (method == "j_bald" or same_workers):  # LA-BALD's local term of very unequal workers
+            assert selection.extra["scored_images"] < candidates.valid_N_M.any(axis=1).sum()  # it pruned
+    assert picks[0] == picks[1]
+
+
+def test_the_influence_bound_bounds_every_pair():
+    import torch
+
+    from labald.acquisition import influence_scores
+    from labald.samplers.pair_scores import InfluenceBound, ScoreOptions
+
+    candidates, beliefs = _influence_problem(3, n=300)
+    rows = np.arange(300)
+    for with_local in (False, True):
+        bound = InfluenceBound(beliefs, rows, beliefs.confusions_M_K_K, ScoreOptions(), with_local)
+        exact = influence_scores(beliefs.mc.dense(), torch.from_numpy(beliefs.confusions_M_K_K).float())
+        score = exact.la_bald_N_M if with_local else exact.global_N_M
+        slack = bound.bound_R_M - score.double().numpy()
+        assert slack.min() > 0 and np.median(slack) < np.median(bound.bound_R_M)  # above, and not vacuous

@@ -1,8 +1,9 @@
-"""Pools of images to label: the sandbox subtasks, scikit-learn's digits, and real feature files."""
+"""Pools of images to label: the sandbox subtasks, scikit-learn's digits, real feature files, and
+a folder of labelled images (features extracted by labald.data.images)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +24,9 @@ SANDBOX_PER_CLASS = 1300  # ImageNet's train images per class
 
 @dataclass(frozen=True)
 class DatasetSettings:
-    """`dataset.*` config keys (SPEC 9). `kind`: sandbox subtask, digits, custom (features file)
-    or replay (features, true labels and a real answer log; see labald/data/replay.py)."""
+    """`dataset.*` config keys (SPEC 9). `kind`: sandbox subtask, digits, custom (features file),
+    replay (features, true labels and a real answer log; see labald/data/replay.py) or folder
+    (a `class/image` folder of images; see labald/data/images.py)."""
 
     name: str
     kind: str = "sandbox"
@@ -40,12 +42,23 @@ class DatasetSettings:
     # features read from a file (custom, replay, a features_path): z-score each column with the
     # whole file's mean and sd (true), or use them as they are (false; a warning when badly scaled)
     standardize: bool = True
+    root: str | None = None  # folder: the class/image folder of images
+    backbone: str = "efficientnet_b0"  # folder: torchvision backbone whose penultimate layer gives the features
+    weights: str = "default"  # folder: default (pretrained, downloaded once) | none (random) | a state_dict file
+    extract_batch_size: int = 64  # folder: images per forward pass while extracting
+    extract_workers: int = 2  # folder: DataLoader processes decoding images while extracting
 
 
-def load_pool(settings: DatasetSettings, amt: AmtData | None, seed: int) -> Pool:
+def load_pool(settings: DatasetSettings, amt: AmtData | None, seed: int, device: str = "auto") -> Pool:
     """Build the run's pool, seeded; real features when a features file is given, else the source
-    that `kind` names (the sandbox generator or the bundled digits)."""
+    that `kind` names (the sandbox generator, the bundled digits, or a folder's images, whose
+    features are extracted on `device` once and then read as a features file)."""
     rng = np.random.default_rng([seed, streams.POOL])
+    if settings.kind == "folder":
+        from labald.data.images import folder_features
+
+        cache = folder_features(settings, device)  # features.npy, and ids.txt's `class/file` rows as labels
+        settings = replace(settings, features_path=str(cache / "features.npy"), labels_path=str(cache / "ids.txt"))
     if settings.kind == "replay":
         from labald.data.replay import load_replay_pool
 

@@ -17,13 +17,21 @@ pairs) are not the sampler's business: the loop's observers read the scores' par
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from labald.samplers.base import Beliefs, Candidates, Selection
-from labald.samplers.pair_scores import INFLUENCE_SCORES, PAIR_SCORES, PairScore, ScoreOptions
+from labald.samplers.pair_scores import (
+    BOUNDED_SCORES,
+    INFLUENCE_SCORES,
+    PAIR_SCORES,
+    InfluenceBound,
+    PairScore,
+    ScoreOptions,
+)
 from labald.samplers.selection import ASSIGNMENTS, Assignment, PowerOrder
 from labald.samplers.skill import EMSkill, SkillModel
 
@@ -66,8 +74,13 @@ class ComposedSampler:
     skill: SkillModel = EMSkill()
     options: ScoreOptions = ScoreOptions()
 
+    # with_local of the bounded score when the batch is found by pruning (`pruned_greedy`), else None
+    pruning: bool | None = None
+
     def select(self, candidates: Candidates, beliefs: Beliefs, rng: np.random.Generator) -> Selection:
         start = time.perf_counter()
+        if self.pruning is not None:
+            return pruned_greedy(self, candidates, beliefs, rng, start)
         scored, full = None, None
         if self.score is not None:
             valid = candidates.valid_N_M
@@ -81,6 +94,74 @@ class ComposedSampler:
                          seconds_selection=time.perf_counter() - picked, pair_scores=scored)
 
 
+EXACT_TOP = 50  # the top pairs of the ranking and of each part kept exact (the Jaccard overlaps' 50)
+
+
+def pruned_greedy(sampler: ComposedSampler, candidates: Candidates, beliefs: Beliefs, rng: np.random.Generator,
+                  start: float) -> Selection:
+    """The greedy batch of a bounded score (J-BALD, LA-BALD) with exact scores for only as many images
+    as it takes: the same batch, and the same top EXACT_TOP pairs of the ranking and of the global
+    part, as scoring every image.
+
+    Images are scored in descending order of their best pair's upper bound (`InfluenceBound`), the
+    first max(2B, 256) of them, then four times as many, until the greedy batch over them is full, every
+    unscored pair's bound is below the score at which the scan would have rejected it (`_unreachable`),
+    and the EXACT_TOP-th best scored pair (of the ranking and of the global part) exceeds every unscored
+    bound: then no unscored pair could have been taken or ranked there, since the greedy rule takes
+    pairs in descending score. Unscored images stay
+    in the pool at -inf, so the selection's random tie-breaks draw exactly what a full scoring draws.
+    """
+    valid = candidates.valid_N_M
+    rows = np.flatnonzero(valid.any(axis=1))
+    bound = InfluenceBound(beliefs, rows, sampler.skill.confusions(beliefs), sampler.options, sampler.pruning)
+    valid_rows = valid[rows]
+    image_bound = np.where(valid_rows, bound.bound_R_M, -np.inf).max(axis=1, initial=-np.inf)
+    global_bound = np.where(valid_rows, bound.global_bound_R_M, -np.inf).max(axis=1, initial=-np.inf)
+    order = np.argsort(-image_bound, kind="stable")
+    done, k = 0, min(len(rows), max(2 * candidates.batch_size, 256))
+    while True:
+        scored = bound.score(order[done:k])  # only the images not scored yet
+        done = k
+        full = scored.full(valid.shape)
+        trial = copy.deepcopy(rng)
+        picked = time.perf_counter()
+        images, workers = sampler.assignment(full, candidates, trial)
+        if k == len(rows):
+            break
+        unscored = order[k:]
+        rest, rest_global = image_bound[unscored].max(), global_bound[unscored].max()
+        if (_unreachable(full[images, workers], workers, candidates, bound.bound_R_M[unscored], valid_rows[unscored])
+                and _kth(full[rows], valid_rows, EXACT_TOP) > rest
+                and _kth(scored.parts["global"].double().cpu().numpy(), valid_rows, EXACT_TOP) > rest_global):
+            break
+        k = min(len(rows), 4 * k)
+    rng.bit_generator.state = trial.bit_generator.state  # the caller's stream moves on as the selection drew
+    return Selection(images, workers, full[images, workers], seconds_scoring=picked - start,
+                     seconds_selection=time.perf_counter() - picked, pair_scores=scored,
+                     extra={"scored_images": float(k)})
+
+
+def _unreachable(chosen: np.ndarray, workers: np.ndarray, candidates: Candidates, bound_U_M: np.ndarray,
+                 valid_U_M: np.ndarray) -> bool:
+    """Whether no unscored pair could have entered the greedy batch: the batch is full and each unscored
+    pair's bound is below its worker's threshold, the score of the pair that filled the worker (the
+    sequential scan rejects every later pair of a full worker), else the batch's lowest score (the
+    scan stops there)."""
+    if len(chosen) < candidates.batch_size:
+        return False
+    threshold_M = np.full(len(candidates.capacity_M), chosen.min())
+    filled = np.bincount(workers, minlength=len(threshold_M)) >= candidates.capacity_M
+    for j in np.flatnonzero(filled):  # its last pair in selection order, which is descending score
+        threshold_M[j] = chosen[workers == j].min()
+    return bool((np.where(valid_U_M, bound_U_M, -np.inf) < threshold_M[None, :]).all())
+
+
+def _kth(scores_R_M: np.ndarray, valid_R_M: np.ndarray, k: int) -> float:
+    """The k-th largest valid score (-inf with fewer than k valid pairs)."""
+    values = scores_R_M[valid_R_M]
+    return -np.inf if len(values) < k else float(np.partition(values, len(values) - k)[len(values) - k])
+
+
 def compose(method: str, skill: SkillModel | None = None, assignment: str = "greedy",
             options: ScoreOptions | None = None, power_beta: float = 1.0) -> ComposedSampler:
     """The built-in `method` with a skill model (EM's What by default) and, for a method that takes
@@ -88,6 +169,10 @@ def compose(method: str, skill: SkillModel | None = None, assignment: str = "gre
     score, rule = parts(method)
     if rule == "greedy":
         rule = assignment
+    options = options or ScoreOptions()
     chosen = PowerOrder(power_beta) if rule == "power" else ASSIGNMENTS[rule]
+    pruning = None
+    if rule == "greedy" and score in BOUNDED_SCORES and options.local == "paper" and options.prune:
+        pruning = BOUNDED_SCORES[score]
     return ComposedSampler(method, None if score is None else PAIR_SCORES[score], chosen, skill or EMSkill(),
-                           options or ScoreOptions())
+                           options, pruning)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from labald.acquisition import annotation_posterior, expected_accuracy_gain, influence_scores
+from labald.acquisition import annotation_posterior, expected_accuracy_gain, influence_scores, local_influence
 from labald.samplers.base import Beliefs
 
 
@@ -27,6 +27,7 @@ class ScoreOptions:
 
     local: str = "paper"  # paper (Prop. 2) | exact mutual information
     chunk: int = 2048
+    prune: bool = True  # greedy J-BALD / LA-BALD score only the images that can matter (`InfluenceBound`)
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,66 @@ def _influence(beliefs: Beliefs, rows: np.ndarray, confusions_M_K_K: np.ndarray,
     local = scores.local_paper_N_M if options.local == "paper" else scores.local_exact_N_M
     ranking = scores.global_N_M + local if with_local else scores.global_N_M
     return PairScores(rows, ranking, {"global": scores.global_N_M, "local": local})
+
+
+# Scores whose greedy batch can be found without scoring every image (`InfluenceBound`).
+BOUNDED_SCORES = {"j_bald": False, "la_bald": True}  # name -> whether the local term is added
+BOUND_MARGIN = 1e-4  # nats: float32 rounding of scores and bounds (~1e-6) stays far below it
+
+
+class InfluenceBound:
+    """Upper bounds of J-BALD's and LA-BALD's pair scores that cost no pass over the workers, and
+    the exact scores of any subset of the images, from one set of annotation posteriors.
+
+    The global influence cannot exceed what the answer's source, the label, tells about the model:
+    theta -> y_i -> z_ij is a Markov chain, and the strong data-processing inequality gives
+
+        G_ij = I(z_ij; theta) <= eta(W_j) I(y_i; theta) <= delta(W_j) BALD_i,
+
+    with BALD_i = H[mean_t q_t(i, .)] - mean_t H[q_t(i, .)] (O(T K) per image, where G is O(T M K^2))
+    and delta(W) = max_{y, y'} TV(W[y, .], W[y', .]) <= 1, Dobrushin's coefficient, which bounds the
+    KL contraction coefficient eta (Raginsky 2016, "Strong data processing inequalities and
+    Phi-Sobolev inequalities for discrete channels"). LA-BALD adds the paper-form local term L_ij,
+    linear in the mean posterior and computed exactly for every pair (`local_influence`).
+    """
+
+    def __init__(self, beliefs: Beliefs, rows: np.ndarray, confusions_M_K_K: np.ndarray, options: ScoreOptions,
+                 with_local: bool):
+        self.rows, self.options, self.with_local = rows, options, with_local
+        self.probs_T_R_K = annotation_posteriors(beliefs, rows)
+        self.confusions = torch.from_numpy(confusions_M_K_K).to(self.probs_T_R_K)
+        self.local_R_M = local_influence(self.probs_T_R_K, self.confusions, "paper", options.chunk)
+        bald_R = _bald(self.probs_T_R_K, options.chunk)
+        w = confusions_M_K_K.astype(np.float64)
+        dobrushin_M = 0.5 * np.abs(w[:, :, None, :] - w[:, None, :, :]).sum(-1).max(axis=(1, 2))
+        self.global_bound_R_M = bald_R[:, None] * np.minimum(dobrushin_M, 1.0)[None, :] + BOUND_MARGIN
+        self.bound_R_M = self.global_bound_R_M + (self.local_R_M.double().cpu().numpy() if with_local else 0.0)
+
+        self.global_R_M = self.local_R_M.new_full(self.local_R_M.shape, -torch.inf)  # -inf: not scored yet
+
+    def score(self, subset: np.ndarray) -> PairScores:
+        """Exact scores for the images `subset` (positions in `rows`) too, and all exact scores so far
+        with their global and local parts; images never scored are -inf in the ranking and the global
+        part (the local part is exact everywhere). A scored image's ranking is the full pass's."""
+        if len(subset):
+            index = torch.as_tensor(subset, dtype=torch.int64, device=self.probs_T_R_K.device)
+            scores = influence_scores(self.probs_T_R_K.index_select(1, index), self.confusions, self.options.chunk)
+            self.global_R_M[index] = scores.global_N_M
+        ranking = self.global_R_M + self.local_R_M if self.with_local else self.global_R_M
+        return PairScores(self.rows, ranking, {"global": self.global_R_M, "local": self.local_R_M})
+
+
+def _bald(probs_T_R_K: torch.Tensor, chunk: int) -> np.ndarray:
+    """[R]: I(y_i; theta) = H[mean_t q_t] - mean_t H[q_t] per image, in blocks of `chunk` (float32
+    rounding, ~1e-6 nats, stays far below BOUND_MARGIN)."""
+    out = np.empty(probs_T_R_K.shape[1])
+    for c0 in range(0, len(out), chunk):
+        q = probs_T_R_K[:, c0:c0 + chunk]
+        mean = q.mean(0)
+        entropy_of_mean = -torch.special.xlogy(mean, mean).sum(-1)
+        mean_entropy = -torch.special.xlogy(q, q).sum(-1).mean(0)
+        out[c0:c0 + chunk] = (entropy_of_mean - mean_entropy).clamp_min(0).double().cpu().numpy()
+    return out
 
 
 def annotation_posteriors(beliefs: Beliefs, rows: np.ndarray) -> torch.Tensor:
