@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 from labald.errors import LabaldError
 
@@ -31,3 +34,25 @@ def check_destination(path: Path | str, what: str, *, is_file: bool = False) -> 
         raise LabaldError(f"{what} {path} lies under {ancestor}, which is a file, not a folder; choose another path")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise LabaldError(f"{what} {path} cannot be created: {ancestor} is not writable; choose another path")
+
+
+def file_tag(path: Any) -> str:
+    """8 hex digits of the SHA-256 of a file's content (so a renamed copy keeps its runs, an edited
+    file gets new ones); of its path when the file is not there (an old run's config read elsewhere)."""
+    if path is None:
+        return "none"
+    p = Path(str(path)).expanduser()
+    try:
+        stat = p.stat()
+    except OSError:
+        return "path" + hashlib.sha256(str(path).encode()).hexdigest()[:8]
+    return _content_hash(str(p.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _content_hash(path: str, _mtime: int, _size: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:8]

@@ -22,7 +22,7 @@ from labald.data.pool import require_classes
 from labald.device import resolve_device
 from labald.errors import LabaldError
 from labald.learner import LearnerSettings
-from labald.paths import check_destination
+from labald.paths import check_destination, file_tag
 from labald.samplers.compose import methods, parts, uses_influence
 from labald.samplers.custom import CUSTOM, check_custom_sampler, custom_method_key
 from labald.stopping import RULES, StoppingSettings
@@ -289,28 +289,6 @@ def _short(value: Any) -> Any:
     if isinstance(text, str) and len(text) > 24:
         return "h" + hashlib.sha256(text.encode()).hexdigest()[:8]
     return text
-
-
-def file_tag(path: Any) -> str:
-    """8 hex digits of the SHA-256 of a file's content (so a renamed copy keeps its runs, an edited
-    file gets new ones); of its path when the file is not there (an old run's config read elsewhere)."""
-    if path is None:
-        return "none"
-    p = Path(str(path)).expanduser()
-    try:
-        stat = p.stat()
-    except OSError:
-        return "path" + hashlib.sha256(str(path).encode()).hexdigest()[:8]
-    return _content_hash(str(p.resolve()), stat.st_mtime_ns, stat.st_size)
-
-
-@functools.lru_cache(maxsize=32)
-def _content_hash(path: str, _mtime: int, _size: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:8]
 
 
 @functools.lru_cache(maxsize=1)

@@ -36,7 +36,7 @@ import numpy as np
 
 from labald.data.pool import require_classes
 from labald.errors import LabaldError
-from labald.paths import check_destination
+from labald.paths import check_destination, file_tag
 
 log = logging.getLogger("labald")
 
@@ -187,11 +187,7 @@ def weights_tag(backbone: str, weights: str) -> str:
         from torchvision.models import get_model_weights
 
         return get_model_weights(backbone).DEFAULT.name.lower()
-    digest = hashlib.sha256()
-    with open(Path(weights).expanduser(), "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return "file-" + digest.hexdigest()[:8]
+    return "file-" + file_tag(weights)
 
 
 def load_backbone(backbone: str, weights: str, device) -> tuple[object, Callable]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from labald.samplers.base import Beliefs, Candidates, Selection
+from labald.samplers.observers import JACCARD_TOP
 from labald.samplers.pair_scores import (
     BOUNDED_SCORES,
     INFLUENCE_SCORES,
@@ -94,22 +95,19 @@ class ComposedSampler:
                          seconds_selection=time.perf_counter() - picked, pair_scores=scored)
 
 
-EXACT_TOP = 50  # the top pairs of the ranking and of each part kept exact (the Jaccard overlaps' 50)
-
-
 def pruned_greedy(sampler: ComposedSampler, candidates: Candidates, beliefs: Beliefs, rng: np.random.Generator,
                   start: float) -> Selection:
     """The greedy batch of a bounded score (J-BALD, LA-BALD) with exact scores for only as many images
-    as it takes: the same batch, and the same top EXACT_TOP pairs of the ranking and of the global
+    as it takes: the same batch, and the same top JACCARD_TOP pairs of the ranking and of the global
     part, as scoring every image.
 
     Images are scored in descending order of their best pair's upper bound (`InfluenceBound`), the
     first max(2B, 256) of them, then four times as many, until the greedy batch over them is full, every
     unscored pair's bound is below the score at which the scan would have rejected it (`_unreachable`),
-    and the EXACT_TOP-th best scored pair (of the ranking and of the global part) exceeds every unscored
+    and the JACCARD_TOP-th best scored pair (of the ranking and of the global part) exceeds every unscored
     bound: then no unscored pair could have been taken or ranked there, since the greedy rule takes
-    pairs in descending score. Unscored images stay
-    in the pool at -inf, so the selection's random tie-breaks draw exactly what a full scoring draws.
+    pairs in descending score. Unscored images stay in the pool at -inf, so the selection's random
+    tie-breaks draw exactly what a full scoring draws.
     """
     valid = candidates.valid_N_M
     rows = np.flatnonzero(valid.any(axis=1))
@@ -131,8 +129,8 @@ def pruned_greedy(sampler: ComposedSampler, candidates: Candidates, beliefs: Bel
         unscored = order[k:]
         rest, rest_global = image_bound[unscored].max(), global_bound[unscored].max()
         if (_unreachable(full[images, workers], workers, candidates, bound.bound_R_M[unscored], valid_rows[unscored])
-                and _kth(full[rows], valid_rows, EXACT_TOP) > rest
-                and _kth(scored.parts["global"].double().cpu().numpy(), valid_rows, EXACT_TOP) > rest_global):
+                and _kth(full[rows], valid_rows, JACCARD_TOP) > rest
+                and _kth(scored.parts["global"].double().cpu().numpy(), valid_rows, JACCARD_TOP) > rest_global):
             break
         k = min(len(rows), 4 * k)
     rng.bit_generator.state = trial.bit_generator.state  # the caller's stream moves on as the selection drew
