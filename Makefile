@@ -9,7 +9,7 @@ export LABALD_DATA_DIR
 RUN_ARGS ?= method=ss dataset=commodity
 SOURCE ?=
 
-.PHONY: help install run test test-slow test-all lint data bench bench-labeling clean
+.PHONY: help install run test test-slow test-images test-all lint data bench bench-labeling clean
 BENCH_ARGS ?=
 
 help:  ## list the targets
@@ -37,6 +37,23 @@ test: $(STAMP)  ## the test suite without the slow tests
 test-slow: $(STAMP)  ## only the slow tests (CI runs them after `make test`)
 	$(PY) -m pytest -m slow
 
+# The image tests need torchvision. On a CPU-only torch 2.13.0 wheel PyPI's torchvision 0.28.0 cannot load
+# its operators, so they get a venv of their own with a matched pair (IMAGES_TORCH, IMAGES_VISION).
+IMAGES_VENV ?= .venv-images
+IMAGES_TORCH ?= torch==2.14.1
+IMAGES_VISION ?= torchvision==0.29.1
+IMAGES_STAMP := $(IMAGES_VENV)/.installed
+
+$(IMAGES_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(IMAGES_VENV)
+	$(IMAGES_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(IMAGES_VENV)/bin/python -m pip install --quiet $(IMAGES_TORCH) $(IMAGES_VISION)
+	$(IMAGES_VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	touch $(IMAGES_STAMP)
+
+test-images: $(IMAGES_STAMP)  ## the image-folder tests (labald features, dataset=folder) in their own venv, never skipped
+	LABALD_REQUIRE_TORCHVISION=1 $(IMAGES_VENV)/bin/python -m pytest tests/test_features.py
+
 test-all: $(STAMP)  ## every test
 	$(PY) -m pytest
 
@@ -56,7 +73,7 @@ bench-labeling: $(STAMP)  ## label accuracy of the core vs a reference (BENCH_AR
 	$(PY) scripts/bench_labeling.py $(BENCH_ARGS)
 
 clean:  ## remove the venv and caches (results stay)
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(IMAGES_VENV) .pytest_cache .ruff_cache .hypothesis
 
 .PHONY: figures reproduce reproduce-quick
 REPRODUCE_ARGS ?=

@@ -173,3 +173,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"labald: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        again = "; the same command resumes from the last chunk written" if "features" in argv[:1] else ""
+        print(f"labald: interrupted{again}", file=sys.stderr)
+        return 130
