@@ -214,6 +214,18 @@ def test_posterior_rows_sum_to_one_and_match_hand_product():
     torch.testing.assert_close(big.sum(-1), torch.ones(4, 9, dtype=torch.float64))
 
 
+def test_a_scratch_posterior_has_the_checked_posteriors_values():
+    rng = np.random.default_rng(1)
+    mc = torch.from_numpy(_dirichlet(rng, 0.3, (5, 40), 7)).float()
+    mc[0, 0, 0] = 0.0  # floored at the smallest normal either way
+    mc[0, 0] /= mc[0, 0].sum()
+    ll = _t(rng.normal(0, 3, (40, 7)))
+    ll[1] = -torch.inf  # every label ruled out: the model's row
+    expected = annotation_posterior(mc, ll)
+    buffer = mc.clone()
+    assert torch.equal(annotation_posterior(buffer, ll, scratch=True), expected)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_posterior_stable_with_very_negative_log_likelihood(dtype):
     mc = torch.tensor([[[0.2, 0.3, 0.5, 0.0]]], dtype=dtype)

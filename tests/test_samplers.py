@@ -30,6 +30,27 @@ def test_greedy_equals_the_sequential_definition(seed):
     _check_constraints(images, workers, valid, capacity, batch)
 
 
+@pytest.mark.parametrize("seed, scored_rows", [(0, 40), (1, 40), (2, 6), (3, 3)])
+def test_greedy_with_unscored_images_at_minus_inf_equals_the_sequential_definition(seed, scored_rows):
+    """Unscored images (-inf, as a pruned score leaves them) are taken, in their random tie order,
+    only where the scored pairs cannot fill the batch; each pair is the sequential rule's, ties too."""
+    rng = np.random.default_rng(seed)
+    n, m, batch = 80, 6, 12
+    scores = np.full((n, m), -np.inf)
+    scored = rng.choice(n, scored_rows, replace=False)
+    scores[scored] = rng.random((scored_rows, m))
+    scores[scored[0], :3] = -np.inf  # a scored image with some pairs left unscored
+    valid = rng.random((n, m)) > 0.2
+    capacity = np.full(m, 3)
+    images, workers = greedy_select(scores, valid, capacity, batch, np.random.default_rng(0))
+    rows = np.flatnonzero(valid.any(axis=1))
+    tie = np.zeros((n, m))
+    tie[rows] = np.random.default_rng(0).random((len(rows), m))  # the tie keys greedy_select draws
+    assert list(zip(images.tolist(), workers.tolist())) == greedy_select_reference(scores, valid, capacity, batch, tie)
+    assert len(images) == batch
+    assert np.isinf(scores[images, workers]).any() == (scored_rows < batch)
+
+
 def test_ties_are_broken_at_random_not_by_index():
     n, m = 500, 10
     valid = np.ones((n, m), dtype=bool)

@@ -47,7 +47,7 @@ class PoolPredictions:
     slot_N: Tensor | None = None
 
     def take(self, images: np.ndarray | Tensor) -> Tensor:
-        """[T, R, K] for the given pool images."""
+        """[T, R, K] for the given pool images, a new tensor (a gather, never a view)."""
         index = torch.as_tensor(images, dtype=torch.int64, device=self.probs_T_S_K.device)
         # index_select, not indexing: 3 ms instead of 12 for 4,000 of 20,800 images at T = 100
         return self.probs_T_S_K.index_select(1, index if self.slot_N is None else self.slot_N[index])

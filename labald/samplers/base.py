@@ -28,7 +28,8 @@ class MCPredictions(Protocol):
     """The model's T MC-dropout predictions of the pool (`labald.learner.PoolPredictions`)."""
 
     def take(self, images: np.ndarray) -> torch.Tensor:
-        """p_t(y | x_i) for the given pool images, [T, R, K]."""
+        """p_t(y | x_i) for the given pool images, [T, R, K]: a new tensor, which the caller may
+        overwrite (the annotation posteriors are built in it)."""
         ...
 
 

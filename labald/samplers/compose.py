@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from labald.samplers.base import Beliefs, Candidates, Selection
 from labald.samplers.observers import JACCARD_TOP
@@ -95,6 +96,9 @@ class ComposedSampler:
                          seconds_selection=time.perf_counter() - picked, pair_scores=scored)
 
 
+MIN_MORE = 128  # images scored at least per round after the first (fewer rounds of selection)
+
+
 def pruned_greedy(sampler: ComposedSampler, candidates: Candidates, beliefs: Beliefs, rng: np.random.Generator,
                   start: float) -> Selection:
     """The greedy batch of a bounded score (J-BALD, LA-BALD) with exact scores for only as many images
@@ -102,11 +106,13 @@ def pruned_greedy(sampler: ComposedSampler, candidates: Candidates, beliefs: Bel
     part, as scoring every image.
 
     Images are scored in descending order of their best pair's upper bound (`InfluenceBound`), the
-    first max(2B, 256) of them, then four times as many, until the greedy batch over them is full, every
-    unscored pair's bound is below the score at which the scan would have rejected it (`_unreachable`),
-    and the JACCARD_TOP-th best scored pair (of the ranking and of the global part) exceeds every unscored
-    bound: then no unscored pair could have been taken or ranked there, since the greedy rule takes
-    pairs in descending score. Unscored images stay in the pool at -inf, so the selection's random
+    first max(2B, 256) of them, then more (up to the last image whose bound still reaches the batch, at
+    least MIN_MORE, at most doubling), until the greedy batch over them is full, every unscored pair's
+    bound is below the score at which the scan would have rejected it (`_reachable`),
+    and the JACCARD_TOP-th best scored pair of the global part, and of global plus local (LA-BALD's
+    ranking; J-BALD ranks by the global part), exceeds every unscored bound of the same: then no
+    unscored pair could have been taken or ranked there, since the greedy rule takes pairs in
+    descending score. Unscored images stay in the pool at -inf, so the selection's random
     tie-breaks draw exactly what a full scoring draws.
     """
     valid = candidates.valid_N_M
@@ -115,6 +121,8 @@ def pruned_greedy(sampler: ComposedSampler, candidates: Candidates, beliefs: Bel
     valid_rows = valid[rows]
     image_bound = np.where(valid_rows, bound.bound_R_M, -np.inf).max(axis=1, initial=-np.inf)
     global_bound = np.where(valid_rows, bound.global_bound_R_M, -np.inf).max(axis=1, initial=-np.inf)
+    local = bound.local_R_M.double().cpu().numpy()
+    both_bound = np.where(valid_rows, bound.global_bound_R_M + local, -np.inf).max(axis=1, initial=-np.inf)
     order = np.argsort(-image_bound, kind="stable")
     done, k = 0, min(len(rows), max(2 * candidates.batch_size, 256))
     while True:
@@ -126,32 +134,42 @@ def pruned_greedy(sampler: ComposedSampler, candidates: Candidates, beliefs: Bel
         images, workers = sampler.assignment(full, candidates, trial)
         if k == len(rows):
             break
-        unscored = order[k:]
-        rest, rest_global = image_bound[unscored].max(), global_bound[unscored].max()
-        if (_unreachable(full[images, workers], workers, candidates, bound.bound_R_M[unscored], valid_rows[unscored])
-                and _kth(full[rows], valid_rows, JACCARD_TOP) > rest
-                and _kth(scored.parts["global"].double().cpu().numpy(), valid_rows, JACCARD_TOP) > rest_global):
+        unscored, done_rows = order[k:], order[:k]
+        reach = _reachable(full[images, workers], workers, candidates, bound.bound_R_M[unscored], valid_rows[unscored])
+        global_done = _rows_of(scored.parts["global"], done_rows)
+        valid_done = valid_rows[done_rows]
+        if (not reach.any()
+                and _kth(global_done, valid_done, JACCARD_TOP) > global_bound[unscored].max()
+                and _kth(global_done + local[done_rows], valid_done, JACCARD_TOP) > both_bound[unscored].max()):
             break
-        k = min(len(rows), 4 * k)
+        # next: up to the last image that could still enter (at least MIN_MORE more), at most twice as many
+        need = int(np.flatnonzero(reach)[-1]) + 1 if reach.any() else k
+        k = min(len(rows), k + min(max(need, MIN_MORE), k))
     rng.bit_generator.state = trial.bit_generator.state  # the caller's stream moves on as the selection drew
     return Selection(images, workers, full[images, workers], seconds_scoring=picked - start,
                      seconds_selection=time.perf_counter() - picked, pair_scores=scored,
                      extra={"scored_images": float(k)})
 
 
-def _unreachable(chosen: np.ndarray, workers: np.ndarray, candidates: Candidates, bound_U_M: np.ndarray,
-                 valid_U_M: np.ndarray) -> bool:
-    """Whether no unscored pair could have entered the greedy batch: the batch is full and each unscored
-    pair's bound is below its worker's threshold, the score of the pair that filled the worker (the
-    sequential scan rejects every later pair of a full worker), else the batch's lowest score (the
-    scan stops there)."""
+def _reachable(chosen: np.ndarray, workers: np.ndarray, candidates: Candidates, bound_U_M: np.ndarray,
+               valid_U_M: np.ndarray) -> np.ndarray:
+    """[U]: which unscored images could still enter the greedy batch (all of them while it is not
+    full): those with a valid pair whose bound reaches its worker's threshold, the score of the pair
+    that filled the worker (the sequential scan rejects every later pair of a full worker), else the
+    batch's lowest score (the scan stops there)."""
     if len(chosen) < candidates.batch_size:
-        return False
+        return np.ones(len(bound_U_M), dtype=bool)
     threshold_M = np.full(len(candidates.capacity_M), chosen.min())
     filled = np.bincount(workers, minlength=len(threshold_M)) >= candidates.capacity_M
     for j in np.flatnonzero(filled):  # its last pair in selection order, which is descending score
         threshold_M[j] = chosen[workers == j].min()
-    return bool((np.where(valid_U_M, bound_U_M, -np.inf) < threshold_M[None, :]).all())
+    return (valid_U_M & (bound_U_M >= threshold_M[None, :])).any(axis=1)
+
+
+def _rows_of(values_R_M: torch.Tensor, positions: np.ndarray) -> np.ndarray:
+    """The given rows of a score tensor as float64 numpy."""
+    index = torch.as_tensor(positions, dtype=torch.int64, device=values_R_M.device)
+    return values_R_M.index_select(0, index).double().cpu().numpy()
 
 
 def _kth(scores_R_M: np.ndarray, valid_R_M: np.ndarray, k: int) -> float:

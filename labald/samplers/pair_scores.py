@@ -172,4 +172,6 @@ def annotation_posteriors(beliefs: Beliefs, rows: np.ndarray) -> torch.Tensor:
     """
     if beliefs.mc is None:
         return torch.from_numpy(beliefs.posterior_N_K[rows]).float()[None]
-    return annotation_posterior(beliefs.mc.take(rows), torch.from_numpy(beliefs.log_likelihood_N_K[rows]))
+    # `take` gathers a fresh copy of the learner's (checked) predictions: the posterior is built in it
+    return annotation_posterior(beliefs.mc.take(rows), torch.from_numpy(beliefs.log_likelihood_N_K[rows]),
+                                scratch=True)

@@ -38,13 +38,32 @@ def greedy_select(
     rows = np.flatnonzero(valid_N_M.any(axis=1))
     if len(rows) == 0 or batch_size <= 0:
         return _no_pairs()
-    score = np.where(valid_N_M[rows], scores_N_M[rows].astype(np.float64), -np.inf)
+    valid = valid_N_M[rows]
+    score = np.where(valid, scores_N_M[rows].astype(np.float64), -np.inf)
     tie = rng.random(score.shape)
-    order = np.lexsort((tie, -score), axis=-1)  # per image: workers from best to worst
-    valid_sorted = np.take_along_axis(valid_N_M[rows], order, axis=1)
-    capacity = capacity_M.astype(np.int64).copy()
-    free = np.ones(len(rows), dtype=bool)
     row_tie = rng.random(len(rows))
+    priority = None if image_priority_N is None else image_priority_N[rows]
+    if priority is None:
+        # Pairs at -inf (images a pruned score left unscored) come after every scored pair, so the
+        # images with a finite pair decide the batch alone unless it cannot be filled without them.
+        scored = np.flatnonzero((score > -np.inf).any(axis=1))
+        if len(scored) < len(rows):
+            picked, workers = _greedy(score[scored], valid[scored], tie[scored], row_tie[scored], capacity_M,
+                                      batch_size, None)
+            if len(picked) == batch_size and np.isfinite(score[scored[picked], workers]).all():
+                return rows[scored[picked]], workers
+    picked, workers = _greedy(score, valid, tie, row_tie, capacity_M, batch_size, priority)
+    return rows[picked], workers
+
+
+def _greedy(score: np.ndarray, valid: np.ndarray, tie: np.ndarray, row_tie: np.ndarray, capacity_M: np.ndarray,
+            batch_size: int, priority: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """`greedy_select` on the rows given ([R, M] scores with -inf where invalid, their tie keys):
+    positions of the chosen rows and their workers, in selection order."""
+    order = np.lexsort((tie, -score), axis=-1)  # per image: workers from best to worst
+    valid_sorted = np.take_along_axis(valid, order, axis=1)
+    capacity = capacity_M.astype(np.int64).copy()
+    free = np.ones(len(score), dtype=bool)
     chosen_rows, chosen_workers = [], []
     left = batch_size
     while left > 0:
@@ -54,10 +73,10 @@ def greedy_select(
             break
         first = open_sorted[proposing].argmax(axis=1)
         worker = order[proposing, first]
-        if image_priority_N is None:
+        if priority is None:
             rank = np.lexsort((tie[proposing, worker], -score[proposing, worker]))
         else:
-            rank = np.lexsort((row_tie[proposing], -image_priority_N[rows[proposing]]))
+            rank = np.lexsort((row_tie[proposing], -priority[proposing]))
         proposing, worker = proposing[rank], worker[rank]
         cut = min(_first_overflow(worker, capacity), left)
         accepted, accepted_workers = proposing[:cut], worker[:cut]
@@ -68,7 +87,7 @@ def greedy_select(
         left -= cut
     if not chosen_rows:  # no worker with capacity has a valid pair
         return _no_pairs()
-    return rows[np.concatenate(chosen_rows)], np.concatenate(chosen_workers).astype(np.int64)
+    return np.concatenate(chosen_rows), np.concatenate(chosen_workers).astype(np.int64)
 
 
 def _check_shapes(scores_N_M: np.ndarray, valid_N_M: np.ndarray, capacity_M: np.ndarray) -> None:
