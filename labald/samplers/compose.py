@@ -121,8 +121,9 @@ def pruned_greedy(sampler: ComposedSampler, candidates: Candidates, beliefs: Bel
     valid_rows = valid[rows]
     image_bound = np.where(valid_rows, bound.bound_R_M, -np.inf).max(axis=1, initial=-np.inf)
     global_bound = np.where(valid_rows, bound.global_bound_R_M, -np.inf).max(axis=1, initial=-np.inf)
-    local = bound.local_R_M.double().cpu().numpy()
-    both_bound = np.where(valid_rows, bound.global_bound_R_M + local, -np.inf).max(axis=1, initial=-np.inf)
+    local = bound.local_np_R_M
+    both_bound = image_bound if sampler.pruning else \
+        np.where(valid_rows, bound.both_bound_R_M, -np.inf).max(axis=1, initial=-np.inf)
     order = np.argsort(-image_bound, kind="stable")
     done, k = 0, min(len(rows), max(2 * candidates.batch_size, 256))
     while True:

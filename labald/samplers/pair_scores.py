@@ -136,7 +136,10 @@ class InfluenceBound:
         w = confusions_M_K_K.astype(np.float64)
         dobrushin_M = 0.5 * np.abs(w[:, :, None, :] - w[:, None, :, :]).sum(-1).max(axis=(1, 2))
         self.global_bound_R_M = bald_R[:, None] * np.minimum(dobrushin_M, 1.0)[None, :] + BOUND_MARGIN
-        self.bound_R_M = self.global_bound_R_M + (self.local_R_M.double().cpu().numpy() if with_local else 0.0)
+        self.local_np_R_M = self.local_R_M.double().cpu().numpy()
+        # bounds of global plus local influence (LA-BALD's ranking), and of the score ranked by
+        self.both_bound_R_M = self.global_bound_R_M + self.local_np_R_M
+        self.bound_R_M = self.both_bound_R_M if with_local else self.global_bound_R_M
 
         self.global_R_M = self.local_R_M.new_full(self.local_R_M.shape, -torch.inf)  # -inf: not scored yet
 
