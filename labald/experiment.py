@@ -18,8 +18,10 @@ from labald.errors import LabaldError
 from labald.learner import CrossFitLearner, split_prototypes
 from labald.metrics import Evaluator
 from labald.samplers import JaccardOverlaps, Sampler, ScoreOptions, compose, uses_influence
+from labald.samplers.compose import ORACLE
 from labald.samplers.custom import CUSTOM, make_custom_sampler
 from labald.samplers.observers import BatchObserver
+from labald.samplers.oracle import TruthGain
 from labald.samplers.skill import EMSkill, OneCoinSkill, OracleSkill, SkillModel
 from labald.settings import RunSettings
 from labald.workers import AnswerSource, WorkerPool, build_workers
@@ -91,19 +93,21 @@ def build_experiment(settings: RunSettings) -> Experiment:
                                   device)
         log.info("device: %s (learner, MC inference, scoring)", device)
     return Experiment(
-        settings, pool, workers, Evaluator(pool.labels, settings.confidence), build_sampler(settings, workers),
+        settings, pool, workers, Evaluator(pool.labels, settings.confidence),
+        build_sampler(settings, workers, truth_N=pool.labels),
         build_observers(settings), learner, alpha, accuracy,
         torch.from_numpy(pool.features).to(device), train_idx, val_idx,
     )
 
 
 def build_sampler(settings: RunSettings, workers: WorkerPool | None = None,
-                  skill_groups_M: np.ndarray | None = None) -> Sampler:
+                  skill_groups_M: np.ndarray | None = None, truth_N: np.ndarray | None = None) -> Sampler:
     """The sampler `method` names, composed from its pair score, the skill model of
     `acquisition.worker_skill` and its assignment rule (`acquisition.assignment` for the methods that
     take pairs by score). `oracle` reads the simulated crew's true skills (each worker's mean true
     accuracy) from `workers`: a bound for simulations; `acquisition.skill_groups=experts` which workers
-    are experts (a campaign knows whom it hired), or `skill_groups_M` (a campaign roster's groups)."""
+    are experts (a campaign knows whom it hired), or `skill_groups_M` (a campaign roster's groups).
+    `method=oracle` scores with the true labels `truth_N` and the crew's true confusions: a bound."""
     acq = settings.acquisition
     if settings.method == CUSTOM:
         return make_custom_sampler(settings.sampler, settings.sampler_options)
@@ -117,8 +121,14 @@ def build_sampler(settings: RunSettings, workers: WorkerPool | None = None,
         if skill_groups_M is None and acq.skill_groups == "experts" and workers is not None:
             skill_groups_M = workers.is_expert.astype(np.int64)  # who was hired as an expert: known
         skill = OneCoinSkill(skill_groups_M)
+    score_function = None
+    if settings.method == ORACLE:
+        if workers is None or truth_N is None:
+            raise LabaldError("method=oracle scores with the simulation's true labels and worker skills; "
+                              "a campaign has none")
+        score_function = TruthGain(np.asarray(truth_N, dtype=np.int64), workers.confusions)
     return compose(settings.method, skill, acq.assignment, ScoreOptions(acq.local, acq.chunk, acq.prune),
-                   acq.power_beta)
+                   acq.power_beta, score_function)
 
 
 def build_observers(settings: RunSettings) -> tuple[BatchObserver, ...]:

@@ -21,6 +21,7 @@ one [K, K] max-reduction per pair: O(N M K^2), a fraction of J-BALD's O(T N M K^
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from labald.acquisition._checks import check_chunk, check_probs_and_confusions
@@ -35,15 +36,42 @@ def expected_accuracy_gain(posterior_N_K: Tensor, confusion_M_K_K: Tensor, chunk
     processed in blocks of at most `chunk`, fewer when a block's [b, M, K, K] work buffer would hold
     more than `_BLOCK_ELEMENTS` numbers, so memory stays flat in N, M and K.
     """
+    return _lookahead(posterior_N_K, confusion_M_K_K, chunk, "max")
+
+
+def expected_brier_gain(posterior_N_K: Tensor, confusion_M_K_K: Tensor, chunk: int = 512) -> Tensor:
+    """g [N, M]: expected rise in sum_y q_i(y)^2 from one answer of worker j, the expected fall of
+    the label's Brier score (the score of `method=elr`, `labald.samplers.pair_scores.elr`).
+
+    With the module docstring's p(z | i, j) and q'_i(y | z),
+
+        E_z[ sum_y q'_i(y | z)^2 ] = sum_z sum_y (q_i(y) W_j[y, z])^2 / p(z | i, j),
+
+    and g_ij = that - sum_y q_i(y)^2 >= 0 (the square is convex). Unlike the 0-1 gain it credits an
+    answer that moves the posterior without flipping its argmax, so an image that needs two answers
+    is not worth zero to the first. Same shapes, blocks and cost as `expected_accuracy_gain`.
+    """
+    return _lookahead(posterior_N_K, confusion_M_K_K, chunk, "square")
+
+
+def _lookahead(posterior_N_K: Tensor, confusion_M_K_K: Tensor, chunk: int, utility: str) -> Tensor:
+    """E_z[U(q'_i(. | z))] - U(q_i) for U = max (`max`) or the sum of squares (`square`)."""
     confusion_M_K_K = check_probs_and_confusions(posterior_N_K[None], confusion_M_K_K)
     check_chunk(chunk)
     N, K = posterior_N_K.shape
     M = confusion_M_K_K.shape[0]
     chunk = max(1, min(chunk, _BLOCK_ELEMENTS // (M * K * K)))
     gain_N_M = posterior_N_K.new_empty(N, M)
+    tiny = torch.finfo(posterior_N_K.dtype).tiny
     for c0 in range(0, N, chunk):
         q_b_K = posterior_N_K[c0:c0 + chunk]
         joint_b_M_K_K = q_b_K[:, None, :, None] * confusion_M_K_K[None]  # q(y) W_j[y, z]: [b, M, y, z]
-        after_b_M = joint_b_M_K_K.amax(dim=2).sum(dim=-1)  # sum_z max_y
-        gain_N_M[c0:c0 + chunk] = after_b_M - q_b_K.amax(dim=-1, keepdim=True)
+        if utility == "max":
+            after_b_M = joint_b_M_K_K.amax(dim=2).sum(dim=-1)  # sum_z max_y
+            before_b = q_b_K.amax(dim=-1, keepdim=True)
+        else:
+            evidence_b_M_K = joint_b_M_K_K.sum(dim=2).clamp_min(tiny)  # p(z)
+            after_b_M = (joint_b_M_K_K.square().sum(dim=2) / evidence_b_M_K).sum(dim=-1)
+            before_b = q_b_K.square().sum(dim=-1, keepdim=True)
+        gain_N_M[c0:c0 + chunk] = after_b_M - before_b
     return gain_N_M

@@ -46,7 +46,9 @@ METHOD_PARTS: dict[str, tuple[str | None, str]] = {
     "la_bald": ("la_bald", "greedy"),
     "eag": ("eag", "greedy"),
     "power_bald": ("j_bald", "power"),
+    "oracle": ("oracle", "greedy"),  # knows the true labels and skills: `labald.samplers.oracle`
 }
+ORACLE = "oracle"
 
 
 def methods() -> tuple[str, ...]:
@@ -180,10 +182,14 @@ def _kth(scores_R_M: np.ndarray, valid_R_M: np.ndarray, k: int) -> float:
 
 
 def compose(method: str, skill: SkillModel | None = None, assignment: str = "greedy",
-            options: ScoreOptions | None = None, power_beta: float = 1.0) -> ComposedSampler:
+            options: ScoreOptions | None = None, power_beta: float = 1.0,
+            score_function: PairScore | None = None) -> ComposedSampler:
     """The built-in `method` with a skill model (EM's What by default) and, for a method that takes
-    its pairs by score, `assignment` (greedy or matching)."""
+    its pairs by score, `assignment` (greedy or matching). `score_function` replaces the registered
+    pair score (the oracle's, which holds the simulation's truth)."""
     score, rule = parts(method)
+    if score_function is None and score is not None and score not in PAIR_SCORES:
+        raise ValueError(f"method={method} needs its pair score given (score_function)")
     if rule == "greedy":
         rule = assignment
     options = options or ScoreOptions()
@@ -191,5 +197,5 @@ def compose(method: str, skill: SkillModel | None = None, assignment: str = "gre
     pruning = None
     if rule == "greedy" and score in BOUNDED_SCORES and options.local == "paper" and options.prune:
         pruning = BOUNDED_SCORES[score]
-    return ComposedSampler(method, None if score is None else PAIR_SCORES[score], chosen, skill or EMSkill(),
-                           options, pruning)
+    function = score_function or (None if score is None else PAIR_SCORES[score])
+    return ComposedSampler(method, function, chosen, skill or EMSkill(), options, pruning)

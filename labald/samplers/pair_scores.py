@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from labald.acquisition import annotation_posterior, expected_accuracy_gain, influence_scores, local_influence
+from labald.acquisition import (
+    annotation_posterior,
+    expected_accuracy_gain,
+    expected_brier_gain,
+    influence_scores,
+    local_influence,
+)
 from labald.samplers.base import Beliefs
 
 
@@ -93,6 +99,18 @@ def eag(beliefs: Beliefs, rows: np.ndarray, confusions_M_K_K: np.ndarray, option
     model's calibrated prediction as prior and the answers so far."""
     gain = expected_accuracy_gain(torch.from_numpy(beliefs.posterior_N_K[rows]), torch.from_numpy(confusions_M_K_K),
                                   options.chunk)
+    return PairScores(rows, gain)
+
+
+@pair_score("elr")
+def elr(beliefs: Beliefs, rows: np.ndarray, confusions_M_K_K: np.ndarray, options: ScoreOptions) -> PairScores:
+    """Expected label-error reduction, in the Brier score: g_ij = E_z[sum_y q'_i(y | z)^2] - sum_y q_i(y)^2
+    (`labald.acquisition.expected_brier_gain`), on EM's posterior q (the model's prediction as prior,
+    the answers so far). It is the truth-knowing oracle's score (`labald.samplers.oracle`) with the
+    unknown true label y_i and true confusions replaced by the beliefs: sum_y q_i(y) [sum_z What_j[y, z]
+    q'_i(y | z) - q_i(y)]."""
+    gain = expected_brier_gain(torch.from_numpy(beliefs.posterior_N_K[rows]), torch.from_numpy(confusions_M_K_K),
+                               options.chunk)
     return PairScores(rows, gain)
 
 

@@ -1,0 +1,111 @@
+"""ELR's score (the expected fall of the label's Brier score) and the oracle's (the expected rise of the
+true label's posterior probability) against Bayes-rule enumeration, analytic cases and each other."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from labald.acquisition import expected_brier_gain
+from labald.errors import LabaldError
+from labald.experiment import build_experiment, build_sampler
+from labald.loop import advance, initial_state
+from labald.samplers.oracle import truth_gain
+from tests.helpers import make_settings
+
+
+def _bayes(q_K: np.ndarray, w_K_K: np.ndarray, z: int) -> tuple[float, np.ndarray]:
+    p_z = float(q_K @ w_K_K[:, z])
+    return p_z, q_K * w_K_K[:, z] / p_z
+
+
+def _slow_brier_gain(q_K, w_K_K) -> float:
+    """E_z[sum_y q'(y | z)^2] - sum_y q(y)^2, the answer enumerated."""
+    expected = 0.0
+    for z in range(len(q_K)):
+        p_z, after = _bayes(q_K, w_K_K, z)
+        expected += p_z * float(after @ after)
+    return expected - float(q_K @ q_K)
+
+
+def _slow_truth_gain(q_K, y: int, w_K_K, c_K_K) -> float:
+    """sum_z C[y, z] q'(y | z) - q(y): the answer drawn from the true row, the update with What."""
+    return sum(c_K_K[y, z] * _bayes(q_K, w_K_K, z)[1][y] for z in range(len(q_K))) - q_K[y]
+
+
+def _confusions(rng, m: int, k: int) -> np.ndarray:
+    w = rng.dirichlet(np.full(k, 0.5), size=(m, k)) + 2 * np.eye(k)
+    return w / w.sum(-1, keepdims=True)
+
+
+def test_brier_gain_equals_the_bayes_rule_enumeration():
+    rng = np.random.default_rng(1)
+    q = rng.dirichlet(np.full(5, 0.7), size=9)
+    w = _confusions(rng, 4, 5)
+    fast = expected_brier_gain(torch.from_numpy(q), torch.from_numpy(w), chunk=4).numpy()
+    slow = np.array([[_slow_brier_gain(q[i], w[j]) for j in range(4)] for i in range(9)])
+    np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-14)
+    assert (fast >= -1e-15).all()  # the square is convex: an answer never lowers the expected sum of squares
+
+
+def test_brier_gain_of_a_coin_flip_image():
+    """K = 2, q = (1/2, 1/2), a symmetric worker of accuracy a: q' = (a, 1 - a) or its mirror, so the
+    gain is a^2 + (1 - a)^2 - 1/2 = (2a - 1)^2 / 2; a blind worker (a = 1/2) gains nothing."""
+    q = torch.tensor([[0.5, 0.5]], dtype=torch.float64)
+    accuracies = (0.5, 0.7, 0.9, 1.0)
+    w = torch.stack([torch.tensor([[a, 1 - a], [1 - a, a]], dtype=torch.float64) for a in accuracies])
+    gain = expected_brier_gain(q, w)[0].numpy()
+    np.testing.assert_allclose(gain, [(2 * a - 1) ** 2 / 2 for a in accuracies], atol=1e-15)
+
+
+def test_truth_gain_equals_the_enumeration_when_em_misjudges_the_workers():
+    rng = np.random.default_rng(2)
+    q = rng.dirichlet(np.full(4, 0.7), size=7)
+    y = rng.integers(0, 4, size=7)
+    w, c = _confusions(rng, 3, 4), _confusions(rng, 3, 4)  # EM's estimate and the truth differ
+    fast = truth_gain(q, y, w, c, chunk=3)
+    slow = np.array([[_slow_truth_gain(q[i], y[i], w[j], c[j]) for j in range(3)] for i in range(7)])
+    np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-14)
+
+
+def test_elr_is_the_oracle_averaged_over_the_beliefs():
+    """Where the truth is what the beliefs say (y ~ q, C = What), the oracle's expected score is ELR's:
+    sum_y q(y) [sum_z W[y, z] q'(y | z) - q(y)] = E_z[sum_y q'(y | z)^2] - sum_y q(y)^2."""
+    rng = np.random.default_rng(3)
+    q = rng.dirichlet(np.full(6, 0.5), size=5)
+    w = _confusions(rng, 4, 6)
+    averaged = sum(q[:, [y]] * truth_gain(q, np.full(5, y), w, w) for y in range(6))
+    np.testing.assert_allclose(averaged, expected_brier_gain(torch.from_numpy(q), torch.from_numpy(w)).numpy(),
+                               rtol=1e-12, atol=1e-14)
+
+
+def test_the_oracle_prefers_the_worker_who_is_right_on_the_true_class():
+    """Two workers EM judges alike; one is right on the image's true class, the other always answers
+    class 1. On an image of class 0 the oracle asks the first; on class 1 the two are equal."""
+    q = np.array([[0.5, 0.5], [0.5, 0.5]])
+    w = np.array([[[0.8, 0.2], [0.2, 0.8]]] * 2)
+    c = np.array([[[1.0, 0.0], [0.0, 1.0]], [[0.0, 1.0], [0.0, 1.0]]])
+    gain = truth_gain(q, np.array([0, 1]), w, c)
+    assert gain[0, 0] == pytest.approx(0.3) and gain[0, 1] == pytest.approx(-0.3)
+    assert gain[1, 0] == pytest.approx(gain[1, 1]) == pytest.approx(0.3)
+
+
+def test_a_campaign_cannot_run_the_oracle(tmp_path):
+    settings = make_settings(["dataset=digits", "method=oracle", "learner=none"], tmp_path)
+    with pytest.raises(LabaldError, match="true labels"):
+        build_sampler(settings)
+
+
+@pytest.mark.parametrize("method", ["elr", "oracle"])
+def test_runs_under_the_constraints(tmp_path, method):
+    exp = build_experiment(make_settings(["dataset=digits", f"method={method}", "learner=none"], tmp_path))
+    state = initial_state(exp)
+    for _ in range(3):
+        assert advance(exp, state, "label")
+    ann = state.annotations
+    for step in (1, 2, 3):
+        picked = ann.step == step
+        assert picked.sum() == 100 and len(np.unique(ann.image[picked])) == 100
+        assert np.bincount(ann.worker[picked]).max() <= exp.capacity_per_step
+    assert state.rows[-1]["label_accuracy"] > state.rows[0]["label_accuracy"]
