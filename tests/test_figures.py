@@ -13,6 +13,7 @@ import yaml
 from labald.comparison import compare
 from labald.figures import load_runs, make_figures
 from labald.figures.__main__ import main as figures_main
+from labald.figures.comparison import forest_figure, forest_pairs, other_samplers
 from labald.figures.make import _scoring_time
 from labald.figures.plots import accuracy_figure, diagnostics_figure, jaccard_figure, scoring_time_figure
 from labald.figures.style import METHOD_COLOURS
@@ -256,3 +257,16 @@ def test_timing_gives_the_step_spread_over_runs_and_the_machine_load(tmp_path):
     text = timing.to_markdown(table.reset_index())
     assert "| 0.200 / 0.400 / 0.900 | 1.5 / 2.5 on 2 |" in text
     assert "| 0.400 / 0.400 / 0.400 | n/a |" in text  # LA-BALD's run recorded no load
+
+
+def test_a_sampler_outside_the_paper_gets_a_forest_plot_of_its_own(tmp_path):
+    x = np.linspace(0, 1, 5)
+    for seed in (0, 1):
+        for method, speed in (("ss", 1.0), ("j_bald", 1.5), ("la_bald", 1.5), ("elr", 3.0)):
+            write_run(tmp_path, "a", method, seed, x, 1 - 0.4 * np.exp(-speed * 3 * x))
+    table = compare(load_runs(tmp_path / "runs"))
+    assert other_samplers(table) == ["elr"]
+    assert forest_pairs(table, "elr") == [("elr", "ss"), ("elr", "j_bald"), ("elr", "la_bald")]
+    assert forest_pairs(table) == [("la_bald", "ss"), ("la_bald", "j_bald")]
+    fig = forest_figure(table, method="elr")
+    assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == ["ELR vs SS", "ELR vs J-BALD", "ELR vs LA-BALD"]

@@ -11,7 +11,15 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from labald.comparison import ALL_DATASETS, LA, MEASURES, PRIMARY, RISE_QUANTILES, rerun_of  # noqa: E402
+from labald.comparison import (  # noqa: E402
+    ALL_DATASETS,
+    LA,
+    MEASURES,
+    PAPER_BASELINES,
+    PRIMARY,
+    RISE_QUANTILES,
+    rerun_of,
+)
 from labald.figures.style import method_colour, method_name, setting_title  # noqa: E402
 
 MEASURE_TITLES = {"rise": "across the rise (primary)", "target": "at the plateau target",
@@ -32,9 +40,8 @@ def _cell(row: pd.Series) -> str:
 
 
 def profile_lines(profile: pd.DataFrame) -> list[str]:
-    """Where across the rise the samplers differ: per study and pair (LA-BALD's and the A/A pairs), the
-    mean over datasets of the reduction at each fraction q of the way from start to the lower final."""
-    profile = profile[(profile["method"] == LA) | profile["method"].map(rerun_of).notna()]
+    """Where across the rise the samplers differ: per study and compared pair, the mean over datasets
+    of the reduction at each fraction q of the way from start to the lower final."""
     if profile.empty:
         return []
     qs = list(dict.fromkeys(profile["measure"]))
@@ -51,10 +58,9 @@ def profile_lines(profile: pd.DataFrame) -> list[str]:
 
 
 def headline(table: pd.DataFrame) -> list[str]:
-    """The paper's claims beside ours: LA-BALD vs each baseline (and the A/A pairs), mean over datasets,
-    per study, on `rise` and `target`, the paper's figure where it gives one."""
+    """The paper's claims beside ours: LA-BALD (then any other sampler, then the A/A pairs) vs each
+    baseline, mean over datasets, per study, on `rise` and `target`, the paper's figure where it gives one."""
     mean = table[(table["dataset"] == ALL_DATASETS) & table["measure"].isin(["rise", "target"])]
-    mean = mean[(mean["method"] == LA) | mean["method"].map(rerun_of).notna()]
     if mean.empty:
         return []
     lines = ["| study | comparison | paper | rise: ours (95% CI), seeds won | target: ours (95% CI), seeds won |",
@@ -146,21 +152,28 @@ def power_lines(power: pd.DataFrame) -> list[str]:
     return lines
 
 
-def forest_pairs(table: pd.DataFrame) -> list[tuple[str, str]]:
-    """The forest plot's panels: LA-BALD vs each baseline, then every A/A pair."""
+def forest_pairs(table: pd.DataFrame, method: str = LA) -> list[tuple[str, str]]:
+    """The forest plot's panels: `method` vs each baseline, then (for LA-BALD's plot) every A/A pair."""
     pairs = list(dict.fromkeys(zip(table["method"], table["baseline"])))
-    return [p for p in pairs if p[0] == LA] + [p for p in pairs if rerun_of(p[0]) is not None]
+    return [p for p in pairs if p[0] == method] + [p for p in pairs if method == LA and rerun_of(p[0]) is not None]
+
+
+def other_samplers(table: pd.DataFrame) -> list[str]:
+    """The samplers outside the paper compared in the table (each gets a forest plot of its own)."""
+    methods = dict.fromkeys(table["method"])
+    return [m for m in methods if m != LA and m not in PAPER_BASELINES and rerun_of(m) is None]
 
 
 FOREST_COLUMNS = 4  # panels per row of the forest plot; more pairs wrap to further rows
 
 
-def forest_figure(table: pd.DataFrame, setting: str = "main", measure: str = PRIMARY) -> Figure | None:
-    """One panel per compared pair (LA-BALD vs each baseline, A/A pairs), a row per dataset plus the
+def forest_figure(table: pd.DataFrame, setting: str = "main", measure: str = PRIMARY,
+                  method: str = LA) -> Figure | None:
+    """One panel per compared pair (`method` vs each baseline; LA-BALD's A/A pairs), a row per dataset plus the
     mean over datasets (bold, diamond): the mean with its 95% interval, 0 marked, and the paper's
     figure (a dashed line) where it gives one. None when the study has no such pair."""
     cells = table[(table["setting"] == setting) & (table["measure"] == measure)]
-    pairs = forest_pairs(cells)
+    pairs = forest_pairs(cells, method)
     if not pairs:
         return None
     datasets = sorted(set(cells["dataset"]) - {ALL_DATASETS})

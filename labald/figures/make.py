@@ -10,7 +10,7 @@ import pandas as pd
 
 from labald import comparison
 from labald.figures import plots, timing
-from labald.figures.comparison import forest_figure, power_lines, to_markdown
+from labald.figures.comparison import forest_figure, other_samplers, power_lines, to_markdown
 from labald.figures.load import load_runs, read_summaries
 
 
@@ -42,9 +42,11 @@ def make_figures(runs_dir: Path, out_dir: Path, bench_csv: Path | None = None,
     written += _scoring_time(bench_csv, out_dir, say, formats)
     table = comparison.compare(frame)
     for setting in dict.fromkeys(table["setting"]):
-        fig = forest_figure(table, setting)
-        if fig is not None:
-            written += plots.save(fig, out_dir, stem("forest", setting), formats)
+        for method in (comparison.LA, *other_samplers(table)):
+            fig = forest_figure(table, setting, method=method)
+            name = "forest" if method == comparison.LA else f"forest_{method}"
+            if fig is not None:
+                written += plots.save(fig, out_dir, stem(name, setting), formats)
     written += _tables(frame, table, comparison.profile_table(frame), out_dir, say)
     return written
 
