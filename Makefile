@@ -75,7 +75,7 @@ bench-labeling: $(STAMP)  ## label accuracy of the core vs a reference (BENCH_AR
 clean:  ## remove the venv and caches (results stay)
 	rm -rf $(VENV) $(IMAGES_VENV) .pytest_cache .ruff_cache .hypothesis
 
-.PHONY: figures reproduce reproduce-quick
+.PHONY: figures reproduce reproduce-quick reproduce-paper
 REPRODUCE_ARGS ?=
 
 figures: $(STAMP)  ## figures and tables of every run in results/runs -> results/figures
@@ -91,3 +91,6 @@ reproduce: $(LAUNCHERS)  ## the paper's sweep, then the figures (REPRODUCE_ARGS=
 
 reproduce-quick: $(LAUNCHERS)  ## a reduced sweep (digits + small commodity, 2 seeds) for CI, then the figures
 	$(PY) scripts/reproduce.py --quick $(REPRODUCE_ARGS)
+
+reproduce-paper: $(LAUNCHERS)  ## the paper's scale (1,300/class; main and imbalance studies; resumes, so it runs in pieces)
+	$(PY) scripts/reproduce.py --paper --results results/paper $(REPRODUCE_ARGS)

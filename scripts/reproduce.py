@@ -38,7 +38,10 @@ METHODS = ("ss", "rand_i_greedy_w", "j_bald", "la_bald")
 AA_METHODS = ("j_bald", "la_bald")  # each compared with itself on one world: the A/A check
 MAIN_SEEDS = 10  # the seeds the power analysis asks for: docs/results.md
 SUBTASKS = ("dog", "vertebrate", "insect_fungus", "commodity")
-FULL_N_PER_CLASS = 200  # the paper's scale is 1300 (ImageNet's train size): --n-per-class 1300
+SUBTASK_CLASSES = {"dog": 19, "vertebrate": 18, "insect_fungus": 13, "commodity": 16}  # classes per subtask
+FULL_N_PER_CLASS = 200  # the paper's scale is 1300 (ImageNet's train size): --paper
+PAPER_N_PER_CLASS = 1300
+PAPER_METHODS = (*METHODS, "elr")  # --paper: the paper's samplers and ours (docs/results.md)
 
 
 @dataclass
@@ -110,7 +113,7 @@ def plan(args) -> list[Group]:
         for n, names in by_size.items():
             groups.append(Group(study, names, study_seeds, pool(names[0])[0] + overrides + extra,
                                 setting(n, ratio, budget, rerun=rerun),
-                                list(AA_METHODS if study == "aa" else METHODS)))
+                                list(AA_METHODS if study == "aa" else args.methods)))
     return groups
 
 
@@ -121,6 +124,33 @@ def command(group: Group, results: Path, jobs: int, launcher: bool) -> list[str]
     if launcher and jobs > 1:
         cmd += ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}"]
     return cmd
+
+
+# Wall seconds per pool image of one run to the paper's rule, one job of one thread beside another on two
+# cores (the 200/class main study here: ~40 s for 3,800 images); the estimate's fallback before any
+# run of a size has finished.
+SECONDS_PER_IMAGE = 0.011
+
+
+def estimate_seconds(groups: list[Group], results: Path, jobs: int) -> tuple[float, str]:
+    """Wall seconds the unfinished runs should take over `jobs` parallel jobs, and how it was estimated:
+    each at the mean wall time of its study's finished runs of the same dataset (a resumed sweep), else
+    at SECONDS_PER_IMAGE per image of its pool."""
+    seconds, measured, scaled = 0.0, 0, 0
+    for group in groups:
+        for dataset in group.datasets:
+            dirs = [d for d in group.run_dirs(results) if d.parent.parent.name == dataset]
+            walls = [json.loads((d / "summary.json").read_text())["wall_seconds"] for d in dirs if finished(d)]
+            left = len(dirs) - len(walls)
+            if walls:
+                seconds, measured = seconds + left * sum(walls) / len(walls), measured + left
+            else:
+                n = group.setting["dataset"].get("n_per_class") or FULL_N_PER_CLASS
+                seconds, scaled = seconds + left * SECONDS_PER_IMAGE * n * SUBTASK_CLASSES.get(dataset, 10), \
+                    scaled + left
+    how = (f"{measured} run(s) at the mean wall time of their study's finished runs on the same dataset, "
+           f"{scaled} at {SECONDS_PER_IMAGE} s per pool image (rough: no run of theirs finished yet)")
+    return seconds / max(jobs, 1), how
 
 
 def finished(run_dir: Path) -> bool:
@@ -194,7 +224,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--datasets", nargs="+", help="datasets of the main study (default: the four subtasks)")
     p.add_argument("--n-per-class", type=int,
                    help=f"sandbox images per class (default: {FULL_N_PER_CLASS}; quick: 100; paper: 1300)")
-    p.add_argument("--studies", nargs="+", default=["main", "aa", "imbalance", "over"],
+    p.add_argument("--paper", action="store_true",
+                   help=f"the paper's scale: --n-per-class {PAPER_N_PER_CLASS}, the main and imbalance studies, "
+                        f"the paper's samplers and ours ({', '.join(PAPER_METHODS)})")
+    p.add_argument("--methods", nargs="+", help=f"samplers of the main, imbalance and over studies (default: "
+                                                 f"{', '.join(METHODS)})")
+    p.add_argument("--studies", nargs="+",
                    choices=["main", "aa", "imbalance", "over"])
     p.add_argument("--aa-reruns", type=int, default=2,
                    help="reruns of the A/A study, rerun=1 ... this (default: 2; quick: 1)")
@@ -217,6 +252,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-figures", action="store_true", help="skip `python -m labald.figures` at the end")
     p.add_argument("--dry-run", action="store_true", help="print the commands and run counts, run nothing")
     args = p.parse_args(argv)
+    if args.paper:
+        args.n_per_class = args.n_per_class or PAPER_N_PER_CLASS
+        args.studies = args.studies or ["main", "imbalance"]
+        args.methods = args.methods or list(PAPER_METHODS)
+    args.studies = args.studies or ["main", "aa", "imbalance", "over"]
+    args.methods = args.methods or list(METHODS)
     if args.quick:
         args.seeds = args.seeds or 2
         args.datasets = args.datasets or ["digits", "commodity"]
@@ -251,6 +292,11 @@ def main(argv: list[str] | None = None) -> int:
         "sequential (pip install hydra-joblib-launcher for parallel jobs)" if jobs > 1 else "sequential")
     print(f"[reproduce] {totals['runs']} runs in {len(groups)} multirun(s), {mode}, results in {args.results}",
           flush=True)
+    left = sum(not finished(d) for g in groups for d in g.run_dirs(args.results))
+    if left:
+        seconds, how = estimate_seconds(groups, args.results, jobs if launcher else 1)
+        print(f"[reproduce] {left} run(s) to go, estimated {_clock(seconds)} ({how}); the sweep resumes where it "
+              "stops, so it can run in pieces", flush=True)
     reports, start = [], time.time()
     for group in groups:
         cmd = command(group, args.results, jobs, launcher)

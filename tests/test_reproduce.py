@@ -34,3 +34,26 @@ def test_quick_plan_reruns_once(tmp_path):
     reproduce = _reproduce()
     groups = reproduce.plan(reproduce.parse_args(["--quick", "--results", str(tmp_path)]))
     assert {g.setting.get("rerun") for g in groups if g.study == "aa"} == {1}  # one group per pool size
+
+
+def test_paper_plan_is_the_paper_scale_with_ours(tmp_path):
+    reproduce = _reproduce()
+    groups = reproduce.plan(reproduce.parse_args(["--paper", "--results", str(tmp_path)]))
+    assert [g.study for g in groups] == ["main", "imbalance"]
+    assert all(g.setting["dataset"]["n_per_class"] == 1300 for g in groups)
+    assert all(g.methods == ["ss", "rand_i_greedy_w", "j_bald", "la_bald", "elr"] for g in groups)
+    assert sum(len(g.run_dirs(tmp_path)) for g in groups) == 2 * 5 * 4 * 10
+
+
+def test_the_estimate_uses_finished_runs_of_the_same_study_else_the_pool_size(tmp_path):
+    reproduce = _reproduce()
+    args = reproduce.parse_args(["--studies", "main", "--datasets", "dog", "commodity", "--seeds", "2",
+                                 "--methods", "ss", "--results", str(tmp_path)])
+    (group,) = reproduce.plan(args)
+    dog_dirs = [d for d in group.run_dirs(tmp_path) if d.parent.parent.name == "dog"]
+    dog_dirs[0].mkdir(parents=True)
+    (dog_dirs[0] / "summary.json").write_text('{"wall_seconds": 30.0}')
+    seconds, how = reproduce.estimate_seconds([group], tmp_path, jobs=2)
+    commodity = 2 * reproduce.SECONDS_PER_IMAGE * 200 * 16  # two runs of 16 classes x 200 images
+    assert seconds == (30.0 + commodity) / 2  # one dog run left at the finished one's time
+    assert how.startswith("1 run(s) at the mean wall time") and "2 at" in how
