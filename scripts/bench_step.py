@@ -111,7 +111,7 @@ def main() -> int:
     parser.add_argument("--dataset", default="commodity")
     parser.add_argument("--n-per-class", type=int, default=0, help="0 = the paper's 1,300 per class")
     parser.add_argument("--methods", nargs="+", default=list(METHODS),
-                        choices=[*METHODS, "j_bald-full", "la_bald-full"],
+                        choices=[*METHODS, "elr", "eag", "j_bald-full", "la_bald-full"],
                         help="a -full method scores every image (acquisition.prune=false): the unpruned reference")
     parser.add_argument("--warm-steps", type=int, default=5, help="SS steps before the timed step")
     parser.add_argument("--repeat", type=int, default=2, help="timed steps per method (fastest phase kept)")
