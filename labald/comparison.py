@@ -57,6 +57,9 @@ RISE_QUANTILES = (0.5, 0.6, 0.7, 0.8, 0.9)
 ALL_DATASETS = "mean"  # the dataset name of the mean over datasets
 LEVEL = 0.95
 RERUN_TAG = "@rerun="  # `<method>@rerun=r`: a sampler rerun with other luck on its own world
+# Settings whose runs join the study without them, as the method `<method>@<key>=<value>`: a rerun (the
+# A/A check) and a ramped batch (how many pairs a sampler asks in the first steps, on the same world)
+JOINED_SETTINGS = ("rerun", "batch_ramp")
 LA = "la_bald"
 SS_TYPE, JBALD_TYPE = ("ss", "rand_i_greedy_w"), ("j_bald",)
 PAPER_BASELINES = (*SS_TYPE, *JBALD_TYPE)
@@ -145,12 +148,15 @@ def rerun_of(method: str) -> str | None:
 
 def compared_pairs(methods: Iterable[str]) -> list[tuple[str, str]]:
     """(method, baseline) pairs among `methods`: LA-BALD vs the paper's baselines; each sampler outside
-    the paper vs those and LA-BALD; each rerun vs its own sampler (the A/A check)."""
+    the paper (a ramped one included) vs those and LA-BALD, a ramped one also vs its own sampler at B
+    every step; each rerun vs its own sampler (the A/A check)."""
     methods = set(methods)
     plain = {m for m in methods if rerun_of(m) is None}
     ordered = _paper_order(plain)
     pairs = [(m, b) for m in ordered if m not in PAPER_BASELINES for b in ordered
              if b in PAPER_BASELINES or (b == LA and m != LA)]
+    pairs += [(m, variant_of(m)) for m in ordered if variant_of(m) not in (None, LA, *PAPER_BASELINES)
+              and variant_of(m) in plain]
     pairs += [(m, rerun_of(m)) for m in sorted(methods - plain) if rerun_of(m) in plain]
     return pairs
 
@@ -176,13 +182,23 @@ def paper_figure(setting: str, method: str, baseline: str) -> float:
 # --- a study's runs ------------------------------------------------------------------------------------
 
 def with_reruns_joined(frame: pd.DataFrame) -> pd.DataFrame:
-    """Runs with `rerun=r` in their setting join the study without it, as the method `<method>@rerun=r`."""
+    """Runs with a JOINED_SETTINGS key in their setting join the study without it, as the method
+    `<method>@<key>=<value>` (`<method>@rerun=r`, `<method>@batch_ramp=b`)."""
     parts = frame["setting"].str.split(",")
-    rerun = parts.map(lambda p: next((x for x in p if x.startswith("rerun=")), ""))
-    rest = parts.map(lambda p: ",".join(x for x in p if not x.startswith("rerun=")) or "main")
-    frame = frame.assign(setting=rest.where(rerun != "", frame["setting"]))
-    tagged = frame["method"] + RERUN_TAG.rstrip("=") + "=" + rerun.str.removeprefix("rerun=")
-    return frame.assign(method=tagged.where(rerun != "", frame["method"]))
+
+    def joined(p: list[str]) -> list[str]:
+        return [x for x in p if x.split("=")[0] in JOINED_SETTINGS]
+
+    tags = parts.map(lambda p: "".join("@" + x for x in joined(p)))
+    rest = parts.map(lambda p: ",".join(x for x in p if x not in joined(p)) or "main")
+    joins = tags != ""
+    return frame.assign(setting=rest.where(joins, frame["setting"]),
+                        method=(frame["method"] + tags).where(joins, frame["method"]))
+
+
+def variant_of(method: str) -> str | None:
+    """The sampler a `<method>@batch_ramp=b` name asks a ramped batch of, None for any other name."""
+    return method.split("@")[0] if "@batch_ramp=" in method and rerun_of(method) is None else None
 
 
 def _paired_curves(frame: pd.DataFrame):

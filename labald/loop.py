@@ -35,6 +35,7 @@ from labald.learner import PoolPredictions, prototype_roles
 from labald.samplers import Beliefs, Candidates, Selection
 from labald.samplers.base import check_selection
 from labald.samplers.custom import CUSTOM
+from labald.settings import RunSettings
 from labald.stopping import decide
 
 log = logging.getLogger("labald")
@@ -165,6 +166,17 @@ def advance(exp: Experiment, state: LoopState, phase: str, given: Round | None =
     return True
 
 
+def step_batch(settings: RunSettings, step: int) -> int:
+    """Pairs step `step` (1, 2, ...) may ask: B, or with `batch_ramp` b, min(B, b 2^(step - 1)).
+
+    Why a ramp: in the first steps label accuracy rises mostly by retraining on the model's own
+    confident predictions, with few answers or many (docs/results.md, "What limits a sampler");
+    a doubling batch spends little there and reaches B within log2(B / b) + 1 steps."""
+    if settings.batch_ramp is None:
+        return settings.batch_size
+    return int(min(settings.batch_size, settings.batch_ramp * 2 ** min(step - 1, 62)))
+
+
 def select_pairs(exp: Experiment, state: LoopState, phase: str, capacity_M: np.ndarray, step: int) -> Selection:
     """The sampler's batch for `step` under the constraints (SPEC 5): eligible images, new pairs,
     pairs the worker pool can answer, `capacity_M` tasks per worker; seeded by (seed, step)."""
@@ -172,7 +184,7 @@ def select_pairs(exp: Experiment, state: LoopState, phase: str, capacity_M: np.n
     unavailable = state.annotations.asked()
     if exp.workers.available_N_M is not None:  # a replayed log answers only the pairs it holds
         unavailable |= ~exp.workers.available_N_M
-    candidates = Candidates(eligible(exp, state, phase), unavailable, capacity_M, s.batch_size)
+    candidates = Candidates(eligible(exp, state, phase), unavailable, capacity_M, step_batch(s, step))
     ann = state.annotations
     beliefs = Beliefs(
         state.posterior_N_K,

@@ -87,6 +87,9 @@ class RunSettings:
     acquisition: AcquisitionSettings
     stopping: StoppingSettings
     batch_size: int = 100
+    # None: B pairs every step. b: step 1 asks b pairs, each later step twice its predecessor, up to B
+    # (`step_batch`): the first retrainings lift the labels by themselves, with or without answers
+    batch_ramp: int | None = None
     max_per_image: int = 3
     confidence: float = 0.9
     max_steps: int = 10_000
@@ -141,7 +144,8 @@ class RunSettings:
             f"seed={self.seed}"
 
 
-_PAPER_RUN = {f.name: f.default for f in fields(RunSettings) if f.name in ("batch_size", "max_per_image", "confidence")}
+_PAPER_RUN = {f.name: f.default for f in fields(RunSettings)
+              if f.name in ("batch_size", "batch_ramp", "max_per_image", "confidence")}
 PANEL_KEYS = ("n_per_class",)  # protocol differences that figures show as the panel, not the study
 
 
@@ -374,8 +378,8 @@ NAMED_ELSEWHERE = {"dataset": {"name", "n_per_class", "imbalance_ratio"}, "worke
 # Options that change how a result is computed, never what it is: scoring block size.
 NOT_RESULTS = {"acquisition": {"chunk", "prune"}, "dataset": {"extract_batch_size", "extract_workers"}}
 FILE_KEYS = {"features_path", "labels_path", "answers_path"}
-_TOP_LEVEL = {"batch_size", "max_per_image", "confidence", "max_steps", "results_dir", "data_dir", "run_dir",
-              "threads", "device", "replicate", "rerun"}
+_TOP_LEVEL = {"batch_size", "batch_ramp", "max_per_image", "confidence", "max_steps", "results_dir", "data_dir",
+              "run_dir", "threads", "device", "replicate", "rerun"}
 
 
 def _build(cls, values: Mapping[str, Any] | None, group: str):
@@ -399,6 +403,10 @@ def validate(s: RunSettings) -> None:
     if s.method == CUSTOM:
         check_custom_sampler(s.sampler, s.sampler_options)
     _int("batch_size", s.batch_size, 1)
+    _int("batch_ramp", s.batch_ramp, 1, optional=True)
+    if s.batch_ramp is not None and s.batch_ramp > s.batch_size:
+        raise LabaldError(f"batch_ramp={s.batch_ramp} is larger than batch_size={s.batch_size}; the ramp starts "
+                          "below B (e.g. batch_ramp=1) or is null")
     _int("max_per_image", s.max_per_image, 1)
     _open_unit("confidence", s.confidence)
     _int("max_steps", s.max_steps, 1)

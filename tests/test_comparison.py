@@ -13,6 +13,7 @@ from scipy import stats
 
 from labald import comparison as cmp
 from labald.figures import load_runs
+from labald.figures.style import method_name
 from tests.test_figures import write_run
 
 X = [0.0, 0.5, 1.0]
@@ -119,6 +120,21 @@ def test_table_by_hand_with_reruns_as_the_aa_pair(tmp_path):
     assert aa["wins"].iloc[0] == 1 and aa["n_seeds"].iloc[0] == 3  # better on seed 1 only, 0 elsewhere
     coverage = cmp.aa_coverage(table)
     assert set(coverage["measure"]) == set(cmp.MEASURES) and (coverage["intervals"] == 2).all()
+
+
+def test_a_ramped_sampler_joins_its_study_and_meets_its_own_sampler_at_b(tmp_path):
+    frame = _two_datasets(tmp_path, extra=[("a", "elr", s, X, [0.5, 0.7, 0.9]) for s in range(3)]
+                          + [("a", "elr", s, X, [0.5, 0.85, 0.9], None, "unconfident", 1, True, 0, 0, 1)
+                             for s in range(3)])
+    table = cmp.compare(frame)
+    assert set(table["setting"]) == {"main"}  # the ramped runs joined the main study
+    pairs = set(zip(table["method"], table["baseline"]))
+    assert {("elr@batch_ramp=1", "j_bald"), ("elr@batch_ramp=1", "la_bald"), ("elr@batch_ramp=1", "elr"),
+            ("elr", "j_bald")} <= pairs
+    row = table[(table["method"] == "elr@batch_ramp=1") & (table["baseline"] == "elr")
+                & (table["measure"] == "rise") & (table["dataset"] == "a")].iloc[0]
+    assert row["mean"] == pytest.approx(cmp.rise(X, [0.5, 0.85, 0.9], X, [0.5, 0.7, 0.9]))  # the same each seed
+    assert method_name("elr@batch_ramp=1") == "ELR, ramp from 1"
 
 
 def test_seeds_combine_in_log_so_equal_samplers_read_zero():

@@ -24,9 +24,10 @@ SPEED = {"ss": 1.0, "rand_i_greedy_w": 1.2, "j_bald": 1.5, "la_bald": 2.0}  # hi
 
 
 def write_run(root, dataset, method, seed, x, acc, phase=None, stopping="unconfident", ratio=1, finished=True,
-              replicate=0, rerun=0):
+              replicate=0, rerun=0, batch_ramp=None):
     """A run directory as the runner writes it: metrics.csv, config.yaml and (if finished) summary.json."""
-    tags = (f"+replicate={replicate}" if replicate else "") + (f"+rerun={rerun}" if rerun else "")
+    tags = (f"+batch_ramp={batch_ramp}" if batch_ramp else "") + (f"+replicate={replicate}" if replicate else "") \
+        + (f"+rerun={rerun}" if rerun else "")
     out = root / "runs" / dataset / (method + tags) / f"seed={seed}"
     out.mkdir(parents=True)
     n = len(x)
@@ -46,7 +47,7 @@ def write_run(root, dataset, method, seed, x, acc, phase=None, stopping="unconfi
     config = {"seed": seed, "method": method,
               "dataset": {"name": dataset, "n_per_class": None, "imbalance_ratio": ratio},
               "stopping": {"rule": stopping, "annotations_per_image": 1.0 if stopping == "budget" else None},
-              "acquisition": {"local": "paper"}, "replicate": replicate, "rerun": rerun}
+              "acquisition": {"local": "paper"}, "replicate": replicate, "rerun": rerun, "batch_ramp": batch_ramp}
     (out / "config.yaml").write_text(yaml.safe_dump(config))
     if finished:
         (out / "summary.json").write_text(json.dumps({"wall_seconds": 1.0, "steps": n, "stop_reason": "test"}))

@@ -44,7 +44,7 @@ def make_figures(runs_dir: Path, out_dir: Path, bench_csv: Path | None = None,
     for setting in dict.fromkeys(table["setting"]):
         for method in (comparison.LA, *other_samplers(table)):
             fig = forest_figure(table, setting, method=method)
-            name = "forest" if method == comparison.LA else f"forest_{method}"
+            name = "forest" if method == comparison.LA else "forest_" + re.sub(r"[^A-Za-z0-9_]+", "_", method)
             if fig is not None:
                 written += plots.save(fig, out_dir, stem(name, setting), formats)
     written += _tables(frame, table, comparison.profile_table(frame), out_dir, say)

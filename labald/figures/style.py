@@ -19,6 +19,10 @@ def method_name(method: str) -> str:
     """The display name: the paper's, or a custom sampler's class name (and options)."""
     if method in METHOD_NAMES:
         return METHOD_NAMES[method]
+    base, joined, tag = method.partition("@")  # a joined setting: `elr@batch_ramp=1`, `j_bald@rerun=2`
+    if joined:
+        return f"{method_name(base)}, ramp from {tag.split('=')[1]}" if tag.startswith("batch_ramp=") else \
+            f"{method_name(base)} ({tag})"
     return custom_display_name(method) if is_custom_key(method) else method
 
 
