@@ -43,8 +43,10 @@ def test_a_perfect_worker_gains_all_the_doubt_and_a_blind_one_nothing():
     assert gain[1].abs().max().item() == pytest.approx(0.0)  # a certain label has nothing to gain
 
 
-def test_eag_runs_under_the_constraints(tmp_path):
-    exp = build_experiment(make_settings(["dataset=digits", "method=eag", "learner=none"], tmp_path))
+@pytest.mark.parametrize("method", ["eag", "elr", "oracle"])
+def test_lookahead_samplers_run_under_the_constraints(tmp_path, method):
+    """EAG and the other one-answer lookaheads (ELR, the oracle: tests/test_lookahead.py)."""
+    exp = build_experiment(make_settings(["dataset=digits", f"method={method}", "learner=none"], tmp_path))
     state = initial_state(exp)
     for _ in range(3):
         assert advance(exp, state, "label")

@@ -9,8 +9,7 @@ import torch
 
 from labald.acquisition import expected_brier_gain
 from labald.errors import LabaldError
-from labald.experiment import build_experiment, build_sampler
-from labald.loop import advance, initial_state
+from labald.experiment import build_sampler
 from labald.samplers.oracle import truth_gain
 from tests.helpers import make_settings
 
@@ -95,17 +94,3 @@ def test_a_campaign_cannot_run_the_oracle(tmp_path):
     settings = make_settings(["dataset=digits", "method=oracle", "learner=none"], tmp_path)
     with pytest.raises(LabaldError, match="true labels"):
         build_sampler(settings)
-
-
-@pytest.mark.parametrize("method", ["elr", "oracle"])
-def test_runs_under_the_constraints(tmp_path, method):
-    exp = build_experiment(make_settings(["dataset=digits", f"method={method}", "learner=none"], tmp_path))
-    state = initial_state(exp)
-    for _ in range(3):
-        assert advance(exp, state, "label")
-    ann = state.annotations
-    for step in (1, 2, 3):
-        picked = ann.step == step
-        assert picked.sum() == 100 and len(np.unique(ann.image[picked])) == 100
-        assert np.bincount(ann.worker[picked]).max() <= exp.capacity_per_step
-    assert state.rows[-1]["label_accuracy"] > state.rows[0]["label_accuracy"]
