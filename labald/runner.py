@@ -40,6 +40,7 @@ ANSWER_DRAWS = "per-pair"
 # defaults, so those runs resume (a value off its default changes the fingerprint as any setting does).
 _LATER_KEYS = {"dataset": ("standardize", "root", "backbone", "weights", "extract_batch_size", "extract_workers")}
 _DEFAULTS = {"dataset": DatasetSettings(name="")}
+_LATER_TOP_LEVEL = {"batch_ramp": None}  # top-level keys added later, with their defaults
 # Keys that may change between a run and its resumption without changing its results.
 _NOT_FINGERPRINTED = {"results_dir", "run_dir", "data_dir", "max_steps", "threads", "device"}
 
@@ -52,6 +53,9 @@ def fingerprint(settings: RunSettings) -> str:
         for key in keys:
             if values[group].get(key) == getattr(_DEFAULTS[group], key):
                 del values[group][key]
+    for key, default in _LATER_TOP_LEVEL.items():
+        if values[key] == default:
+            del values[key]
     if settings.sampler is None:  # a built-in sampler: the custom-sampler keys stay out, as before they existed
         del values["sampler"], values["sampler_options"]
     values["answer_draws"] = ANSWER_DRAWS

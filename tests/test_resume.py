@@ -163,4 +163,6 @@ def test_settings_added_later_keep_older_checkpoints_resumable(tmp_path):
     assert fingerprint(make_settings(["method=la_bald", "dataset=commodity", "dataset.n_per_class=200",
                                       "acquisition.prune=false"], tmp_path)) == "4d4d6452025ca99b"
     assert fingerprint(make_settings(["method=la_bald", "dataset=commodity", "dataset.n_per_class=200",
+                                      "batch_ramp=1"], tmp_path)) != "4d4d6452025ca99b"
+    assert fingerprint(make_settings(["method=la_bald", "dataset=commodity", "dataset.n_per_class=200",
                                       "dataset.standardize=false"], tmp_path)) != "4d4d6452025ca99b"
