@@ -149,7 +149,7 @@ def rerun_of(method: str) -> str | None:
 def compared_pairs(methods: Iterable[str]) -> list[tuple[str, str]]:
     """(method, baseline) pairs among `methods`: LA-BALD vs the paper's baselines; each sampler outside
     the paper (a ramped one included) vs those and LA-BALD, a ramped one also vs its own sampler at B
-    every step; each rerun vs its own sampler (the A/A check)."""
+    every step and vs the paper's samplers ramped alike; each rerun vs its own sampler (the A/A check)."""
     methods = set(methods)
     plain = {m for m in methods if rerun_of(m) is None}
     ordered = _paper_order(plain)
@@ -157,6 +157,9 @@ def compared_pairs(methods: Iterable[str]) -> list[tuple[str, str]]:
              if b in PAPER_BASELINES or (b == LA and m != LA)]
     pairs += [(m, variant_of(m)) for m in ordered if variant_of(m) not in (None, LA, *PAPER_BASELINES)
               and variant_of(m) in plain]
+    # ramped samplers outside the paper vs the paper's samplers ramped alike: the score's own share
+    pairs += [(m, b) for m in ordered if variant_of(m) not in (None, LA, *PAPER_BASELINES)
+              for b in ordered if variant_of(b) in (*PAPER_BASELINES, LA) and b.split("@")[1] == m.split("@")[1]]
     pairs += [(m, rerun_of(m)) for m in sorted(methods - plain) if rerun_of(m) in plain]
     return pairs
 

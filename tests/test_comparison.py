@@ -124,13 +124,14 @@ def test_table_by_hand_with_reruns_as_the_aa_pair(tmp_path):
 
 def test_a_ramped_sampler_joins_its_study_and_meets_its_own_sampler_at_b(tmp_path):
     frame = _two_datasets(tmp_path, extra=[("a", "elr", s, X, [0.5, 0.7, 0.9]) for s in range(3)]
-                          + [("a", "elr", s, X, [0.5, 0.85, 0.9], None, "unconfident", 1, True, 0, 0, 1)
-                             for s in range(3)])
+                          + [("a", m, s, X, [0.5, 0.85, 0.9], None, "unconfident", 1, True, 0, 0, 1)
+                             for s in range(3) for m in ("elr", "j_bald")])
     table = cmp.compare(frame)
     assert set(table["setting"]) == {"main"}  # the ramped runs joined the main study
     pairs = set(zip(table["method"], table["baseline"]))
     assert {("elr@batch_ramp=1", "j_bald"), ("elr@batch_ramp=1", "la_bald"), ("elr@batch_ramp=1", "elr"),
-            ("elr", "j_bald")} <= pairs
+            ("elr", "j_bald"), ("elr@batch_ramp=1", "j_bald@batch_ramp=1"), ("j_bald@batch_ramp=1", "j_bald")} <= pairs
+    assert ("j_bald@batch_ramp=1", "elr") not in pairs
     row = table[(table["method"] == "elr@batch_ramp=1") & (table["baseline"] == "elr")
                 & (table["measure"] == "rise") & (table["dataset"] == "a")].iloc[0]
     assert row["mean"] == pytest.approx(cmp.rise(X, [0.5, 0.85, 0.9], X, [0.5, 0.7, 0.9]))  # the same each seed
