@@ -155,11 +155,12 @@ def compared_pairs(methods: Iterable[str]) -> list[tuple[str, str]]:
     ordered = _paper_order(plain)
     pairs = [(m, b) for m in ordered if m not in PAPER_BASELINES for b in ordered
              if b in PAPER_BASELINES or (b == LA and m != LA)]
-    pairs += [(m, variant_of(m)) for m in ordered if variant_of(m) not in (None, LA, *PAPER_BASELINES)
-              and variant_of(m) in plain]
-    # ramped samplers outside the paper vs the paper's samplers ramped alike: the score's own share
-    pairs += [(m, b) for m in ordered if variant_of(m) not in (None, LA, *PAPER_BASELINES)
-              for b in ordered if variant_of(b) in (*PAPER_BASELINES, LA) and b.split("@")[1] == m.split("@")[1]]
+    for m in ordered:  # a ramped sampler outside the paper: vs itself at B, and vs the paper's ramped alike
+        base = variant_of(m)
+        if base is None or base in (LA, *PAPER_BASELINES):
+            continue
+        tag = m.removeprefix(base)
+        pairs += [(m, b) for b in (base, *(p + tag for p in (*PAPER_BASELINES, LA))) if b in plain]
     pairs += [(m, rerun_of(m)) for m in sorted(methods - plain) if rerun_of(m) in plain]
     return pairs
 
@@ -184,16 +185,16 @@ def paper_figure(setting: str, method: str, baseline: str) -> float:
 
 # --- a study's runs ------------------------------------------------------------------------------------
 
-def with_reruns_joined(frame: pd.DataFrame) -> pd.DataFrame:
+def with_settings_joined(frame: pd.DataFrame) -> pd.DataFrame:
     """Runs with a JOINED_SETTINGS key in their setting join the study without it, as the method
     `<method>@<key>=<value>` (`<method>@rerun=r`, `<method>@batch_ramp=b`)."""
     parts = frame["setting"].str.split(",")
 
-    def joined(p: list[str]) -> list[str]:
-        return [x for x in p if x.split("=")[0] in JOINED_SETTINGS]
+    def joins_study(x: str) -> bool:
+        return x.split("=")[0] in JOINED_SETTINGS
 
-    tags = parts.map(lambda p: "".join("@" + x for x in joined(p)))
-    rest = parts.map(lambda p: ",".join(x for x in p if x not in joined(p)) or "main")
+    tags = parts.map(lambda p: "".join("@" + x for x in p if joins_study(x)))
+    rest = parts.map(lambda p: ",".join(x for x in p if not joins_study(x)) or "main")
     joins = tags != ""
     return frame.assign(setting=rest.where(joins, frame["setting"]),
                         method=(frame["method"] + tags).where(joins, frame["method"]))
@@ -209,7 +210,7 @@ def _paired_curves(frame: pd.DataFrame):
     pair of finished runs in a runs frame (`labald.figures.load.load_runs`: a row per step; columns
     setting, panel, method, seed, step, annotations_per_image, label_accuracy, optionally finished)."""
     finished = frame[frame["finished"]] if "finished" in frame.columns else frame
-    for (setting, dataset, seed), group in with_reruns_joined(finished).groupby(["setting", "panel", "seed"]):
+    for (setting, dataset, seed), group in with_settings_joined(finished).groupby(["setting", "panel", "seed"]):
         curves = {}
         for method, run in group.groupby("method"):
             run = run.sort_values("step")

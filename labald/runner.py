@@ -40,7 +40,8 @@ ANSWER_DRAWS = "per-pair"
 # defaults, so those runs resume (a value off its default changes the fingerprint as any setting does).
 _LATER_KEYS = {"dataset": ("standardize", "root", "backbone", "weights", "extract_batch_size", "extract_workers")}
 _DEFAULTS = {"dataset": DatasetSettings(name="")}
-_LATER_TOP_LEVEL = {"batch_ramp": None}  # top-level keys added later, with their defaults
+_RUN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunSettings)}
+_LATER_TOP_LEVEL = ("batch_ramp",)  # top-level keys added later: out of the fingerprint at their defaults
 # Keys that may change between a run and its resumption without changing its results.
 _NOT_FINGERPRINTED = {"results_dir", "run_dir", "data_dir", "max_steps", "threads", "device"}
 
@@ -53,8 +54,8 @@ def fingerprint(settings: RunSettings) -> str:
         for key in keys:
             if values[group].get(key) == getattr(_DEFAULTS[group], key):
                 del values[group][key]
-    for key, default in _LATER_TOP_LEVEL.items():
-        if values[key] == default:
+    for key in _LATER_TOP_LEVEL:
+        if values[key] == _RUN_DEFAULTS[key]:
             del values[key]
     if settings.sampler is None:  # a built-in sampler: the custom-sampler keys stay out, as before they existed
         del values["sampler"], values["sampler_options"]

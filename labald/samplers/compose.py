@@ -37,6 +37,7 @@ from labald.samplers.pair_scores import (
 from labald.samplers.selection import ASSIGNMENTS, Assignment, PowerOrder
 from labald.samplers.skill import EMSkill, SkillModel
 
+ORACLE = "oracle"  # knows the true labels and skills: `labald.samplers.oracle`, built with the simulation's truth
 # method -> (pair score or None, assignment rule); registered pair scores not listed here take
 # their pairs by score ("greedy", or `acquisition.assignment`)
 METHOD_PARTS: dict[str, tuple[str | None, str]] = {
@@ -46,9 +47,8 @@ METHOD_PARTS: dict[str, tuple[str | None, str]] = {
     "la_bald": ("la_bald", "greedy"),
     "eag": ("eag", "greedy"),
     "power_bald": ("j_bald", "power"),
-    "oracle": ("oracle", "greedy"),  # knows the true labels and skills: `labald.samplers.oracle`
+    ORACLE: (ORACLE, "greedy"),
 }
-ORACLE = "oracle"
 
 
 def methods() -> tuple[str, ...]:
