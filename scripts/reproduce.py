@@ -31,6 +31,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from labald.settings import protocol_diff, run_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +43,8 @@ SUBTASKS = ("dog", "vertebrate", "insect_fungus", "commodity")
 SUBTASK_CLASSES = {"dog": 19, "vertebrate": 18, "insect_fungus": 13, "commodity": 16}  # classes per subtask
 FULL_N_PER_CLASS = 200  # the paper's scale is 1300 (ImageNet's train size): --paper
 PAPER_N_PER_CLASS = 1300
-PAPER_METHODS = (*METHODS, "elr")  # --paper: the paper's samplers and ours (docs/results.md)
+# --paper: the paper's samplers and ours, ELR asking 1, 2, 4, ... pairs in its first steps (docs/results.md)
+PAPER_METHODS = (*METHODS, "elr@batch_ramp=1")
 
 
 @dataclass
@@ -64,9 +67,13 @@ class Group:
     def name(self) -> str:
         return f"{self.study}:{','.join(self.datasets)}{self.tags}"
 
+    def run_names(self) -> list[str]:
+        """Each method's run directory name, in the order of `methods`."""
+        return [run_name(m, protocol_diff({**self.setting, "method": m})) for m in self.methods]
+
     def run_dirs(self, results: Path) -> list[Path]:
-        return [results / "runs" / d / run_name(m, protocol_diff({**self.setting, "method": m})) / f"seed={s}"
-                for d in self.datasets for m in self.methods for s in self.seeds]
+        return [results / "runs" / d / name / f"seed={s}"
+                for d in self.datasets for name in self.run_names() for s in self.seeds]
 
 
 def setting(n_per_class: int | None = None, imbalance: float | None = None, budget: float | None = None,
@@ -79,6 +86,31 @@ def setting(n_per_class: int | None = None, imbalance: float | None = None, budg
         out["dataset"]["imbalance_ratio"] = float(imbalance)
     if budget is not None:
         out["stopping"] = {"rule": "budget", "annotations_per_image": float(budget)}
+    return out
+
+
+def method_variant(spec: str) -> tuple[str, list[str], dict]:
+    """`method@key=value,...` (as the comparison names a sampler run with other settings, e.g.
+    `elr@batch_ramp=1`): the method, its run.py overrides and those settings as part of a run config."""
+    method, _, rest = spec.partition("@")
+    overrides = [o for o in rest.split(",") if o]
+    part: dict = {}
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"reproduce: {spec!r}: expected method@key=value, e.g. elr@batch_ramp=1")
+        *parents, leaf = key.split(".")
+        node = part
+        for name in parents:
+            node = node.setdefault(name, {})
+        node[leaf] = yaml.safe_load(value)
+    return method, overrides, part
+
+
+def _merged(base: dict, part: dict) -> dict:
+    out = dict(base)
+    for key, value in part.items():
+        out[key] = _merged(out.get(key) or {}, value) if isinstance(value, dict) else value
     return out
 
 
@@ -110,20 +142,47 @@ def plan(args) -> list[Group]:
         by_size: dict[int | None, list[str]] = {}
         for d in datasets:
             by_size.setdefault(pool(d)[1], []).append(d)
+        variants: dict[tuple[str, ...], list[str]] = {}  # a group per method setting (`elr@batch_ramp=1`)
+        for spec in (AA_METHODS if study == "aa" else args.methods):
+            method, method_overrides, _ = method_variant(spec)
+            variants.setdefault(tuple(method_overrides), []).append(method)
         for n, names in by_size.items():
-            groups.append(Group(study, names, study_seeds, pool(names[0])[0] + overrides + extra,
-                                setting(n, ratio, budget, rerun=rerun),
-                                list(AA_METHODS if study == "aa" else args.methods)))
+            for method_overrides, methods in variants.items():
+                part = method_variant("@" + ",".join(method_overrides))[2]
+                groups.append(Group(study, names, study_seeds,
+                                    pool(names[0])[0] + overrides + list(method_overrides) + extra,
+                                    _merged(setting(n, ratio, budget, rerun=rerun), part), methods))
     return groups
 
 
-def command(group: Group, results: Path, jobs: int, launcher: bool) -> list[str]:
-    cmd = [sys.executable, str(ROOT / "run.py"), "-m", f"method={','.join(group.methods)}",
-           f"dataset={','.join(group.datasets)}", f"seed={','.join(map(str, group.seeds))}",
-           *group.overrides, f"results_dir={results}"]
-    if launcher and jobs > 1:
-        cmd += ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}"]
-    return cmd
+def commands(group: Group, results: Path, jobs: int, launcher: bool, every_run: bool = False) -> list[list[str]]:
+    """The multiruns that run the group's unfinished runs (all of them with `every_run`, each resuming
+    from its checkpoint) and no finished one: a finished run kept without its checkpoint (a committed
+    piece of a long sweep keeps config, metrics and summary only) is not redone. Each is a product of
+    datasets, methods and seeds, so a sweep resumed in pieces stays in few commands."""
+    pending: dict[tuple[str, str], list[int]] = {}
+    for d in group.run_dirs(results):
+        if every_run or not finished(d):
+            dataset, method = d.parent.parent.name, group.methods[group.run_names().index(d.parent.name)]
+            pending.setdefault((dataset, method), []).append(int(d.name.removeprefix("seed=")))
+    by_seeds: dict[tuple[int, ...], dict[str, list[str]]] = {}
+    for (dataset, method), seeds in pending.items():
+        by_seeds.setdefault(tuple(seeds), {}).setdefault(dataset, []).append(method)
+    products: dict[tuple[tuple[int, ...], tuple[str, ...]], list[str]] = {}
+    for seeds, methods_of in by_seeds.items():
+        for dataset, methods in methods_of.items():
+            products.setdefault((seeds, tuple(methods)), []).append(dataset)
+    out = []
+    for (seeds, methods), datasets in products.items():
+        # Hydra sweeps the first list slowest: every sampler of seed 0 on every dataset, then seed 1, so a
+        # sweep stopped midway leaves whole paired seeds.
+        cmd = [sys.executable, str(ROOT / "run.py"), "-m", f"seed={','.join(map(str, seeds))}",
+               f"dataset={','.join(datasets)}", f"method={','.join(methods)}",
+               *group.overrides, f"results_dir={results}"]
+        if launcher and jobs > 1:
+            cmd += ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}"]
+        out.append(cmd)
+    return out
 
 
 # Wall seconds per pool image of one run to the paper's rule, one job of one thread beside another on two
@@ -164,34 +223,38 @@ def steps_done(run_dir: Path) -> int:
         return 0
 
 
-def run_group(group: Group, cmd: list[str], results: Path, env: dict, every: float, totals: dict) -> dict:
-    """Run one multirun, printing a progress line when a run finishes (and a heartbeat every `every` s)."""
+def run_group(group: Group, cmds: list[list[str]], results: Path, env: dict, every: float, totals: dict) -> dict:
+    """Run a group's multiruns one after the other, printing a progress line when a run finishes (and a
+    heartbeat every `every` s)."""
     dirs = group.run_dirs(results)
     log_path = results / "reproduce" / f"{group.study}{group.tags or ''}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    start, last_count, last_print = time.time(), -1, 0.0
+    start, last_count, last_print, exits = time.time(), -1, 0.0, []
     with log_path.open("a") as log:
-        log.write(f"\n$ {' '.join(cmd)}\n")
-        log.flush()
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        while proc.poll() is None:
-            time.sleep(1.0)
-            done = sum(finished(d) for d in dirs)
-            now = time.time()
-            if done != last_count or now - last_print >= every:
-                _progress(group, dirs, done, now - start, totals)
-                last_count, last_print = done, now
+        for cmd in cmds:
+            log.write(f"\n$ {' '.join(cmd)}\n")
+            log.flush()
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            while proc.poll() is None:
+                time.sleep(1.0)
+                done = sum(finished(d) for d in dirs)
+                now = time.time()
+                if done != last_count or now - last_print >= every:
+                    _progress(group, dirs, done, now - start, totals)
+                    last_count, last_print = done, now
+            exits.append(proc.returncode)
     done = sum(finished(d) for d in dirs)
     if done != last_count:
         _progress(group, dirs, done, time.time() - start, totals)
     failed = [str(d.relative_to(results)) for d in dirs if not finished(d)]
-    if proc.returncode or failed:
-        print(f"[reproduce] {group.name}: {len(failed)} run(s) did not finish (exit {proc.returncode}); "
+    code = next((e for e in exits if e), 0)
+    if code or failed:
+        print(f"[reproduce] {group.name}: {len(failed)} run(s) did not finish (exit {code}); "
               f"see {log_path}", flush=True)
         print("  " + "\n  ".join(_tail(log_path, 5)), flush=True)
     totals["done"] += done
     return {"study": group.study, "datasets": group.datasets, "runs": len(dirs), "finished": done,
-            "failed": failed, "seconds": round(time.time() - start, 1), "command": cmd, "exit": proc.returncode}
+            "failed": failed, "seconds": round(time.time() - start, 1), "commands": cmds, "exit": code}
 
 
 def _progress(group: Group, dirs: list[Path], done: int, elapsed: float, totals: dict) -> None:
@@ -299,10 +362,11 @@ def main(argv: list[str] | None = None) -> int:
               "stops, so it can run in pieces", flush=True)
     reports, start = [], time.time()
     for group in groups:
-        cmd = command(group, args.results, jobs, launcher)
         dirs = group.run_dirs(args.results)
+        cmds = commands(group, args.results, jobs, launcher, every_run=args.force)
         if args.dry_run:
-            print(f"[reproduce] {group.name}: {len(dirs)} runs\n  {' '.join(cmd)}")
+            print(f"[reproduce] {group.name}: {len(dirs)} runs, {sum(not finished(d) for d in dirs)} to run"
+                  + "".join(f"\n  {' '.join(cmd)}" for cmd in cmds))
             continue
         if not args.force and all(finished(d) for d in dirs):
             print(f"[reproduce] {group.name}: all {len(dirs)} runs already finished (--force reruns)", flush=True)
@@ -310,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
             reports.append({"study": group.study, "datasets": group.datasets, "runs": len(dirs),
                             "finished": len(dirs), "failed": [], "seconds": 0.0, "skipped": True})
             continue
-        reports.append(run_group(group, cmd, args.results, env, args.progress_every, totals))
+        reports.append(run_group(group, cmds, args.results, env, args.progress_every, totals))
     if args.dry_run:
         return 0
     total = time.time() - start

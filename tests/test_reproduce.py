@@ -39,9 +39,11 @@ def test_quick_plan_reruns_once(tmp_path):
 def test_paper_plan_is_the_paper_scale_with_ours(tmp_path):
     reproduce = _reproduce()
     groups = reproduce.plan(reproduce.parse_args(["--paper", "--results", str(tmp_path)]))
-    assert [g.study for g in groups] == ["main", "imbalance"]
+    assert [g.study for g in groups] == ["main", "main", "imbalance", "imbalance"]
     assert all(g.setting["dataset"]["n_per_class"] == 1300 for g in groups)
-    assert all(g.methods == ["ss", "rand_i_greedy_w", "j_bald", "la_bald", "elr"] for g in groups)
+    assert [g.methods for g in groups] == [["ss", "rand_i_greedy_w", "j_bald", "la_bald"], ["elr"]] * 2
+    assert [g.setting.get("batch_ramp") for g in groups] == [None, 1, None, 1]  # ours with its doubling first batch
+    assert {d.parent.name for d in groups[1].run_dirs(tmp_path)} == {"elr+n_per_class=1300+batch_ramp=1"}
     assert sum(len(g.run_dirs(tmp_path)) for g in groups) == 2 * 5 * 4 * 10
 
 
@@ -57,3 +59,21 @@ def test_the_estimate_uses_finished_runs_of_the_same_study_else_the_pool_size(tm
     commodity = 2 * reproduce.SECONDS_PER_IMAGE * 200 * 16  # two runs of 16 classes x 200 images
     assert seconds == (30.0 + commodity) / 2  # one dog run left at the finished one's time
     assert how.startswith("1 run(s) at the mean wall time") and "2 at" in how
+
+
+def test_a_resumed_sweep_launches_only_unfinished_runs_seed_by_seed(tmp_path):
+    reproduce = _reproduce()
+    args = reproduce.parse_args(["--studies", "main", "--datasets", "dog", "commodity", "--seeds", "3",
+                                 "--methods", "ss", "j_bald", "elr@batch_ramp=1", "--results", str(tmp_path)])
+    plain, ramped = reproduce.plan(args)
+    assert ramped.overrides[-1] == "batch_ramp=1" and ramped.methods == ["elr"]
+    for d in plain.run_dirs(tmp_path):  # every seed of dog, and seed 0 of commodity's SS, kept without checkpoints
+        if d.parent.parent.name == "dog" or (d.parent.name.startswith("ss+") and d.name == "seed=0"):
+            d.mkdir(parents=True)
+            (d / "summary.json").write_text("{}")
+    cmds = reproduce.commands(plain, tmp_path, jobs=2, launcher=False)
+    sweeps = sorted(tuple(a for a in c if a.split("=")[0] in ("seed", "dataset", "method")) for c in cmds)
+    assert sweeps == [("seed=0,1,2", "dataset=commodity", "method=j_bald"),
+                      ("seed=1,2", "dataset=commodity", "method=ss")]
+    every = reproduce.commands(plain, tmp_path, jobs=2, launcher=False, every_run=True)  # --force
+    assert [c[3:6] for c in every] == [["seed=0,1,2", "dataset=dog,commodity", "method=ss,j_bald"]]
