@@ -20,6 +20,10 @@ image x (metrics.csv, linearly interpolated between steps):
 
 Positive means the method needs fewer annotations (or makes fewer errors) than the baseline.
 
+With `x="cost_per_image"` the same measures are taken over money per image instead (the `cost_per_image`
+column: the answers' prices, labald.costs), so a sampler that asks cheaper workers gains by it; at
+the default price of 1 an answer the two axes are one.
+
 Seeds are combined on the log scale, where a reduction is symmetric: each seed's reduction r is
 the log cost ratio L = -log(1 - r / 100) (for `rise`, the mean log ratio it is built from), and a
 table row gives the mean of L back as a reduction, 100 (1 - exp(-mean L)), with its interval mapped
@@ -51,6 +55,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from labald.errors import LabaldError
+
 MEASURES = ("rise", "target", "error_area")
 PRIMARY = "rise"
 RISE_QUANTILES = (0.5, 0.6, 0.7, 0.8, 0.9)
@@ -66,6 +72,9 @@ PAPER_BASELINES = (*SS_TYPE, *JBALD_TYPE)
 COLUMNS = ("setting", "dataset", "method", "baseline", "measure", "n_seeds", "mean", "ci_low", "ci_high", "wins",
            "sd", "paper")
 PER_SEED_COLUMNS = ("setting", "dataset", "seed", "method", "baseline", "measure", "reduction")
+# What the measures are taken over, each with the word its reductions are in
+X_AXES = {"annotations_per_image": "annotations", "cost_per_image": "money"}
+ANNOTATIONS = "annotations_per_image"
 
 
 # --- one pair of curves ------------------------------------------------------------------------------
@@ -205,33 +214,49 @@ def variant_of(method: str) -> str | None:
     return method.split("@")[0] if "@batch_ramp=" in method and rerun_of(method) is None else None
 
 
-def _paired_curves(frame: pd.DataFrame):
+def require_x(frame: pd.DataFrame, x: str) -> None:
+    """LabaldError unless `x` is one of X_AXES and every row of `frame` has a value of it (runs written
+    before the cost columns have none where their prices were not the default)."""
+    if x not in X_AXES:
+        raise LabaldError(f"x={x!r} is unknown; choose one of: {', '.join(X_AXES)}")
+    missing = frame[frame[x].isna()] if x in frame.columns else frame
+    if not missing.empty:
+        runs = missing["run"].unique() if "run" in missing.columns else []
+        where = f" ({len(runs)} run(s), e.g. {runs[0]})" if len(runs) else ""
+        raise LabaldError(f"runs without a {x} column{where}: they predate the cost columns and set prices "
+                          "other than 1 an answer; rerun them, or compare over annotations_per_image")
+
+
+def _paired_curves(frame: pd.DataFrame, x: str = ANNOTATIONS):
     """(setting, dataset, seed, method, baseline, method's curve, baseline's curve) of every compared
     pair of finished runs in a runs frame (`labald.figures.load.load_runs`: a row per step; columns
-    setting, panel, method, seed, step, annotations_per_image, label_accuracy, optionally finished)."""
+    setting, panel, method, seed, step, `x` (annotations_per_image or cost_per_image), label_accuracy,
+    optionally finished)."""
     finished = frame[frame["finished"]] if "finished" in frame.columns else frame
+    require_x(finished, x)
     for (setting, dataset, seed), group in with_settings_joined(finished).groupby(["setting", "panel", "seed"]):
         curves = {}
         for method, run in group.groupby("method"):
             run = run.sort_values("step")
-            curves[method] = (run["annotations_per_image"].to_numpy(float), run["label_accuracy"].to_numpy(float))
+            curves[method] = (run[x].to_numpy(float), run["label_accuracy"].to_numpy(float))
         for method, baseline in compared_pairs(curves):
             yield setting, dataset, int(seed), method, baseline, curves[method], curves[baseline]
 
 
-def per_seed(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (setting, dataset, seed, method, baseline, measure) of `compared_pairs`."""
+def per_seed(frame: pd.DataFrame, x: str = ANNOTATIONS) -> pd.DataFrame:
+    """One row per (setting, dataset, seed, method, baseline, measure) of `compared_pairs`, the
+    measures taken over `x` (X_AXES)."""
     rows = [(setting, dataset, seed, method, baseline, measure, function(*mc, *bc))
-            for setting, dataset, seed, method, baseline, mc, bc in _paired_curves(frame)
+            for setting, dataset, seed, method, baseline, mc, bc in _paired_curves(frame, x)
             for measure, function in MEASURE_FUNCTIONS.items()]
     return pd.DataFrame(rows, columns=list(PER_SEED_COLUMNS))
 
 
-def profile_table(frame: pd.DataFrame) -> pd.DataFrame:
+def profile_table(frame: pd.DataFrame, x: str = ANNOTATIONS) -> pd.DataFrame:
     """Per study and pair, the mean over datasets of the reduction at each q of PROFILE_QUANTILES,
-    with its interval (`mean_interval`): where across the rise the samplers differ."""
+    with its interval (`mean_interval`): where across the rise the samplers differ (over `x`)."""
     rows = [(setting, dataset, seed, method, baseline, f"q={q:g}", value)
-            for setting, dataset, seed, method, baseline, mc, bc in _paired_curves(frame)
+            for setting, dataset, seed, method, baseline, mc, bc in _paired_curves(frame, x)
             for q, value in zip(PROFILE_QUANTILES, rise_profile(*mc, *bc))]
     table = comparison_table(pd.DataFrame(rows, columns=list(PER_SEED_COLUMNS)))
     return table[table["dataset"] == ALL_DATASETS].reset_index(drop=True)
@@ -317,9 +342,10 @@ def _pair_rank(method: str, baseline: str) -> tuple:
     return kind, method, paper.index(baseline) if baseline in paper else len(paper), baseline
 
 
-def compare(frame: pd.DataFrame) -> pd.DataFrame:
-    """The comparison table of every study in a runs frame (`load_runs`)."""
-    return comparison_table(per_seed(frame))
+def compare(frame: pd.DataFrame, x: str = ANNOTATIONS) -> pd.DataFrame:
+    """The comparison table of every study in a runs frame (`load_runs`), measures taken over `x`:
+    annotations per image, or money per image (`cost_per_image`)."""
+    return comparison_table(per_seed(frame, x))
 
 
 # --- the A/A check and power ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import torch
 
 from labald import streams
 from labald.aggregation import dirichlet_prior
+from labald.costs import worker_costs
 from labald.data import Pool, load_pool
 from labald.data.amt import AmtData, amt_file, load_amt
 from labald.device import resolve_device
@@ -56,6 +57,13 @@ class Experiment:
             return np.zeros(self.pool.n_images, dtype=np.int64)
         return self.learner.folds(self.pool.n_images)
 
+    @functools.cached_property
+    def cost_M(self) -> np.ndarray:
+        """[M] money per answer of each worker (`labald.costs.worker_costs`): experts' price for the
+        hired experts, the crowd's for everyone else."""
+        w = self.settings.workers
+        return worker_costs(self.workers.is_expert, w.cost_crowd, w.cost_expert)
+
     @property
     def capacity_per_step(self) -> int:
         """Per-worker tasks per step: the configured value, else ceil(2B / M) (SPEC 5); a replayed log
@@ -74,6 +82,10 @@ def build_experiment(settings: RunSettings) -> Experiment:
     log.info("data: %s: %d images, %d classes, %d prototypes", pool.source, pool.n_images,
              pool.n_classes, len(pool.prototype_labels))
     log.info("workers: %d (%d experts), %s", workers.n_workers, int(workers.is_expert.sum()), workers.source)
+    knows_truth = ORACLE in (settings.method, settings.acquisition.worker_skill)
+    if knows_truth and getattr(workers, "dynamics", None) is not None:
+        log.warning("workers.dynamics=%s: the oracle knows the workers' base skills, not the changed ones, "
+                    "so it is no longer a bound", settings.workers.dynamics)
     agg = settings.aggregation
     diagonals = np.diagonal(workers.confusions, axis1=1, axis2=2)  # [M, K]
     if agg.prior_accuracy is not None:
@@ -128,7 +140,7 @@ def build_sampler(settings: RunSettings, workers: WorkerPool | None = None,
                               "a campaign has none")
         score_function = TruthGain(np.asarray(truth_N, dtype=np.int64), workers.confusions)
     return compose(settings.method, skill, acq.assignment, ScoreOptions(acq.local, acq.chunk, acq.prune),
-                   acq.power_beta, score_function)
+                   acq.power_beta, score_function, acq.per_cost)
 
 
 def build_observers(settings: RunSettings) -> tuple[BatchObserver, ...]:

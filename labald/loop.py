@@ -29,6 +29,7 @@ from labald.aggregation import (
     prior_mean,
 )
 from labald.annotations import Annotations
+from labald.costs import affordable_answers, affordable_prefix, spent
 from labald.errors import LabaldError
 from labald.experiment import Experiment
 from labald.learner import PoolPredictions, prototype_roles
@@ -54,6 +55,8 @@ class LoopState:
     rows: list[dict] = field(default_factory=list)
     stop_reason: str | None = None
     mc: PoolPredictions | None = None  # the kept model's MC predictions, derived from the learner; not saved
+    periods: np.ndarray | None = None  # aggregation.forgetting < 1: the steps with answers [P]
+    period_confusions: np.ndarray | None = None  # ... and each one's confusions [P, M, K, K]
 
 
 def initial_state(exp: Experiment) -> LoopState:
@@ -76,10 +79,19 @@ def initial_state(exp: Experiment) -> LoopState:
 
 
 def most_steps(exp: Experiment) -> int:
-    """Steps a run can take at most: every image answered up to its cap (or the budget), B a step."""
+    """Steps a run can take at most: every image answered up to its cap (or the budget, or as many
+    of the cheapest answers as the money budget pays for), B a step."""
     s = exp.settings
     per_image = s.stopping.annotations_per_image if s.stopping.rule == "budget" else s.max_per_image
+    if s.stopping.rule == "cost":
+        per_image = min(per_image, s.stopping.cost_per_image / float(exp.cost_M.min()))
     return min(s.max_steps, math.ceil(per_image * exp.pool.n_images / s.batch_size))
+
+
+def money_budget(exp: Experiment) -> float | None:
+    """The run's budget in money, `stopping.cost_per_image` x N under stopping=cost, else None."""
+    st = exp.settings.stopping
+    return st.cost_per_image * exp.pool.n_images if st.rule == "cost" else None
 
 
 def run_steps(exp: Experiment, state: LoopState, on_step=None, progress: bool = True,
@@ -95,7 +107,8 @@ def run_steps(exp: Experiment, state: LoopState, on_step=None, progress: bool = 
     started = time.perf_counter()
     try:
         while state.stop_reason is None:
-            decision = decide(state.rows, s.stopping, s.batch_size, s.max_steps)
+            decision = decide(state.rows, s.stopping, s.batch_size, s.max_steps,
+                              cheapest_per_image=float(exp.cost_M.min()) / exp.pool.n_images)
             if decision.stop is not None:
                 state.stop_reason = decision.stop
                 break
@@ -145,7 +158,7 @@ def advance(exp: Experiment, state: LoopState, phase: str, given: Round | None =
         selection = select_pairs(exp, state, phase, capacity, step)
         if len(selection.images) == 0:
             return False
-        answers = exp.workers.answer(selection.images, selection.workers)
+        answers = exp.workers.answer(selection.images, selection.workers, history=state.annotations, step=step)
     else:
         selection, answers = Selection(given.images, given.workers), given.labels
     batch = {**metrics.batch_diagnostics(state.posterior_N_K, exp.workers.is_expert, selection.images,
@@ -179,17 +192,28 @@ def step_batch(settings: RunSettings, step: int) -> int:
 
 def select_pairs(exp: Experiment, state: LoopState, phase: str, capacity_M: np.ndarray, step: int) -> Selection:
     """The sampler's batch for `step` under the constraints (SPEC 5): eligible images, new pairs,
-    pairs the worker pool can answer, `capacity_M` tasks per worker; seeded by (seed, step)."""
+    pairs the worker pool can answer, `capacity_M` tasks per worker; seeded by (seed, step).
+
+    Under a budget in money (`stopping=cost`) the step asks only what the rest pays for: each worker
+    at most the answers the rest pays for, the batch at most as many as it pays for of the cheapest,
+    and the sampler's batch is cut to its longest prefix (in selection order) that the rest pays for."""
     s = exp.settings
     unavailable = state.annotations.asked()
     if exp.workers.available_N_M is not None:  # a replayed log answers only the pairs it holds
         unavailable |= ~exp.workers.available_N_M
-    candidates = Candidates(eligible(exp, state, phase), unavailable, capacity_M, step_batch(s, step))
+    batch_size, budget = step_batch(s, step), money_budget(exp)
+    if budget is not None:
+        left = budget - spent(exp.cost_M, state.annotations.worker)
+        affordable_M = affordable_answers(exp.cost_M, left, budget)
+        capacity_M = np.minimum(capacity_M, affordable_M)
+        batch_size = int(min(batch_size, affordable_M.max()))
+    candidates = Candidates(eligible(exp, state, phase), unavailable, capacity_M, batch_size, exp.cost_M)
     ann = state.annotations
     beliefs = Beliefs(
         state.posterior_N_K,
         state.confusions_M_K_K,
-        annotation_log_likelihood(ann.image, ann.worker, ann.label, state.confusions_M_K_K, exp.pool.n_images),
+        annotation_log_likelihood(ann.image, ann.worker, ann.label, state.confusions_M_K_K, exp.pool.n_images,
+                                  ann.step, state.periods, state.period_confusions),
         state.mc,
         (ann.image, ann.worker, ann.label),
     )
@@ -202,6 +226,10 @@ def select_pairs(exp: Experiment, state: LoopState, phase: str, capacity_M: np.n
     observed = {}
     for observe in exp.observers:
         observed.update(observe(selection, candidates, rng))
+    if budget is not None:  # with several prices the batch may hold more than the rest pays for
+        paid = affordable_prefix(exp.cost_M[selection.workers], left, budget)
+        selection = dataclasses.replace(selection, images=selection.images[:paid], workers=selection.workers[:paid],
+                                        scores=None if selection.scores is None else selection.scores[:paid])
     return dataclasses.replace(selection, extra={**selection.extra, **observed}, pair_scores=None)
 
 
@@ -218,8 +246,10 @@ def aggregate(exp: Experiment, state: LoopState) -> _Aggregated:
     result = dawid_skene(
         ann.image, ann.worker, ann.label, state.prior_N_K, exp.alpha_K_K, exp.workers.n_workers,
         init_confusions=state.confusions_M_K_K, max_iter=agg.max_iter, tol=agg.tol,
+        step=ann.step, forgetting=agg.forgetting,
     )
     state.posterior_N_K, state.confusions_M_K_K = result.posterior, result.confusions
+    state.periods, state.period_confusions = result.periods, result.period_confusions
     return _Aggregated(result, time.perf_counter() - start)
 
 
@@ -282,11 +312,14 @@ def _row(
 ) -> dict:
     """The metrics row of the step just completed (SPEC 7)."""
     model_probs = state.prior_N_K if exp.learner is not None else None
+    cost = spent(exp.cost_M, state.annotations.worker)
     row = {
         "step": state.step,
         "phase": phase,
         "n_annotations": len(state.annotations),
         "annotations_per_image": len(state.annotations) / exp.pool.n_images,
+        "cost": cost,
+        "cost_per_image": cost / exp.pool.n_images,
         **exp.evaluator.labels(state.posterior_N_K, model_probs),
         "n_confident": int((confidence(state.posterior_N_K) >= exp.settings.confidence).sum()),
         "n_eligible": int(n_eligible),

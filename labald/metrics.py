@@ -11,10 +11,13 @@ import torch
 
 from labald.learner.calibration import expected_calibration_error
 
-# Columns every run writes, in order; method- or learner-specific ones follow (see `columns`).
+# Columns every run writes, in order; method- or learner-specific ones follow (see `columns`). `cost` is
+# the money spent so far, the sum of the answers' prices (labald.costs), and `cost_per_image` it over N:
+# at the default price of 1 an answer, n_annotations and annotations_per_image.
 BASE_COLUMNS = (
-    "step", "phase", "n_annotations", "annotations_per_image", "label_accuracy", "model_accuracy",
-    "ece", "posterior_ece", "confident_accuracy", "n_confident", "n_eligible", "em_iterations", "model_adopted",
+    "step", "phase", "n_annotations", "annotations_per_image", "cost", "cost_per_image", "label_accuracy",
+    "model_accuracy", "ece", "posterior_ece", "confident_accuracy", "n_confident", "n_eligible", "em_iterations",
+    "model_adopted",
     "seconds_em", "seconds_train", "seconds_inference", "seconds_scoring", "seconds_selection", "seconds_step",
 )
 # What the step's batch was: mean top posterior of the picked images before their answers,

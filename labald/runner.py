@@ -20,13 +20,17 @@ import yaml
 
 from labald import metrics
 from labald.annotations import Annotations
+from labald.costs import spent
 from labald.data import DatasetSettings
 from labald.errors import LabaldError
 from labald.experiment import Experiment, build_experiment
 from labald.loop import LoopState, initial_state, refresh_predictions, run_steps
 from labald.rundir import atomic_write_text, remove_interrupted_writes, save_checkpoint, write_json
-from labald.settings import FILE_KEYS, RunSettings, file_tag
+from labald.settings import FILE_KEYS, AcquisitionSettings, AggregationSettings, RunSettings, file_tag
+from labald.stopping import StoppingSettings
 from labald.threads import apply_threads
+from labald.workers import WorkerSettings
+from labald.workers.dynamics import DynamicsSettings
 
 log = logging.getLogger("labald")
 
@@ -38,8 +42,13 @@ RUN_FILES = ("config.yaml", "metrics.csv", ANSWERS, CHECKPOINT, "summary.json") 
 ANSWER_DRAWS = "per-pair"
 # Settings added after runs were first checkpointed: left out of a fingerprint while at their
 # defaults, so those runs resume (a value off its default changes the fingerprint as any setting does).
-_LATER_KEYS = {"dataset": ("standardize", "root", "backbone", "weights", "extract_batch_size", "extract_workers")}
-_DEFAULTS = {"dataset": DatasetSettings(name="")}
+_LATER_KEYS = {"dataset": ("standardize", "root", "backbone", "weights", "extract_batch_size", "extract_workers"),
+               "workers": (*(f.name for f in dataclasses.fields(DynamicsSettings)), "cost_crowd", "cost_expert"),
+               "acquisition": ("per_cost",),
+               "stopping": ("cost_per_image",),
+               "aggregation": ("forgetting",)}
+_DEFAULTS = {"dataset": DatasetSettings(name=""), "workers": WorkerSettings(), "acquisition": AcquisitionSettings(),
+             "stopping": StoppingSettings(), "aggregation": AggregationSettings()}
 _RUN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunSettings)}
 _LATER_TOP_LEVEL = ("batch_ramp",)  # top-level keys added later: out of the fingerprint at their defaults
 # Keys that may change between a run and its resumption without changing its results.
@@ -112,6 +121,8 @@ def _save(exp: Experiment, state: LoopState, out: Path) -> None:
         "annotations": state.annotations.state_dict(),
         "posterior": state.posterior_N_K,
         "confusions": state.confusions_M_K_K,
+        "periods": state.periods,  # forgetting < 1: each step's confusions, for the next selection
+        "period_confusions": state.period_confusions,
         "prior": state.prior_N_K,
         "mc_step": state.mc_step,
         "rows": state.rows,
@@ -164,12 +175,22 @@ def _restore(exp: Experiment, saved: dict) -> LoopState:
     state = LoopState(
         step=saved["step"], annotations=annotations, posterior_N_K=saved["posterior"],
         confusions_M_K_K=saved["confusions"], prior_N_K=saved["prior"], mc_step=saved["mc_step"],
-        rows=list(saved["rows"]),
+        rows=[_with_cost(exp, annotations, row) for row in saved["rows"]],
+        periods=saved.get("periods"), period_confusions=saved.get("period_confusions"),
     )  # the stop reason is decided afresh: a larger max_steps lets a finished run go on
     if exp.learner is not None:
         exp.learner.load_state_dict(saved["learner"])
         refresh_predictions(exp, state, state.mc_step)
     return state
+
+
+def _with_cost(exp: Experiment, annotations: Annotations, row: dict) -> dict:
+    """A saved row with the cost columns, which rows saved before they existed lack: the prices of
+    the answers collected up to the row's step."""
+    if "cost" in row:
+        return row
+    cost = spent(exp.cost_M, annotations.worker[annotations.step <= row["step"]])
+    return {**row, "cost": cost, "cost_per_image": cost / exp.pool.n_images}
 
 
 def _summary(exp: Experiment, state: LoopState, seconds: float) -> dict:
@@ -186,6 +207,8 @@ def _summary(exp: Experiment, state: LoopState, seconds: float) -> dict:
         "n_workers": exp.workers.n_workers,
         "n_annotations": last["n_annotations"],
         "annotations_per_image": last["annotations_per_image"],
+        "cost": last["cost"],
+        "cost_per_image": last["cost_per_image"],
         "label_accuracy": last["label_accuracy"],
         "model_accuracy": last["model_accuracy"],
         "data_source": exp.pool.source,

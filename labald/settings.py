@@ -27,6 +27,7 @@ from labald.samplers.compose import methods, parts, uses_influence
 from labald.samplers.custom import CUSTOM, check_custom_sampler, custom_method_key
 from labald.stopping import RULES, StoppingSettings
 from labald.workers import WorkerSettings
+from labald.workers.dynamics import DYNAMICS
 
 DATASET_KINDS = ("sandbox", "digits", "custom", "replay", "folder")
 LOCAL_FORMS = ("paper", "exact")
@@ -47,6 +48,9 @@ class AggregationSettings:
     # and workers of W_j[k, k]) or as one per class (per_class: row k's diagonal is the mean over
     # workers of W_j[k, k]); ignored when prior_accuracy is given
     prior_diagonal: str = "scalar"
+    # workers whose skill changes: each step's confusions estimated from every step's answers weighted
+    # forgetting^(steps apart) (labald.aggregation.em); 1.0: one confusion per worker (the paper)
+    forgetting: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,9 @@ class AcquisitionSettings:
     # with worker_skill=one_coin: one prior for the crew (none), or one per group of workers known in
     # advance (experts: hired experts and crowd, each with its own type-II-ML prior)
     skill_groups: str = "none"
+    # methods with a pair score (all but ss): rank pairs by score per unit of money, s_ij / c_j (the
+    # worker's price, `workers.cost_crowd` / `cost_expert`), instead of by score (`PerCost`)
+    per_cost: bool = False
 
 
 @dataclass(frozen=True)
@@ -151,10 +158,11 @@ PANEL_KEYS = ("n_per_class",)  # protocol differences that figures show as the p
 
 def protocol_diff(config: Mapping[str, Any]) -> dict[str, str]:
     """Every setting of a run that differs from the paper's protocol, `key: value` as run names show
-    them, in the order they show them: `budget` (the budget stopping rule's annotations per image) or
-    `stopping` (another rule), `imbalance`, `n_per_class`, `local` (for the methods it changes),
-    `learner=none`, `workers`, `batch_size`, `max_per_image`, `confidence`, every other option off its
-    default as `group.key` (`ablation_changes`), then `replicate` and `rerun`.
+    them, in the order they show them: `budget` (the budget stopping rule's annotations per image),
+    `cost` (the money budget's cost per image) or `stopping` (another rule), `imbalance`,
+    `n_per_class`, `local` (for the methods it changes), `learner=none`, `workers`, `batch_size`,
+    `max_per_image`, `confidence`, every other option off its default as `group.key`
+    (`ablation_changes`), then `replicate` and `rerun`.
 
     `config` is a run's settings as a plain mapping (`dataclasses.asdict(RunSettings)`, a run's
     config.yaml) or part of one (missing keys take their defaults). The one comparison with the
@@ -165,6 +173,8 @@ def protocol_diff(config: Mapping[str, Any]) -> dict[str, str]:
     rule = stopping.get("rule") or stopping.get("name") or "unconfident"
     if rule == "budget":
         diff["budget"] = _text(stopping.get("annotations_per_image"))
+    elif rule == "cost":
+        diff["cost"] = _text(stopping.get("cost_per_image"))
     elif rule != "unconfident":
         diff["stopping"] = str(rule)
     if float(dataset.get("imbalance_ratio") or 1) != 1:
@@ -202,7 +212,7 @@ def unused_keys(dataset: Mapping[str, Any]) -> set[str]:
     from_file = kind in ("custom", "replay", "folder") or bool(dataset.get("features_path"))
     unused = set()
     if kind == "replay":
-        unused |= _CROWD_KEYS
+        unused |= _CROWD_KEYS | {"workers.cost_expert"}  # a replayed log knows no experts
     if kind == "digits":
         unused |= {"workers", "workers.source"}
     if kind != "sandbox" or from_file:
@@ -371,10 +381,10 @@ ASSIGNMENTS = ("greedy", "matching")
 WORKER_SKILLS = ("em", "one_coin", "oracle")
 SKILL_GROUPS = ("none", "experts")
 # Options that run names show in their own words (`ss+imbalance=10+n_per_class=200`, `+local=exact`,
-# `+workers=synthetic`, `+stopping=budget2`); every other option off its default is named
+# `+workers=synthetic`, `+budget=2`, `+cost=2`); every other option off its default is named
 # `+group.key=value` (ablation_changes) and `make figures` keeps such runs out of the main study.
 NAMED_ELSEWHERE = {"dataset": {"name", "n_per_class", "imbalance_ratio"}, "workers": {"source"},
-                   "acquisition": {"local"}, "stopping": {"rule", "annotations_per_image"}}
+                   "acquisition": {"local"}, "stopping": {"rule", "annotations_per_image", "cost_per_image"}}
 # Options that change how a result is computed, never what it is: scoring block size.
 NOT_RESULTS = {"acquisition": {"chunk", "prune"}, "dataset": {"extract_batch_size", "extract_workers"}}
 FILE_KEYS = {"features_path", "labels_path", "answers_path"}
@@ -438,9 +448,22 @@ def validate(s: RunSettings) -> None:
         raise LabaldError(f"workers.per_worker_per_step={cap!r} is invalid; it must be an integer >= 1, null "
                           "(ceil(2B/M), the default) or none (no per-step cap)")
     _int("workers.max_per_worker", w.max_per_worker, 1, optional=True)
+    _number("workers.cost_crowd", w.cost_crowd, 0.0, strict=True)
+    _number("workers.cost_expert", w.cost_expert, 0.0, strict=True)
+    _choice("workers.dynamics", w.dynamics, DYNAMICS)
+    for key in ("learning_gain", "fatigue_loss", "fatigue_recovery", "spammer_share"):
+        _unit(f"workers.{key}", getattr(w, key))
+    for key in ("learning_answers", "fatigue_answers"):
+        _number(f"workers.{key}", getattr(w, key), 0.0, strict=True)
+    _number("workers.drift_sd", w.drift_sd, 0.0)
+    _int("workers.spammer_by_step", w.spammer_by_step, 1)
     a = s.aggregation
     _number("aggregation.prior_strength", a.prior_strength, 0.0)
     _int("aggregation.max_iter", a.max_iter, 1)
+    if not (isinstance(a.forgetting, (int, float)) and not isinstance(a.forgetting, bool)
+            and 0 < a.forgetting <= 1):
+        raise LabaldError(f"aggregation.forgetting={a.forgetting!r} is invalid; it must lie in (0, 1], e.g. 0.9 "
+                          "(1: the paper's EM, one confusion per worker)")
     _number("aggregation.tol", a.tol, 0.0, strict=True)
     if a.prior_accuracy is not None:
         _open_unit("aggregation.prior_accuracy", a.prior_accuracy)
@@ -466,6 +489,11 @@ def validate(s: RunSettings) -> None:
         if s.acquisition.worker_skill != "em" and score is None:
             raise LabaldError(f"acquisition.worker_skill={s.acquisition.worker_skill} changes a pair score's "
                               f"worker confusions; method={s.method} has no score")
+    if not isinstance(s.acquisition.per_cost, bool):
+        raise LabaldError(f"acquisition.per_cost={s.acquisition.per_cost!r} is invalid; it must be true or false")
+    if s.acquisition.per_cost and (s.method == CUSTOM or parts(s.method)[0] is None):
+        raise LabaldError(f"acquisition.per_cost=true ranks a pair score per unit of money; method={s.method} has "
+                          "no score of the package's (a custom sampler reads candidates.cost_M itself)")
     if s.acquisition.skill_groups != "none" and s.acquisition.worker_skill != "one_coin":
         raise LabaldError(f"acquisition.skill_groups={s.acquisition.skill_groups} needs "
                           "acquisition.worker_skill=one_coin (the groups set the skills' priors)")
@@ -481,6 +509,10 @@ def validate(s: RunSettings) -> None:
                 f"stopping.annotations_per_image={st.annotations_per_image} exceeds max_per_image="
                 f"{s.max_per_image}; lower the budget or raise max_per_image"
             )
+    if st.rule == "cost":
+        if st.cost_per_image is None:
+            raise LabaldError("stopping=cost needs stopping.cost_per_image=<money per pool image>, e.g. 2")
+        _number("stopping.cost_per_image", st.cost_per_image, 0.0, strict=True)
     check_destination(s.output_dir, "the run directory (results_dir / run_dir)")
     if d.wnids is not None:
         require_classes(list(d.wnids), f"dataset.wnids={list(d.wnids)}",
@@ -502,6 +534,12 @@ def _number(key: str, value: Any, low: float, strict: bool = False) -> None:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or value < low or (strict and value == low):
         raise LabaldError(f"{key}={value!r} is invalid; it must be a number {'>' if strict else '>='} {low}")
+
+
+def _unit(key: str, value: Any) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
+    if not ok:
+        raise LabaldError(f"{key}={value!r} is invalid; it must lie between 0 and 1, e.g. 0.1")
 
 
 def _open_unit(key: str, value: Any) -> None:

@@ -18,6 +18,8 @@ CROWD = 201  # the simulated crowd: which AMT workers each simulated worker is b
 PROTOTYPES = 303  # the split of the gold prototypes into training and validation halves
 # keyed by the answer seed
 ANSWERS = 202  # the key of the counter-based answer draws (labald.workers.pair_uniforms)
+DRIFT = 203  # a drifting crew's logit increments, with the step (labald.workers.dynamics)
+SPAMMERS = 204  # which crowd workers turn spammer, and when (labald.workers.dynamics)
 # keyed by the luck seed
 SELECTION = 404  # a step's selection: tie-breaks and random image orders, with the step
 FOLDS = 505  # the fixed cross-fitting fold of each pool image

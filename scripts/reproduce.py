@@ -122,6 +122,7 @@ def plan(args) -> list[Group]:
     """The sweep as groups of jobs, from the command-line sizes."""
     seeds = list(range(args.seeds))
     extra = list(args.override)
+    overridden = method_variant("@" + ",".join(o.lstrip("+") for o in extra))[2]  # in the runs' names too
     if args.max_steps:
         extra.append(f"max_steps={args.max_steps}")
 
@@ -148,7 +149,7 @@ def plan(args) -> list[Group]:
             variants.setdefault(tuple(method_overrides), []).append(method)
         for n, names in by_size.items():
             for method_overrides, methods in variants.items():
-                part = method_variant("@" + ",".join(method_overrides))[2]
+                part = _merged(overridden, method_variant("@" + ",".join(method_overrides))[2])
                 groups.append(Group(study, names, study_seeds,
                                     pool(names[0])[0] + overrides + list(method_overrides) + extra,
                                     _merged(setting(n, ratio, budget, rerun=rerun), part), methods))

@@ -77,3 +77,11 @@ def test_a_resumed_sweep_launches_only_unfinished_runs_seed_by_seed(tmp_path):
                       ("seed=1,2", "dataset=commodity", "method=ss")]
     every = reproduce.commands(plain, tmp_path, jobs=2, launcher=False, every_run=True)  # --force
     assert [c[3:6] for c in every] == [["seed=0,1,2", "dataset=dog,commodity", "method=ss,j_bald"]]
+
+
+def test_overrides_name_the_runs_they_change(tmp_path):
+    reproduce = _reproduce()
+    args = reproduce.parse_args(["--studies", "main", "--datasets", "digits", "--seeds", "1", "--methods", "ss",
+                                 "--override", "workers.dynamics=learning", "--results", str(tmp_path)])
+    (group,) = reproduce.plan(args)
+    assert [d.parent.name for d in group.run_dirs(tmp_path)] == ["ss+workers.dynamics=learning"]

@@ -8,6 +8,19 @@ The M step is the exact maximiser of the objective
 (a Dirichlet(alpha + 1) MAP), so EM never lowers it. Answers are held as a sparse one-hot matrix
 R [answered images, (worker, answer)], so the E step's log-likelihood is R @ log What and the
 M step's soft counts are R^T @ q: no Python loop over images or answers.
+
+Workers whose skill changes (`forgetting` gamma < 1): each step s that has answers gets its own
+confusions What_j^s, and an answer given in step s is explained by the worker's matrix of that step:
+    E step:  q_i(y) ∝ pi_i(y) * prod_{(j, z, s) answered for i} What_j^s[y, z]
+    M step:  What_j^s[y, z] ∝ alpha[y, z] + sum_{s'} gamma^|s - s'| n_j^{s'}[y, z],
+             n_j^{s'}[y, z] = sum_{i answered by j in step s'} q_i(y) [z_ij = z]
+a kernel-weighted (local likelihood) estimate: answers from the steps near s count fully, those
+gamma^d further away less. Over a random walk of skill it trades bias (old answers describe an older
+worker) against variance (few recent answers); gamma = 1 weighs every step alike, so every What^s is
+the same matrix and the solve is exactly the static one above, run by the same code. For gamma < 1
+the M step is not the maximiser of one objective, so EM's monotone ascent is not guaranteed; the
+iterations stay capped by `max_iter`. The current skill, what samplers score with, is the latest
+step's What.
 """
 
 from __future__ import annotations
@@ -24,10 +37,12 @@ _TINY = 1e-300
 @dataclass(frozen=True)
 class EMResult:
     posterior: np.ndarray  # [N, K] q_i(y)
-    confusions: np.ndarray  # [M, K, K] What_j[y, z]
+    confusions: np.ndarray  # [M, K, K] What_j[y, z] (with forgetting: the latest step's)
     iterations: int
     objective: float
     converged: bool
+    periods: np.ndarray | None = None  # with forgetting < 1: the steps that have answers [P]
+    period_confusions: np.ndarray | None = None  # [P, M, K, K] What_j^s of each of those steps
 
 
 def dirichlet_prior(n_classes: int, mean_accuracy: float | np.ndarray, row_total: float,
@@ -48,12 +63,21 @@ def prior_mean(n_classes: int, mean_accuracy: float | np.ndarray) -> np.ndarray:
 
 
 def annotation_log_likelihood(
-    image: np.ndarray, worker: np.ndarray, label: np.ndarray, confusions_M_K_K: np.ndarray, n_images: int
+    image: np.ndarray, worker: np.ndarray, label: np.ndarray, confusions_M_K_K: np.ndarray, n_images: int,
+    step: np.ndarray | None = None, periods: np.ndarray | None = None, period_confusions: np.ndarray | None = None,
 ) -> np.ndarray:
-    """[N, K] log p(Z_i | y_i = y, What) = sum over i's answers (j, z) of log What_j[y, z]."""
-    m, k, _ = np.shape(confusions_M_K_K)
-    answers = _one_hot(np.asarray(image, dtype=np.int64), worker, label, n_images, m, k)
-    return answers @ _log_confusions(np.asarray(confusions_M_K_K, dtype=np.float64))
+    """[N, K] log p(Z_i | y_i = y, What) = sum over i's answers (j, z) of log What_j[y, z]; with a
+    solve's per-step confusions (`periods`, `period_confusions`, forgetting < 1) each answer's own
+    step's What_j^s (answers from a step after the last period use the last)."""
+    if period_confusions is None:
+        m, k, _ = np.shape(confusions_M_K_K)
+        answers = _one_hot(np.asarray(image, dtype=np.int64), worker, label, n_images, m, k)
+        return answers @ _log_confusions(np.asarray(confusions_M_K_K, dtype=np.float64))
+    p, m, k, _ = np.shape(period_confusions)
+    period = np.minimum(np.searchsorted(periods, np.asarray(step, dtype=np.int64)), p - 1)
+    answers = _one_hot(np.asarray(image, dtype=np.int64), period * m + np.asarray(worker, dtype=np.int64),
+                       label, n_images, p * m, k)
+    return answers @ _log_confusions(np.asarray(period_confusions, dtype=np.float64).reshape(p * m, k, k))
 
 
 def dawid_skene(
@@ -67,17 +91,33 @@ def dawid_skene(
     init_accuracy: float = 0.7,
     max_iter: int = 10,
     tol: float = 1e-3,
+    step: np.ndarray | None = None,
+    forgetting: float = 1.0,
 ) -> EMResult:
     """Aggregate answers (parallel arrays `image`, `worker`, `label`) into posteriors and confusions.
 
     Starts from `init_confusions` (the previous step's estimate) or a matrix with `init_accuracy`
     on the diagonal, then alternates M and E steps until the mean absolute change of q over the
     answered images is below `tol`, or `max_iter` M steps were taken. Images without answers keep
-    their prior as posterior, so the E step only visits answered ones.
+    their prior as posterior, so the E step only visits answered ones. With `forgetting` < 1 and each
+    answer's `step`, every step has its own confusions (the module docstring), all started from
+    `init_confusions`.
     """
     prior_N_K = np.asarray(prior_N_K, dtype=np.float64)
     n, k = prior_N_K.shape
     _check_inputs(image, worker, label, prior_N_K, alpha_K_K, n_workers, init_confusions)
+    if not 0.0 < forgetting <= 1.0:
+        raise ValueError(f"forgetting must lie in (0, 1], got {forgetting}")
+    periods, kernel, m = None, None, n_workers
+    if forgetting < 1.0 and len(image):  # no answers yet: no step to give confusions
+        if step is None or len(step) != len(image):
+            raise ValueError("forgetting < 1 needs the step of every answer")
+        periods, period = np.unique(np.asarray(step, dtype=np.int64), return_inverse=True)
+        kernel = forgetting ** np.abs(periods[:, None] - periods[None, :]).astype(np.float64)  # [P, P]
+        worker = period * m + np.asarray(worker, dtype=np.int64)  # worker j in period p: one of P * M
+        n_workers = len(periods) * m
+        if init_confusions is not None:
+            init_confusions = np.tile(np.asarray(init_confusions, dtype=np.float64), (len(periods), 1, 1))
     answered, local = np.unique(np.asarray(image, dtype=np.int64), return_inverse=True)
     answers = _one_hot(local, worker, label, len(answered), n_workers, k)
     answers_t = answers.T.tocsr()
@@ -90,7 +130,7 @@ def dawid_skene(
     q, log_evidence = _e_step(answers, log_prior, confusions)
     iterations, converged = 0, len(answered) == 0
     while not converged and iterations < max_iter:
-        confusions = _m_step(answers_t, q, alpha)
+        confusions = _m_step(answers_t, q, alpha, kernel)
         q_new, log_evidence = _e_step(answers, log_prior, confusions)
         q -= q_new
         delta = np.abs(q, out=q).sum() / len(q)
@@ -101,7 +141,10 @@ def dawid_skene(
     objective = float(log_evidence.sum() + (alpha * np.log(np.clip(confusions, _TINY, None))).sum())
     prior_totals = np.log(prior_N_K @ np.ones(k))
     objective += float(prior_totals.sum() - prior_totals[answered].sum())
-    return EMResult(posterior, confusions, iterations, objective, converged)
+    if periods is None:
+        return EMResult(posterior, confusions, iterations, objective, converged)
+    per_period = confusions.reshape(len(periods), m, k, k)
+    return EMResult(posterior, per_period[-1].copy(), iterations, objective, converged, periods, per_period)
 
 
 def _check_inputs(image, worker, label, prior_N_K, alpha_K_K, n_workers, init_confusions) -> None:
@@ -151,10 +194,16 @@ class _LogPrior:
         self.row_max = values.max(axis=1) if len(values) else np.zeros(0)
 
 
-def _m_step(answers_t, q: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """What_j[y, z] ∝ alpha[y, z] + soft counts; an all-zero row (no prior, no answers) becomes uniform."""
+def _m_step(answers_t, q: np.ndarray, alpha: np.ndarray, kernel_P_P: np.ndarray | None = None) -> np.ndarray:
+    """What_j[y, z] ∝ alpha[y, z] + soft counts; an all-zero row (no prior, no answers) becomes uniform.
+    With a kernel over P periods (workers laid out as (period, worker)), each period's counts are
+    the kernel-weighted sum of every period's."""
     k = q.shape[1]
-    counts = (answers_t @ q).reshape(-1, k, k).transpose(0, 2, 1) + alpha  # [(j, z), y] -> [j, y, z]
+    counts = (answers_t @ q).reshape(-1, k, k).transpose(0, 2, 1)  # [(j, z), y] -> [j, y, z]
+    if kernel_P_P is not None:
+        p = len(kernel_P_P)
+        counts = (kernel_P_P @ counts.reshape(p, -1)).reshape(counts.shape)
+    counts = counts + alpha
     rows = counts.sum(axis=2, keepdims=True)
     return np.where(rows > 0, counts / np.where(rows > 0, rows, 1.0), 1.0 / k)
 

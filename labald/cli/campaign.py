@@ -135,7 +135,7 @@ class CampaignCrowd:
         self.n_workers = n_workers
         self.is_expert = np.zeros(n_workers, dtype=bool)
 
-    def answer(self, images: np.ndarray, workers: np.ndarray) -> np.ndarray:
+    def answer(self, images: np.ndarray, workers: np.ndarray, history=None, step: int = 1) -> np.ndarray:
         raise LabaldError("a campaign's workers answer outside labald: write their tasks with `labald propose` "
                           "and add their answers to the log")
 

@@ -18,6 +18,7 @@ from labald.comparison import (  # noqa: E402
     PAPER_BASELINES,
     PRIMARY,
     RISE_QUANTILES,
+    X_AXES,
     rerun_of,
 )
 from labald.figures.style import method_colour, method_name, setting_title  # noqa: E402
@@ -75,12 +76,13 @@ def headline(table: pd.DataFrame) -> list[str]:
 
 
 def to_markdown(table: pd.DataFrame, power: pd.DataFrame, coverage: pd.DataFrame,
-                profile: pd.DataFrame | None = None) -> str:
+                profile: pd.DataFrame | None = None, x: str = "annotations_per_image") -> str:
     """comparison.md: per study and measure, a row per dataset (and the mean over datasets) and a
-    column per compared pair; then the A/A coverage and the power analysis."""
+    column per compared pair; then the A/A coverage and the power analysis. `x`: what the measures
+    were taken over (`labald.comparison.X_AXES`)."""
     q = ", ".join(f"{v:g}" for v in RISE_QUANTILES)
     lines = ["# Paired comparisons", "",
-             "Reduction in annotations (%) of each method vs each baseline on the same seeds and the same",
+             f"Reduction in {X_AXES[x]} (%) of each method vs each baseline on the same seeds and the same",
              "world of answers: mean over seeds (95% t-interval), seeds won / seeds, with seeds combined as",
              "log cost ratios (unbiased when two samplers are equal) and shown back as reductions. `mean`: the",
              "mean of the dataset means, t-interval with Welch-Satterthwaite degrees of freedom; its wins count",
@@ -168,7 +170,7 @@ FOREST_COLUMNS = 4  # panels per row of the forest plot; more pairs wrap to furt
 
 
 def forest_figure(table: pd.DataFrame, setting: str = "main", measure: str = PRIMARY,
-                  method: str = LA) -> Figure | None:
+                  method: str = LA, x: str = "annotations_per_image") -> Figure | None:
     """One panel per compared pair (`method` vs each baseline; LA-BALD's A/A pairs), a row per dataset plus the
     mean over datasets (bold, diamond): the mean with its 95% interval, 0 marked, and the paper's
     figure (a dashed line) where it gives one. None when the study has no such pair."""
@@ -208,7 +210,7 @@ def forest_figure(table: pd.DataFrame, setting: str = "main", measure: str = PRI
             low, high = ax.get_xlim()
             ax.set_xlim(low, max(high, paper + 0.05 * (high - low)))
         ax.set_title(pair_name(method, baseline), fontsize=9)
-        ax.set_xlabel("fewer annotations (%)")
+        ax.set_xlabel(f"{'fewer' if x == 'annotations_per_image' else 'less'} {X_AXES[x]} (%)")
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(y, ["mean of datasets" if d == ALL_DATASETS else d for d in rows])
     axes[0].set_ylim(-0.7, len(rows) - 0.3)

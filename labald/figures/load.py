@@ -74,10 +74,19 @@ def read_run(run: Path) -> pd.DataFrame | None:
     metrics = metrics.copy()
     if "phase" not in metrics.columns:
         metrics["phase"] = "label"
+    if "cost_per_image" not in metrics.columns and _default_prices(config):  # a run from before the column
+        metrics["cost_per_image"] = metrics["annotations_per_image"]
     metrics.insert(0, "finished", finished)
     for column, value in reversed(list(_identity(run, config).items())):
         metrics.insert(0, column, value)
     return metrics
+
+
+def _default_prices(config: dict) -> bool:
+    """Whether a run paid every answer 1 (labald.costs), so its money per image is its annotations per
+    image; a run that set other prices and predates the cost columns has no money axis."""
+    workers = config.get("workers") or {}
+    return all(float(workers.get(key, 1.0)) == 1.0 for key in ("cost_crowd", "cost_expert"))
 
 
 def _identity(run: Path, config: dict) -> dict:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
 from labald import comparison
+from labald.errors import LabaldError
 from labald.figures import plots, timing
 from labald.figures.comparison import forest_figure, other_samplers, power_lines, to_markdown
-from labald.figures.load import load_runs, read_summaries
+from labald.figures.load import FiguresError, load_runs, read_summaries
 
 
 def stem(name: str, setting: str) -> str:
@@ -20,11 +22,19 @@ def stem(name: str, setting: str) -> str:
 
 
 def make_figures(runs_dir: Path, out_dir: Path, bench_csv: Path | None = None,
-                 say: Callable[[str], None] = print, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
+                 say: Callable[[str], None] = print, formats: tuple[str, ...] = ("png", "pdf"),
+                 x: str = "annotations_per_image") -> list[Path]:
     """Write the figures (PNG and PDF by default) and tables to out_dir; returns the paths written.
+    `x`: the curves' axis and what the comparisons are taken over, annotations per image or money per
+    image (`cost_per_image`).
 
-    Raises FiguresError when runs_dir holds no readable run; a missing benchmark CSV only skips its figure."""
+    Raises FiguresError when runs_dir holds no readable run, or a run has no value of `x`; a missing
+    benchmark CSV only skips its figure."""
     frame = load_runs(Path(runs_dir))
+    try:
+        comparison.require_x(frame, x)
+    except LabaldError as e:
+        raise FiguresError(str(e)) from None
     out_dir = Path(out_dir)
     n_runs, unfinished = frame["run"].nunique(), frame.loc[~frame["finished"], "run"].nunique()
     studies = ", ".join(sorted(frame["setting"].unique()))
@@ -33,21 +43,22 @@ def make_figures(runs_dir: Path, out_dir: Path, bench_csv: Path | None = None,
     written: list[Path] = []
     for setting in sorted(frame["setting"].unique()):
         for column in ("label_accuracy", "model_accuracy"):
-            fig = plots.accuracy_figure(frame, column, setting)
+            fig = plots.accuracy_figure(frame, column, setting, x)
             written += plots.save(fig, out_dir, stem(column, setting), formats)
-        for name, figure in (("jaccard", plots.jaccard_figure), ("diagnostics", plots.diagnostics_figure)):
+        diagnostics = partial(plots.diagnostics_figure, x=x)
+        for name, figure in (("jaccard", plots.jaccard_figure), ("diagnostics", diagnostics)):
             fig = figure(frame, setting)
             if fig is not None:
                 written += plots.save(fig, out_dir, stem(name, setting), formats)
     written += _scoring_time(bench_csv, out_dir, say, formats)
-    table = comparison.compare(frame)
+    table = comparison.compare(frame, x)
     for setting in dict.fromkeys(table["setting"]):
         for method in (comparison.LA, *other_samplers(table)):
-            fig = forest_figure(table, setting, method=method)
+            fig = forest_figure(table, setting, method=method, x=x)
             name = "forest" if method == comparison.LA else "forest_" + re.sub(r"[^A-Za-z0-9_]+", "_", method)
             if fig is not None:
                 written += plots.save(fig, out_dir, stem(name, setting), formats)
-    written += _tables(frame, table, comparison.profile_table(frame), out_dir, say)
+    written += _tables(frame, table, comparison.profile_table(frame, x), out_dir, say, x)
     return written
 
 
@@ -69,14 +80,14 @@ def _scoring_time(bench_csv: Path | None, out_dir: Path, say: Callable[[str], No
 
 
 def _tables(frame: pd.DataFrame, table: pd.DataFrame, profile: pd.DataFrame, out_dir: Path,
-            say: Callable[[str], None]) -> list[Path]:
+            say: Callable[[str], None], x: str = "annotations_per_image") -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     if table.empty:
         say("comparison table empty: no dataset has finished runs of two compared samplers with the same seed")
     paths = [out_dir / "comparison.csv", out_dir / "comparison.md", out_dir / "timing.csv", out_dir / "timing.md"]
     power, coverage = comparison.power_table(table), comparison.aa_coverage(table)
     table.to_csv(paths[0], index=False)
-    paths[1].write_text(to_markdown(table, power, coverage, profile))
+    paths[1].write_text(to_markdown(table, power, coverage, profile, x))
     for line in power_lines(power) + [f"A/A ({r['measure']}): {r['covering_0']} of {r['intervals']} per-dataset "
                                       "intervals cover 0" for _, r in coverage.iterrows()]:
         say(line)

@@ -1,9 +1,10 @@
 """The figures of SPEC 7 as functions of a runs frame (see `load.load_runs`) returning a Figure.
 
 Curves over seeds: each seed's curve is interpolated linearly onto a common grid of annotations per
-image, on the range every seed of that method covers (no extrapolation past a run's end); the line is
-the mean, the band one standard deviation. Under stopping=budget the line turns dotted where the
-first seed enters its over-annotation phase (paper Fig. 12, 13).
+image (or of money per image, `x="cost_per_image"`), on the range every seed of that method covers (no
+extrapolation past a run's end); the line is the mean, the band one standard deviation. Under
+stopping=budget (or cost) the line turns dotted where the first seed enters its over-annotation phase
+(paper Fig. 12, 13).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from labald.figures.style import method_colour, method_name, setting_title, sort
 
 GRID_POINTS = 200
 X_LABEL = "annotations per image"
+X_LABELS = {"annotations_per_image": X_LABEL, "cost_per_image": "money per image (answers' prices)"}
 Y_LABELS = {"label_accuracy": "label accuracy (aggregated labels vs truth)",
             "model_accuracy": "model accuracy (learner on the pool)"}
 DIAGNOSTICS = {"picked_confidence": "mean max posterior of picked images",
@@ -35,8 +37,9 @@ JACCARD_PAIRS = {"jaccard_la_global": ("J(LA-BALD, global)", "#0072B2"),
 JACCARD_STYLES = ("-", "--", ":", "-.")  # one line style per method, in the methods' order
 
 
-def seed_curves(runs: pd.DataFrame, column: str, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, float | None]:
-    """Seeds' curves of `column` on `grid` restricted to the range all seeds cover.
+def seed_curves(runs: pd.DataFrame, column: str, grid: np.ndarray,
+                x_column: str = "annotations_per_image") -> tuple[np.ndarray, np.ndarray, float | None]:
+    """Seeds' curves of `column` over `x_column` on `grid` restricted to the range all seeds cover.
 
     Returns (x, values [n_seeds, len(x)], x where over-annotation starts or None)."""
     ends, switches, curves = [], [], []
@@ -44,7 +47,7 @@ def seed_curves(runs: pd.DataFrame, column: str, grid: np.ndarray) -> tuple[np.n
         run = run.dropna(subset=[column]).sort_values("step")
         if run.empty:
             continue
-        x, y = run["annotations_per_image"].to_numpy(float), run[column].to_numpy(float)
+        x, y = run[x_column].to_numpy(float), run[column].to_numpy(float)
         ends.append(x[-1])
         over = (run["phase"] == "over").to_numpy()
         if over.any():
@@ -59,8 +62,8 @@ def seed_curves(runs: pd.DataFrame, column: str, grid: np.ndarray) -> tuple[np.n
     return x, np.stack([np.interp(x, cx, cy) for cx, cy in curves]), switch
 
 
-def _panel_grid(panel: pd.DataFrame) -> np.ndarray:
-    return np.linspace(0.0, float(panel["annotations_per_image"].max()), GRID_POINTS)
+def _panel_grid(panel: pd.DataFrame, x_column: str = "annotations_per_image") -> np.ndarray:
+    return np.linspace(0.0, float(panel[x_column].max()), GRID_POINTS)
 
 
 def _axes_grid(n: int, title: str, width: float = 4.6, height: float = 3.6) -> tuple[Figure, list]:
@@ -72,26 +75,28 @@ def _axes_grid(n: int, title: str, width: float = 4.6, height: float = 3.6) -> t
     return fig, axes
 
 
-def accuracy_figure(frame: pd.DataFrame, column: str = "label_accuracy", setting: str = "main") -> Figure:
-    """Label or model accuracy vs annotations per image: a panel per dataset, a line per method."""
+def accuracy_figure(frame: pd.DataFrame, column: str = "label_accuracy", setting: str = "main",
+                    x: str = "annotations_per_image") -> Figure:
+    """Label or model accuracy vs annotations per image (or money per image, `x="cost_per_image"`):
+    a panel per dataset, a line per method."""
     frame = frame[frame["setting"] == setting]
     panels = sorted(frame["panel"].unique())
     what = "Label" if column == "label_accuracy" else "Model"
-    fig, axes = _axes_grid(len(panels), f"{what} accuracy vs annotations per image\n"
+    fig, axes = _axes_grid(len(panels), f"{what} accuracy vs {X_LABELS[x]}\n"
                                         f"{setting_title(setting)}; {_spread_words(frame)}")
     any_over = False
     for ax, panel_name in zip(axes, panels):
         panel = frame[frame["panel"] == panel_name]
-        grid, drawn = _panel_grid(panel), False
+        grid, drawn = _panel_grid(panel, x), False
         for method in sorted_methods(panel["method"].unique()):
             runs = panel[panel["method"] == method]
-            x, values, switch = seed_curves(runs, column, grid)
+            xs, values, switch = seed_curves(runs, column, grid, x)
             if values.size == 0:
                 continue
             drawn = True
-            any_over |= _draw_mean(ax, method, x, values, switch, runs["seed"].nunique(), upper=1.0)
+            any_over |= _draw_mean(ax, method, xs, values, switch, runs["seed"].nunique(), upper=1.0)
         ax.set_title(f"{panel_name}{_seed_words(panel)}")
-        ax.set_xlabel(X_LABEL)
+        ax.set_xlabel(X_LABELS[x])
         ax.set_ylabel(Y_LABELS.get(column, column))
         ax.grid(alpha=0.3)
         if not drawn:
@@ -181,10 +186,10 @@ def jaccard_figure(frame: pd.DataFrame, setting: str = "main") -> Figure | None:
     return fig
 
 
-def diagnostics_figure(frame: pd.DataFrame, setting: str = "main") -> Figure | None:
+def diagnostics_figure(frame: pd.DataFrame, setting: str = "main", x: str = "annotations_per_image") -> Figure | None:
     """What each sampler's batches are made of, per step: a row per diagnostic of
     metrics.csv (`DIAGNOSTICS`), a column per dataset, a line per method (mean over seeds, band
-    ±1 s.d.) against annotations per image. None when the study's runs predate the columns."""
+    ±1 s.d.) against annotations (or money, `x`) per image. None when the study's runs predate the columns."""
     frame = frame[(frame["setting"] == setting) & (frame["step"] > 0)]
     columns = [c for c in DIAGNOSTICS if c in frame.columns and frame[c].notna().any()]  # runs may predate some
     if not columns:
@@ -200,17 +205,17 @@ def diagnostics_figure(frame: pd.DataFrame, setting: str = "main") -> Figure | N
             ax = fig.add_subplot(len(columns), cols, r * cols + c + 1)
             axes.append(ax)
             panel = frame[frame["panel"] == panel_name]
-            grid = _panel_grid(panel)
+            grid = _panel_grid(panel, x)
             for method in sorted_methods(panel["method"].unique()):
                 runs = panel[panel["method"] == method]
-                x, values, switch = seed_curves(runs, column, grid)
+                xs, values, switch = seed_curves(runs, column, grid, x)
                 if values.size:
-                    _draw_mean(ax, method, x, values, switch, runs["seed"].nunique(),
+                    _draw_mean(ax, method, xs, values, switch, runs["seed"].nunique(),
                                upper=None if column == "workers_used" else 1.0)
             if r == 0:
                 ax.set_title(f"{panel_name}{_seed_words(panel)}")
             if r == len(columns) - 1:
-                ax.set_xlabel(X_LABEL)
+                ax.set_xlabel(X_LABELS[x])
             if c == 0:
                 ax.set_ylabel(DIAGNOSTICS[column], fontsize="small")
             ax.grid(alpha=0.3)

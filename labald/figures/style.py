@@ -43,7 +43,8 @@ def setting_title(setting: str) -> str:
     """A readable name of a study slug from `load.setting_slug`."""
     if setting == "main":
         return "paper's stopping rule"
-    words = {"budget": "budget {} annotations/image (over-annotation dotted)", "imbalance": "imbalance ratio {}",
+    words = {"budget": "budget {} annotations/image (over-annotation dotted)",
+             "cost": "budget {} money/image (over-annotation dotted)", "imbalance": "imbalance ratio {}",
              "local": "local influence: {}", "stopping": "stopping: {}"}
     parts = []
     for part in setting.split(","):

@@ -11,12 +11,14 @@ import torch
 
 @dataclass(frozen=True)
 class Candidates:
-    """The constraints of this step: eligible images, pairs already asked, worker capacities."""
+    """The constraints of this step: eligible images, pairs already asked, worker capacities, and
+    each worker's price per answer (`labald.costs`), which a sampler may weigh."""
 
     eligible_N: np.ndarray  # bool
     asked_N_M: np.ndarray  # bool
     capacity_M: np.ndarray  # int, tasks each worker may still take this step
     batch_size: int
+    cost_M: np.ndarray | None = None  # float, money per answer of each worker; None: every answer costs 1
 
     @property
     def valid_N_M(self) -> np.ndarray:

@@ -8,7 +8,8 @@ assignment rule, each a small named object.
   one-coin skills learned from the answers, or the simulated crew's true skills.
 - The assignment rule (`labald.samplers.selection`) turns scores into a batch under the constraints:
   pairs greedily by score, a max-weight matching, random images each with its best worker, or
-  PowerBALD's stochastic image order.
+  PowerBALD's stochastic image order; with `per_cost`, any of them on score per unit of money
+  (`PerCost`).
 
 `METHOD_PARTS` says which score and assignment each built-in method is; any other registered pair
 score is a method that takes its pairs by score. Batch diagnostics (the Jaccard overlaps of the top
@@ -34,7 +35,7 @@ from labald.samplers.pair_scores import (
     PairScore,
     ScoreOptions,
 )
-from labald.samplers.selection import ASSIGNMENTS, Assignment, PowerOrder
+from labald.samplers.selection import ASSIGNMENTS, Assignment, PerCost, PowerOrder
 from labald.samplers.skill import EMSkill, SkillModel
 
 ORACLE = "oracle"  # knows the true labels and skills: `labald.samplers.oracle`, built with the simulation's truth
@@ -183,10 +184,11 @@ def _kth(scores_R_M: np.ndarray, valid_R_M: np.ndarray, k: int) -> float:
 
 def compose(method: str, skill: SkillModel | None = None, assignment: str = "greedy",
             options: ScoreOptions | None = None, power_beta: float = 1.0,
-            score_function: PairScore | None = None) -> ComposedSampler:
+            score_function: PairScore | None = None, per_cost: bool = False) -> ComposedSampler:
     """The built-in `method` with a skill model (EM's What by default) and, for a method that takes
     its pairs by score, `assignment` (greedy or matching). `score_function` replaces the registered
-    pair score (the oracle's, which holds the simulation's truth)."""
+    pair score (the oracle's, which holds the simulation's truth). `per_cost`: rank by score per unit
+    of money (`PerCost`); every image is then scored, since the pruning bounds are the score's."""
     score, rule = parts(method)
     if score_function is None and score is not None and score not in PAIR_SCORES:
         raise ValueError(f"method={method} needs its pair score given (score_function)")
@@ -194,8 +196,10 @@ def compose(method: str, skill: SkillModel | None = None, assignment: str = "gre
         rule = assignment
     options = options or ScoreOptions()
     chosen = PowerOrder(power_beta) if rule == "power" else ASSIGNMENTS[rule]
+    if per_cost and score is not None:
+        chosen = PerCost(chosen)
     pruning = None
-    if rule == "greedy" and score in BOUNDED_SCORES and options.local == "paper" and options.prune:
+    if rule == "greedy" and score in BOUNDED_SCORES and options.local == "paper" and options.prune and not per_cost:
         pruning = BOUNDED_SCORES[score]
     function = score_function or (None if score is None else PAIR_SCORES[score])
     return ComposedSampler(method, function, chosen, skill or EMSkill(), options, pruning)

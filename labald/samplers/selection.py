@@ -250,3 +250,28 @@ def power_priorities(scores: np.ndarray, beta: float, rng: np.random.Generator) 
 
 
 ASSIGNMENTS: dict[str, Assignment] = {"greedy": by_score, "matching": by_matching, "random_images": random_images}
+
+
+@dataclass(frozen=True)
+class PerCost:
+    """An assignment rule that ranks by score per unit of money (`acquisition.per_cost`): s_ij / c_j,
+    what asking worker j about image i is expected to gain per unit of what j's answer costs (c_j:
+    `Candidates.cost_M`; without prices, the scores as they are). The one place a price meets a
+    ranking, so it holds for every rule alike: greedy and matching take pairs by it, Rand-I+Greedy-W
+    gives each image its best worker by it, PowerBALD draws images by their best pair's."""
+
+    assignment: Assignment
+
+    def __call__(self, scores_N_M: np.ndarray | None, candidates: Candidates,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        if scores_N_M is not None and candidates.cost_M is not None:
+            scores_N_M = per_cost(scores_N_M, candidates.cost_M)
+        return self.assignment(scores_N_M, candidates, rng)
+
+
+def per_cost(scores_N_M: np.ndarray, cost_M: np.ndarray) -> np.ndarray:
+    """[N, M] s_ij / c_j; unscored pairs (-inf) stay unscored."""
+    cost_M = np.asarray(cost_M, dtype=np.float64)
+    if cost_M.shape != (scores_N_M.shape[1],) or not (cost_M > 0).all():
+        raise ValueError(f"costs {cost_M.shape} must be positive, one per worker of scores {scores_N_M.shape}")
+    return scores_N_M / cost_M[None, :]

@@ -15,11 +15,13 @@ from typing import Protocol
 import numpy as np
 
 from labald import streams
+from labald.annotations import Annotations
 from labald.data.amt import AmtData
 from labald.data.pool import Pool
 from labald.data.subtasks import CROWD_ACCURACY
 from labald.errors import LabaldError
 from labald.workers.crowd import amt_crowd, expert_from, prior_row_total, synthetic_crowd
+from labald.workers.dynamics import DynamicsSettings, WorkerDynamics, occurrence_of
 
 __all__ = ["WorkerSettings", "WorkerPool", "build_workers", "pair_uniforms"]
 
@@ -52,19 +54,13 @@ def occurrence(images: np.ndarray, workers: np.ndarray) -> np.ndarray:
     """How many times each (image, worker) pair occurred earlier in the arrays: 0, 1, 2, ..."""
     if len(images) == 0:
         return np.zeros(0, dtype=np.int64)
-    pair = np.asarray(images, dtype=np.int64) * (int(np.max(workers)) + 1) + np.asarray(workers, dtype=np.int64)
-    order = np.argsort(pair, kind="stable")
-    sorted_pair = pair[order]
-    starts = np.flatnonzero(np.r_[True, sorted_pair[1:] != sorted_pair[:-1]])
-    rank = np.arange(len(pair)) - np.repeat(starts, np.diff(np.r_[starts, len(pair)]))
-    out = np.empty(len(pair), dtype=np.int64)
-    out[order] = rank
-    return out
+    return occurrence_of(np.asarray(images, dtype=np.int64) * (int(np.max(workers)) + 1)
+                         + np.asarray(workers, dtype=np.int64))
 
 
 @dataclass(frozen=True)
-class WorkerSettings:
-    """`workers.*` config keys (SPEC 9)."""
+class WorkerSettings(DynamicsSettings):
+    """`workers.*` config keys (SPEC 9), with how the workers' skills change (`DynamicsSettings`)."""
 
     source: str = "amt"  # amt | synthetic
     n_crowd: int = 50
@@ -72,6 +68,8 @@ class WorkerSettings:
     mean_accuracy: float | None = None  # synthetic crowd; None = the subtask's AMT figure (0.7 otherwise)
     per_worker_per_step: int | str | None = None  # None = ceil(2B / M); "none" = no per-step cap
     max_per_worker: int | None = None  # None = no total cap
+    cost_crowd: float = 1.0  # money per answer of a crowd worker (labald.costs); a replayed log's workers too
+    cost_expert: float = 1.0  # money per answer of a hired expert
 
 
 class AnswerSource(Protocol):
@@ -85,8 +83,10 @@ class AnswerSource(Protocol):
     @property
     def n_workers(self) -> int: ...
 
-    def answer(self, images: np.ndarray, workers: np.ndarray) -> np.ndarray:
-        """[P] the answers of worker `workers[p]` on image `images[p]`."""
+    def answer(self, images: np.ndarray, workers: np.ndarray, history: Annotations | None = None,
+               step: int = 1) -> np.ndarray:
+        """[P] the answers of worker `workers[p]` on image `images[p]`, asked in `step` after the
+        answers in `history` (what a crowd whose skills change answers with)."""
         ...
 
 
@@ -95,27 +95,38 @@ class WorkerPool:
     (whose true labels only they and the evaluator hold) from one world of answers, keyed by `seed`."""
 
     def __init__(self, confusions: np.ndarray, is_expert: np.ndarray, source: str, row_total: float, seed: int,
-                 true_labels: np.ndarray):
-        self.confusions = confusions
+                 true_labels: np.ndarray, dynamics: DynamicsSettings | None = None):
+        self.confusions = confusions  # base matrices: the static crew's, where a dynamic starts from
         self._true_labels = np.asarray(true_labels, dtype=np.int64)
         self.is_expert = is_expert
         self.source = source
         self.row_total = row_total  # prior pseudo-counts per row for EM (SPEC 3)
         self.available_N_M: np.ndarray | None = None  # pairs that may be asked; None = all (simulation)
         self._key = int(np.random.SeedSequence([seed, streams.ANSWERS]).generate_state(1, dtype=np.uint64)[0])
+        self.dynamics = None if dynamics is None or dynamics.is_static else \
+            WorkerDynamics(dynamics, confusions, is_expert, seed)
 
     @property
     def n_workers(self) -> int:
         return len(self.confusions)
 
-    def answer(self, images: np.ndarray, workers: np.ndarray, repeats: np.ndarray | None = None) -> np.ndarray:
+    def answer(self, images: np.ndarray, workers: np.ndarray, repeats: np.ndarray | None = None,
+               history: Annotations | None = None, step: int = 1) -> np.ndarray:
         """z ~ Categorical(W_j[y_true, :]) for each (image, worker) pair, by inverting the row's CDF at
         the pair's own uniform (`pair_uniforms`). `repeats` counts how often each pair was asked
-        before; by default a pair's earlier occurrences in this call (0 for pairs asked once)."""
+        before; by default a pair's earlier occurrences in this call (0 for pairs asked once).
+        With changing skills (`labald.workers.dynamics`), W_j is the worker's matrix at `step` after
+        the answers in `history` (none: a fresh crew) and its earlier answers in this call."""
         images, workers = np.asarray(images, dtype=np.int64), np.asarray(workers, dtype=np.int64)
         if repeats is None:
             repeats = occurrence(images, workers)
-        cdf = np.cumsum(self.confusions[workers, self._true_labels[images]], axis=1)
+        labels = self._true_labels[images]
+        if self.dynamics is None:
+            rows = self.confusions[workers, labels]
+        else:
+            done = history if history is not None else Annotations(len(self._true_labels), self.n_workers)
+            rows = self.dynamics.rows(workers, labels, done.step, done.worker, step)
+        cdf = np.cumsum(rows, axis=1)
         u = pair_uniforms(self._key, images, workers, repeats)[:, None] * cdf[:, -1:]
         return np.minimum((u >= cdf).sum(axis=1), cdf.shape[1] - 1).astype(np.int64)
 
@@ -148,5 +159,5 @@ def build_workers(settings: WorkerSettings, pool: Pool, amt: AmtData | None, see
     if n == 0:
         raise LabaldError("no workers: set workers.n_crowd or workers.n_expert above 0")
     return WorkerPool(confusions[order], is_expert[order], source, prior_row_total(counts),
-                      seed if answer_seed is None else answer_seed, pool.labels)
+                      seed if answer_seed is None else answer_seed, pool.labels, settings)
 

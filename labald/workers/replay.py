@@ -43,9 +43,11 @@ class ReplayWorkers:
     def n_workers(self) -> int:
         return self._answers_N_M.shape[1]
 
-    def answer(self, images: np.ndarray, workers: np.ndarray, repeats: np.ndarray | None = None) -> np.ndarray:
-        """The logged answers of the pairs (a log holds one answer a pair, so `repeats` is unused);
-        asking a pair the log lacks is a bug in the caller."""
+    def answer(self, images: np.ndarray, workers: np.ndarray, repeats: np.ndarray | None = None,
+               history=None, step: int = 1) -> np.ndarray:
+        """The logged answers of the pairs (a log holds one answer a pair and was given when it was
+        given, so `repeats`, `history` and `step` are unused); asking a pair the log lacks is a bug
+        in the caller."""
         answers = self._answers_N_M[np.asarray(images, dtype=np.int64), np.asarray(workers, dtype=np.int64)]
         if (answers < 0).any():
             bad = int(np.argmax(answers < 0))
