@@ -9,7 +9,10 @@ Studies (SPEC 7, 8; paper Sec. 5 and appendices B.3, H), each over the four samp
   aa         the main study's J-BALD and LA-BALD again with other luck on the same world (rerun=1 ...
              --aa-reruns): the A/A check of every paired comparison (labald.comparison);
   over       stopping=budget up to --budget annotations per image (over-annotation, phase=over);
-  imbalance  dataset.imbalance_ratio=--imbalance-ratio (majority/minority class size).
+  imbalance  dataset.imbalance_ratio=--imbalance-ratio (majority/minority class size);
+  dynamics   (on request) the main study under each crew of --dynamics (skills that learn, tire, drift,
+             or spammers; labald/workers/dynamics.py), each sampler with the paper's EM and with EM
+             that forgets (--forgetting), experts paid --cost-expert crowd answers.
 Jobs run in parallel through Hydra's joblib launcher when it is installed and --jobs > 1
 (`pip install -e '.[launchers]'`), else one after the other. Runs land where run.py puts them,
 `runs/<dataset>/<method>[+setting=value...]/seed=<s>` (labald.settings.protocol_diff), so studies never
@@ -45,6 +48,10 @@ FULL_N_PER_CLASS = 200  # the paper's scale is 1300 (ImageNet's train size): --p
 PAPER_N_PER_CLASS = 1300
 # --paper: the paper's samplers and ours, ELR asking 1, 2, 4, ... pairs in its first steps (docs/results.md)
 PAPER_METHODS = (*METHODS, "elr@batch_ramp=1")
+# --studies dynamics: each of --dynamics as run.py overrides (labald/workers/dynamics.py); spammers: a
+# fifth of the crowd turns to random answers by step 20 (an illustrative share)
+DYNAMIC_OVERRIDES = {"static": [], "learning": ["workers.dynamics=learning"], "fatigue": ["workers.dynamics=fatigue"],
+                     "drift": ["workers.dynamics=drift"], "spammers": ["workers.spammer_share=0.2"]}
 
 
 @dataclass
@@ -107,6 +114,12 @@ def method_variant(spec: str) -> tuple[str, list[str], dict]:
     return method, overrides, part
 
 
+def with_setting(spec: str, override: str) -> str:
+    """`spec` with one more setting: `la_bald` -> `la_bald@key=value`, `elr@batch_ramp=1` ->
+    `elr@batch_ramp=1,key=value`."""
+    return f"{spec},{override}" if "@" in spec else f"{spec}@{override}"
+
+
 def _merged(base: dict, part: dict) -> dict:
     out = dict(base)
     for key, value in part.items():
@@ -136,20 +149,28 @@ def plan(args) -> list[Group]:
                ("imbalance", args.imbalance_datasets, list(range(args.imbalance_seeds)),
                 [f"dataset.imbalance_ratio={_num(args.imbalance_ratio)}"], args.imbalance_ratio, None, 0),
                ("over", args.over_datasets, list(range(args.over_seeds)),
-                ["stopping=budget", f"stopping.annotations_per_image={_num(args.budget)}"], None, args.budget, 0)]
+                ["stopping=budget", f"stopping.annotations_per_image={_num(args.budget)}"], None, args.budget, 0),
+               *(("dynamics", args.datasets, seeds,
+                  [*DYNAMIC_OVERRIDES[d], f"workers.cost_expert={_num(args.cost_expert)}"], None, None, 0)
+                 for d in args.dynamics)]
     for study, datasets, study_seeds, overrides, ratio, budget, rerun in studies:
         if study not in args.studies or not datasets or not study_seeds:
             continue
         by_size: dict[int | None, list[str]] = {}
         for d in datasets:
             by_size.setdefault(pool(d)[1], []).append(d)
+        specs = AA_METHODS if study == "aa" else args.methods
+        if study == "dynamics":  # each sampler with the paper's EM and with EM that forgets
+            specs = [*specs, *(with_setting(m, f"aggregation.forgetting={_num(g)}") for g in args.forgetting
+                               for m in specs)]
         variants: dict[tuple[str, ...], list[str]] = {}  # a group per method setting (`elr@batch_ramp=1`)
-        for spec in (AA_METHODS if study == "aa" else args.methods):
+        for spec in specs:
             method, method_overrides, _ = method_variant(spec)
             variants.setdefault(tuple(method_overrides), []).append(method)
+        study_part = method_variant("@" + ",".join(overrides))[2] if study == "dynamics" else {}
         for n, names in by_size.items():
             for method_overrides, methods in variants.items():
-                part = _merged(overridden, method_variant("@" + ",".join(method_overrides))[2])
+                part = _merged(_merged(overridden, study_part), method_variant("@" + ",".join(method_overrides))[2])
                 groups.append(Group(study, names, study_seeds,
                                     pool(names[0])[0] + overrides + list(method_overrides) + extra,
                                     _merged(setting(n, ratio, budget, rerun=rerun), part), methods))
@@ -294,7 +315,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--methods", nargs="+", help=f"samplers of the main, imbalance and over studies (default: "
                                                  f"{', '.join(METHODS)})")
     p.add_argument("--studies", nargs="+",
-                   choices=["main", "aa", "imbalance", "over"])
+                   choices=["main", "aa", "imbalance", "over", "dynamics"],
+                   help="default: main, aa, imbalance, over (paper: main, imbalance); dynamics runs on request")
     p.add_argument("--aa-reruns", type=int, default=2,
                    help="reruns of the A/A study, rerun=1 ... this (default: 2; quick: 1)")
     p.add_argument("--budget", type=float, default=1.0, help="annotations per image of the over study")
@@ -304,6 +326,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--imbalance-datasets", nargs="+", help="datasets of the imbalance study (default: as --datasets)")
     p.add_argument("--imbalance-seeds", type=int,
                    help=f"seeds of the imbalance study (default: as --seeds, {MAIN_SEEDS}; quick: 1)")
+    p.add_argument("--dynamics", nargs="+", choices=list(DYNAMIC_OVERRIDES), default=list(DYNAMIC_OVERRIDES),
+                   help="the dynamics study's crews (default: all); each sampler there runs with the paper's EM "
+                        "and with each --forgetting")
+    p.add_argument("--forgetting", nargs="+", type=float, default=[0.8],
+                   help="aggregation.forgetting of the dynamics study's following EM (default: 0.8)")
+    p.add_argument("--cost-expert", type=float, default=5.0,
+                   help="the dynamics study's price of an expert's answer, a crowd answer costing 1 (default: 5), "
+                        "so its comparisons read by count and by money")
     p.add_argument("--max-steps", type=int, help="cap on steps per run (a smoke test; curves end early)")
     p.add_argument("--override", nargs="*", default=[], help="extra run.py overrides for every run")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel runs (joblib launcher)")

@@ -214,3 +214,31 @@ def test_the_independent_recomputation_matches_the_table_and_catches_a_slip(tmp_
     slipped = table.assign(mean=table["mean"].where(~(rise & (table["dataset"] == "mean")), table["mean"] + 1.0))
     slipped.to_csv(tmp_path / "slipped.csv", index=False)
     assert check.main(["--runs", str(tmp_path / "runs"), "--table", str(tmp_path / "slipped.csv")]) == 1
+
+
+def test_a_sampler_with_em_that_forgets_joins_its_study_and_meets_its_own_sampler(tmp_path):
+    import shutil
+
+    import yaml
+
+    from tests.test_figures import write_run
+
+    for dataset in ("a", "b"):
+        for seed in range(3):
+            run = write_run(tmp_path / "staging", dataset, "la_bald", seed, X, [0.5, 0.7, 0.9])
+            config = yaml.safe_load((run / "config.yaml").read_text())
+            config["aggregation"] = {"forgetting": 0.8}
+            (run / "config.yaml").write_text(yaml.safe_dump(config))
+            target = tmp_path / "runs" / dataset / "la_bald+aggregation.forgetting=0.8"
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.move(run, target / f"seed={seed}")
+    frame = _two_datasets(tmp_path)
+    table = cmp.compare(frame)
+    assert set(table["setting"]) == {"main"}
+    pairs = set(zip(table["method"], table["baseline"]))
+    following = "la_bald@aggregation.forgetting=0.8"
+    assert {(following, "la_bald"), (following, "j_bald")} <= pairs
+    row = table[(table["method"] == "la_bald@aggregation.forgetting=0.8") & (table["baseline"] == "j_bald")
+                & (table["measure"] == "rise") & (table["dataset"] == "a")].iloc[0]
+    assert row["wins"] == 3  # above J-BALD's 0.6-0.64 at the middle point on every seed
+    assert method_name("elr@batch_ramp=1@aggregation.forgetting=0.8") == "ELR, ramp from 1, forgetting 0.8"

@@ -85,3 +85,22 @@ def test_overrides_name_the_runs_they_change(tmp_path):
                                  "--override", "workers.dynamics=learning", "--results", str(tmp_path)])
     (group,) = reproduce.plan(args)
     assert [d.parent.name for d in group.run_dirs(tmp_path)] == ["ss+workers.dynamics=learning"]
+
+
+def test_every_planned_run_directory_is_the_one_run_py_writes(tmp_path):
+    """The dynamics study's groups (crews, EM that forgets, a ramped sampler, expert prices): each
+    run directory the plan watches is the directory run.py gives those overrides."""
+    from tests.helpers import make_settings
+
+    reproduce = _reproduce()
+    args = reproduce.parse_args(["--studies", "dynamics", "--datasets", "dog", "--seeds", "1", "--methods", "ss",
+                                 "elr@batch_ramp=1", "--dynamics", "static", "spammers", "--results", str(tmp_path)])
+    groups = reproduce.plan(args)
+    assert len(groups) == 2 * 2 * 2  # crews x (paper's EM, forgetting) x (plain, ramped)
+    for group in groups:
+        for method, directory in zip(group.methods, group.run_names(), strict=True):
+            settings = make_settings([f"method={method}", "dataset=dog", "seed=0", *group.overrides], tmp_path)
+            assert settings.output_dir.parent.name == directory
+    names = {d.parent.name for g in groups for d in g.run_dirs(tmp_path)}
+    assert ("elr+n_per_class=200+batch_ramp=1+aggregation.forgetting=0.8+workers.cost_expert=5"
+            "+workers.spammer_share=0.2") in names

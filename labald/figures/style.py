@@ -19,11 +19,15 @@ def method_name(method: str) -> str:
     """The display name: the paper's, or a custom sampler's class name (and options)."""
     if method in METHOD_NAMES:
         return METHOD_NAMES[method]
-    base, joined, tag = method.partition("@")  # a joined setting: `elr@batch_ramp=1`, `j_bald@rerun=2`
-    if joined:
-        return f"{method_name(base)}, ramp from {tag.split('=')[1]}" if tag.startswith("batch_ramp=") else \
-            f"{method_name(base)} ({tag})"
+    base, *tags = method.split("@")  # joined settings: `elr@batch_ramp=1`, `j_bald@rerun=2`
+    if tags:
+        return ", ".join([method_name(base), *(_tag_name(t) for t in tags)])
     return custom_display_name(method) if is_custom_key(method) else method
+
+
+def _tag_name(tag: str) -> str:
+    key, _, value = tag.partition("=")
+    return {"batch_ramp": f"ramp from {value}", "aggregation.forgetting": f"forgetting {value}"}.get(key, f"({tag})")
 
 
 def method_colour(method: str) -> str:
