@@ -54,14 +54,23 @@ def _accuracy_of_one_answer_each(crowd: WorkerPool, history: Annotations, step: 
     return float((crowd.answer(images, np.arange(m), history=history, step=step) == images % K).mean())
 
 
-@pytest.mark.parametrize("n", [0, 20, 80])
-def test_learning_answers_are_as_accurate_as_the_formula_after_n_answers(n):
+def _learning(n: float) -> float:
+    return ACCURACY + (1 - ACCURACY) * 0.5 * (1 - np.exp(-n / 20.0))  # gain 0.5, 20 answers
+
+
+def _fatigue(load: float) -> float:
+    return ACCURACY - (ACCURACY - 1 / K) * 0.6 * (1 - np.exp(-load / 40.0))  # loss 0.6, 40 answers
+
+
+@pytest.mark.parametrize("dynamic, given, expected", [*(("learning", n, _learning(n)) for n in (0, 20, 80)),
+                                                      *(("fatigue", f, _fatigue(f)) for f in (0, 40, 200))])
+def test_answers_are_as_accurate_as_the_dynamics_formula(dynamic, given, expected):
+    """40,000 workers who each gave `given` answers in step 1 answer once in step 2 (their fatigue
+    load is then `given` too): the share of right answers is the formula's, within 4 standard errors."""
     m = 40_000
-    settings = DynamicsSettings(dynamics="learning", learning_gain=0.5, learning_answers=20.0)
-    crowd = _crowd(m, settings, m)
-    measured = _accuracy_of_one_answer_each(crowd, _history(m, m, [np.full(m, n)]), step=2)
-    share = 0.5 * (1 - np.exp(-n / 20.0))
-    expected = ACCURACY + (1 - ACCURACY) * share
+    settings = DynamicsSettings(dynamics=dynamic, learning_gain=0.5, learning_answers=20.0, fatigue_loss=0.6,
+                                fatigue_answers=40.0)
+    measured = _accuracy_of_one_answer_each(_crowd(m, settings, m), _history(m, m, [np.full(m, given)]), step=2)
     assert abs(measured - expected) < 4 * np.sqrt(expected * (1 - expected) / m)
 
 
@@ -84,17 +93,6 @@ def test_fatigue_load_grows_with_answers_and_partly_recovers_when_idle():
     # worker 0: 10, idle, idle -> 2.5; worker 1: 10, idle, +5 -> 10; worker 2: idle, idle, +2 -> 2
     assert np.allclose(load, [2.5, 10.0, 2.0])
     assert np.allclose(crowd.dynamics.load_before(history.step, history.worker, step=2), [10.0, 10.0, 0.0])
-
-
-@pytest.mark.parametrize("load", [0, 40, 200])
-def test_fatigued_answers_are_as_accurate_as_the_formula(load):
-    m = 40_000
-    settings = DynamicsSettings(dynamics="fatigue", fatigue_loss=0.6, fatigue_answers=40.0)
-    crowd = _crowd(m, settings, m)
-    measured = _accuracy_of_one_answer_each(crowd, _history(m, m, [np.full(m, load)]), step=2)
-    share = 0.6 * (1 - np.exp(-load / 40.0))
-    expected = ACCURACY - (ACCURACY - 1 / K) * share
-    assert abs(measured - expected) < 4 * np.sqrt(expected * (1 - expected) / m)
 
 
 def test_drift_is_a_random_walk_on_the_logits_shared_by_every_sampler():
