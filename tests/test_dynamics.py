@@ -136,6 +136,21 @@ def test_static_workers_answer_as_the_paper_whatever_their_history():
     assert np.array_equal(crowd.answer(images, workers), crowd.answer(images, workers, history=busy, step=5))
 
 
+def test_the_static_crews_world_of_answers_is_the_one_runs_drew_before_dynamics_existed():
+    """Every pair of 300 digits x 60 simulated workers, answered by the default (static) crew of seed 0:
+    the hash of these answers was taken from the code before skills could change."""
+    import hashlib
+
+    from labald.data import DatasetSettings, load_pool
+    from labald.workers import WorkerSettings, build_workers
+
+    pool = load_pool(DatasetSettings(name="digits", kind="digits"), None, seed=0)
+    crowd = build_workers(WorkerSettings(), pool, None, seed=0)
+    images, workers = np.repeat(np.arange(300), 60), np.tile(np.arange(60), 300)
+    answers = crowd.answer(images, workers, history=_history(60, pool.n_images, [np.full(60, 5)]), step=2)
+    assert hashlib.sha256(answers.astype(np.int64).tobytes()).hexdigest()[:16] == "714890913bbecd3e"
+
+
 def test_learning_only_turns_wrong_answers_right_on_common_random_numbers():
     """Same pairs, same uniforms: a learning crew's answer is right wherever the static crew's is
     (the CDF inversion couples them), and right more often."""
