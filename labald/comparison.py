@@ -227,11 +227,11 @@ def require_x(frame: pd.DataFrame, x: str) -> None:
                           "other than 1 an answer; rerun them, or compare over annotations_per_image")
 
 
-def _paired_curves(frame: pd.DataFrame, x: str = ANNOTATIONS):
-    """(setting, dataset, seed, method, baseline, method's curve, baseline's curve) of every compared
-    pair of finished runs in a runs frame (`labald.figures.load.load_runs`: a row per step; columns
-    setting, panel, method, seed, step, `x` (annotations_per_image or cost_per_image), label_accuracy,
-    optionally finished)."""
+def _paired_curves(frame: pd.DataFrame, x: str = ANNOTATIONS, pairs=compared_pairs):
+    """(setting, dataset, seed, method, baseline, method's curve, baseline's curve) of every pair
+    `pairs(methods)` names (default: `compared_pairs`) among the finished runs of a runs frame
+    (`labald.figures.load.load_runs`: a row per step; columns setting, panel, method, seed, step, `x`
+    (annotations_per_image or cost_per_image), label_accuracy, optionally finished)."""
     finished = frame[frame["finished"]] if "finished" in frame.columns else frame
     require_x(finished, x)
     for (setting, dataset, seed), group in with_settings_joined(finished).groupby(["setting", "panel", "seed"]):
@@ -239,15 +239,15 @@ def _paired_curves(frame: pd.DataFrame, x: str = ANNOTATIONS):
         for method, run in group.groupby("method"):
             run = run.sort_values("step")
             curves[method] = (run[x].to_numpy(float), run["label_accuracy"].to_numpy(float))
-        for method, baseline in compared_pairs(curves):
+        for method, baseline in pairs(curves):
             yield setting, dataset, int(seed), method, baseline, curves[method], curves[baseline]
 
 
-def per_seed(frame: pd.DataFrame, x: str = ANNOTATIONS) -> pd.DataFrame:
-    """One row per (setting, dataset, seed, method, baseline, measure) of `compared_pairs`, the
-    measures taken over `x` (X_AXES)."""
+def per_seed(frame: pd.DataFrame, x: str = ANNOTATIONS, pairs=compared_pairs) -> pd.DataFrame:
+    """One row per (setting, dataset, seed, method, baseline, measure) of the pairs `pairs(methods)`
+    names (default: `compared_pairs`), the measures taken over `x` (X_AXES)."""
     rows = [(setting, dataset, seed, method, baseline, measure, function(*mc, *bc))
-            for setting, dataset, seed, method, baseline, mc, bc in _paired_curves(frame, x)
+            for setting, dataset, seed, method, baseline, mc, bc in _paired_curves(frame, x, pairs)
             for measure, function in MEASURE_FUNCTIONS.items()]
     return pd.DataFrame(rows, columns=list(PER_SEED_COLUMNS))
 
@@ -340,6 +340,14 @@ def _pair_rank(method: str, baseline: str) -> tuple:
     paper = (*PAPER_BASELINES, LA)
     kind = 2 if rerun_of(method) is not None else (0 if method == LA else 1)
     return kind, method, paper.index(baseline) if baseline in paper else len(paper), baseline
+
+
+def versus(baseline: str):
+    """A `pairs` function for `per_seed`: every sampler run (reruns aside) against `baseline`."""
+    def pairs(methods: Iterable[str]) -> list[tuple[str, str]]:
+        return [(m, baseline) for m in sorted(methods) if m != baseline and rerun_of(m) is None] \
+            if baseline in methods else []
+    return pairs
 
 
 def compare(frame: pd.DataFrame, x: str = ANNOTATIONS) -> pd.DataFrame:

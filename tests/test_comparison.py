@@ -242,3 +242,25 @@ def test_a_sampler_with_em_that_forgets_joins_its_study_and_meets_its_own_sample
                 & (table["measure"] == "rise") & (table["dataset"] == "a")].iloc[0]
     assert row["wins"] == 3  # above J-BALD's 0.6-0.64 at the middle point on every seed
     assert method_name("elr@batch_ramp=1@aggregation.forgetting=0.8") == "ELR, ramp from 1, forgetting 0.8"
+
+
+def test_the_crews_figure_puts_each_crew_in_its_panel_and_marks_its_best_sampler():
+    from labald.figures.comparison import crew_of, crew_studies, crews_figure
+
+    assert crew_of("workers.dynamics=fatigue,workers.cost_expert=5") == ("fatigue", "workers.cost_expert=5")
+    assert crew_of("workers.spammer_share=0.2") == ("spammers 0.2", "main") and crew_of("main") == ("static", "main")
+    assert cmp.versus("ss")(["ss", "la_bald", "j_bald@rerun=1"]) == [("la_bald", "ss")]
+    assert cmp.versus("ss")(["la_bald", "j_bald"]) == []
+    settings = ["workers.cost_expert=5", "workers.cost_expert=5,workers.dynamics=fatigue"]
+    rows = [{"setting": s, "dataset": "mean", "method": m, "baseline": "ss", "measure": "rise", "n_seeds": 4,
+             "mean": mean, "ci_low": mean - 5, "ci_high": mean + 5, "wins": 4}
+            for s, values in zip(settings, ({"la_bald": 5.0, "j_bald": 9.0}, {"la_bald": 12.0, "j_bald": 3.0}))
+            for m, mean in values.items()]
+    table = pd.DataFrame(rows + [{**rows[0], "setting": "imbalance=10"}])
+    assert crew_studies(table) == {"workers.cost_expert=5": settings}  # imbalance has no other crew
+    fig = crews_figure(table, settings)
+    static, fatigue = fig.axes[:2]
+    assert [static.get_title(), fatigue.get_title()] == ["crew: static", "crew: fatigue"]
+    best = {ax.get_title(): [line.get_xdata()[0] for line in ax.get_lines() if line.get_marker() == "D"]
+            for ax in (static, fatigue)}
+    assert best == {"crew: static": [9.0], "crew: fatigue": [12.0]}  # J-BALD, then LA-BALD

@@ -12,7 +12,14 @@ import pandas as pd
 from labald import comparison
 from labald.errors import LabaldError
 from labald.figures import plots, timing
-from labald.figures.comparison import forest_figure, other_samplers, power_lines, to_markdown
+from labald.figures.comparison import (
+    crew_studies,
+    crews_figure,
+    forest_figure,
+    other_samplers,
+    power_lines,
+    to_markdown,
+)
 from labald.figures.load import FiguresError, load_runs, read_summaries
 
 
@@ -58,6 +65,12 @@ def make_figures(runs_dir: Path, out_dir: Path, bench_csv: Path | None = None,
             name = "forest" if method == comparison.LA else "forest_" + re.sub(r"[^A-Za-z0-9_]+", "_", method)
             if fig is not None:
                 written += plots.save(fig, out_dir, stem(name, setting), formats)
+    crews = crew_studies(table)  # the same study under crews whose skills change: every sampler vs SS
+    versus_ss = comparison.comparison_table(comparison.per_seed(frame, x, comparison.versus("ss"))) if crews else None
+    for rest, settings in crews.items():
+        fig = crews_figure(versus_ss, settings, x=x)
+        if fig is not None:
+            written += plots.save(fig, out_dir, stem("crews", rest), formats)
     written += _tables(frame, table, comparison.profile_table(frame, x), out_dir, say, x)
     return written
 
