@@ -50,6 +50,8 @@ PAPER_N_PER_CLASS = 1300
 PAPER_METHODS = (*METHODS, "elr@batch_ramp=1")
 # --studies dynamics: each of --dynamics as run.py overrides (labald/workers/dynamics.py); spammers: a
 # fifth of the crowd turns to random answers by step 20 (an illustrative share)
+# run.py's config groups chosen in an override, and the key a run config holds the choice under
+GROUP_CHOICE = {"workers": "workers.source", "stopping": "stopping.rule"}
 DYNAMIC_OVERRIDES = {"static": [], "learning": ["workers.dynamics=learning"], "fatigue": ["workers.dynamics=fatigue"],
                      "drift": ["workers.dynamics=drift"], "spammers": ["workers.spammer_share=0.2"]}
 
@@ -106,6 +108,12 @@ def method_variant(spec: str) -> tuple[str, list[str], dict]:
         key, sep, value = override.partition("=")
         if not sep or not key:
             raise SystemExit(f"reproduce: {spec!r}: expected method@key=value, e.g. elr@batch_ramp=1")
+        if key in ("method", "dataset"):
+            raise SystemExit(f"reproduce: {override!r}: choose {key}s with --{key}s, not as an override")
+        if key == "learner":  # a config group's option, as a run config holds it: learner=none is None
+            part["learner"] = None if value == "none" else part.get("learner") or {}
+            continue
+        key = GROUP_CHOICE.get(key, key)
         *parents, leaf = key.split(".")
         node = part
         for name in parents:

@@ -104,3 +104,27 @@ def test_every_planned_run_directory_is_the_one_run_py_writes(tmp_path):
     names = {d.parent.name for g in groups for d in g.run_dirs(tmp_path)}
     assert ("elr+n_per_class=200+batch_ramp=1+aggregation.forgetting=0.8+workers.cost_expert=5"
             "+workers.spammer_share=0.2") in names
+
+
+def test_group_choices_in_overrides_name_the_runs_as_run_py_does(tmp_path):
+    """`--override` may choose a config group (`learner=none`, `workers=synthetic`, `stopping=cost`
+    with its own key): the plan names each run as run.py does, so resume finds it."""
+    from tests.helpers import make_settings
+
+    reproduce = _reproduce()
+    for overrides in (["learner=none"], ["workers=synthetic"], ["stopping=cost", "stopping.cost_per_image=2"]):
+        args = reproduce.parse_args(["--studies", "main", "--datasets", "dog", "--seeds", "1", "--methods", "ss",
+                                     "--override", *overrides, "--results", str(tmp_path)])
+        (group,) = reproduce.plan(args)
+        settings = make_settings(["method=ss", "dataset=dog", "seed=0", *group.overrides], tmp_path)
+        assert [d.parent.name for d in group.run_dirs(tmp_path)] == [settings.output_dir.parent.name]
+    assert settings.output_dir.parent.name == "ss+cost=2+n_per_class=200"
+
+
+def test_an_override_may_not_choose_the_method_or_dataset(tmp_path):
+    import pytest
+
+    reproduce = _reproduce()
+    args = reproduce.parse_args(["--studies", "main", "--override", "dataset=digits", "--results", str(tmp_path)])
+    with pytest.raises(SystemExit, match="--datasets"):
+        reproduce.plan(args)
