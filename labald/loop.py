@@ -216,6 +216,7 @@ def select_pairs(exp: Experiment, state: LoopState, phase: str, capacity_M: np.n
                                   ann.step, state.periods, state.period_confusions),
         state.mc,
         (ann.image, ann.worker, ann.label),
+        ann.step if state.periods is not None else None, state.periods, state.period_confusions,
     )
     rng = np.random.default_rng([s.luck_seed, streams.SELECTION, step])
     selection = exp.sampler.select(candidates, beliefs, rng)
@@ -245,8 +246,8 @@ def aggregate(exp: Experiment, state: LoopState) -> _Aggregated:
     start = time.perf_counter()
     result = dawid_skene(
         ann.image, ann.worker, ann.label, state.prior_N_K, exp.alpha_K_K, exp.workers.n_workers,
-        init_confusions=state.confusions_M_K_K, max_iter=agg.max_iter, tol=agg.tol,
-        step=ann.step, forgetting=agg.forgetting,
+        init_confusions=state.confusions_M_K_K if state.periods is None else state.period_confusions,
+        init_periods=state.periods, max_iter=agg.max_iter, tol=agg.tol, step=ann.step, forgetting=agg.forgetting,
     )
     state.posterior_N_K, state.confusions_M_K_K = result.posterior, result.confusions
     state.periods, state.period_confusions = result.periods, result.period_confusions

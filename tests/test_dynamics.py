@@ -228,6 +228,43 @@ def test_forgetting_near_one_is_static_em_and_its_log_likelihood_uses_each_answe
     assert np.array_equal(follow.confusions, follow.period_confusions[-1])
 
 
+def test_a_forgetting_solve_starts_each_step_from_the_confusions_the_last_solve_gave_it():
+    """Warm start under forgetting: a step the last solve knew starts from its own What^s, a new step
+    from the latest; with no M step the posterior is the prior times each answer's own step's What."""
+    (image, worker, label, step), prior, _ = _drifting_campaign(steps=4, per_step=20)
+    init = np.random.default_rng(1).dirichlet(np.ones(K), size=(3, 4, K)) + np.eye(K)
+    init /= init.sum(-1, keepdims=True)
+    result = dawid_skene(image, worker, label, prior, np.full((K, K), 2.0), 4, init_confusions=init,
+                         init_periods=np.array([1, 2, 3]), max_iter=0, step=step, forgetting=0.5)
+    assert np.array_equal(result.periods, [1, 2, 3, 4])
+    np.testing.assert_allclose(result.period_confusions, init[[0, 1, 2, 2]])
+    expected = prior.copy()
+    for i, j, z, s in zip(image, worker, label, step, strict=True):
+        expected[i] *= init[min(s, 3) - 1, j, :, z]
+    np.testing.assert_allclose(result.posterior, expected / expected.sum(1, keepdims=True), rtol=1e-9)
+
+
+def test_skill_agreement_leaves_out_each_answer_under_its_own_steps_confusions():
+    """Under EM that forgets, q_{-j}(y_i = z) divides the posterior by the answer's likelihood under the
+    confusions of the answer's own step, not the latest step's."""
+    from labald.samplers import Beliefs
+    from labald.samplers.skill import answer_agreement
+
+    (image, worker, label, step), prior, _ = _drifting_campaign(steps=3, per_step=15)
+    result = dawid_skene(image, worker, label, prior, np.full((K, K), 2.0), 4, step=step, forgetting=0.5,
+                         max_iter=20)
+    assert not np.allclose(result.period_confusions[0], result.period_confusions[-1], atol=0.05)
+    beliefs = Beliefs(result.posterior, result.confusions, np.zeros_like(prior), None, (image, worker, label),
+                      step, result.periods, result.period_confusions)
+    got = answer_agreement(beliefs)
+    for a, (i, z) in enumerate(zip(image, label, strict=True)):
+        q = prior[i].copy()
+        for b in np.flatnonzero(image == i):
+            if b != a:
+                q *= result.period_confusions[step[b] - 1, worker[b], :, label[b]]
+        assert got[a] == pytest.approx(q[z] / q.sum(), rel=1e-6)
+
+
 ARGS = ["dataset=digits", "method=ss", "learner=none"]  # the learner's resume: tests/test_resume.py
 
 
@@ -236,11 +273,14 @@ def _metrics(path):
     return m.drop(columns=[c for c in TIMING_COLUMNS if c in m])
 
 
-@pytest.mark.parametrize("dynamic", ["learning", "fatigue", "drift", "spammers"])
-def test_runs_repeat_and_resume_under_every_dynamic(tmp_path, dynamic):
+@pytest.mark.parametrize("dynamic, method", [("learning", "ss"), ("fatigue", "ss"), ("drift", "ss"),
+                                             ("spammers", "ss"), ("drift", "j_bald"),
+                                             ("fatigue", "la_bald acquisition.worker_skill=one_coin")])
+def test_runs_repeat_and_resume_under_every_dynamic(tmp_path, dynamic, method):
+    """Straight vs stopped and resumed, EM that forgets; the joint samplers read its per-step skills."""
     extra = ["workers.spammer_share=0.3", "workers.spammer_by_step=3"] if dynamic == "spammers" else \
         [f"workers.dynamics={dynamic}"]
-    extra += ["aggregation.forgetting=0.8"]
+    extra += ["aggregation.forgetting=0.8", *f"method={method}".split()]
     straight = make_settings([*ARGS, *extra, "max_steps=4"], tmp_path / "straight")
     run_experiment(straight, progress=False)
     resumed = make_settings([*ARGS, *extra, "max_steps=2"], tmp_path / "resumed")

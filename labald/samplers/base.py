@@ -49,6 +49,20 @@ class Beliefs:
     mc: MCPredictions | None = None
     # the answers so far as (image, worker, label) arrays, in the order they came
     answers: tuple[np.ndarray, np.ndarray, np.ndarray] = field(default_factory=lambda: (_NONE, _NONE, _NONE))
+    # EM that forgets (aggregation.forgetting < 1): the step of each answer, the steps with answers [P]
+    # and each one's confusions [P, M, K, K]; None for the paper's EM, whose one What holds for every step
+    answer_steps: np.ndarray | None = None
+    periods: np.ndarray | None = None
+    period_confusions: np.ndarray | None = None
+
+    def answer_likelihoods(self) -> np.ndarray:
+        """[A, K]: What_j[y, z] over y of each answer (i, j, z), from the confusions of the answer's own
+        step when EM keeps one per step (answers after the last such step take the last)."""
+        _, worker, label = self.answers
+        if self.period_confusions is None:
+            return self.confusions_M_K_K[worker, :, label]
+        period = np.minimum(np.searchsorted(self.periods, self.answer_steps), len(self.periods) - 1)
+        return self.period_confusions[period, worker, :, label]
 
 
 @dataclass(frozen=True)

@@ -50,11 +50,12 @@ DIAGONAL_RANGE = (0.01, 0.99)  # a skilled diagonal entry stays inside it
 
 
 def answer_agreement(beliefs: Beliefs) -> np.ndarray:
-    """[A]: q_{-j}(y_i = z) of each answer (i, j, z), EM's posterior without the answer's likelihood."""
-    image, worker, label = beliefs.answers
+    """[A]: q_{-j}(y_i = z) of each answer (i, j, z), EM's posterior without the answer's likelihood
+    (under EM that forgets, the likelihood under the confusions of the answer's own step)."""
+    image, _, label = beliefs.answers
     tiny = np.finfo(np.float64).tiny
     log_q = np.log(np.maximum(beliefs.posterior_N_K[image].astype(np.float64), tiny))
-    log_w = np.log(np.maximum(beliefs.confusions_M_K_K[worker, :, label].astype(np.float64), tiny))
+    log_w = np.log(np.maximum(beliefs.answer_likelihoods().astype(np.float64), tiny))
     loo = log_q - log_w  # [A, K], unnormalized
     loo -= loo.max(axis=1, keepdims=True)
     return np.exp(loo[np.arange(len(image)), label]) / np.exp(loo).sum(axis=1)
