@@ -258,7 +258,9 @@ class PerCost:
     what asking worker j about image i is expected to gain per unit of what j's answer costs (c_j:
     `Candidates.cost_M`; without prices, the scores as they are). The one place a price meets a
     ranking, so it holds for every rule alike: greedy and matching take pairs by it, Rand-I+Greedy-W
-    gives each image its best worker by it, PowerBALD draws images by their best pair's."""
+    gives each image its best worker by it, PowerBALD draws images by their best pair's. Scores are
+    expected gains, >= 0 (every pair score of labald is): a negative score divided by a larger price
+    would rank higher."""
 
     assignment: Assignment
 

@@ -27,7 +27,7 @@ the step in n and F, so a worker asked 4 times in one step learns (or tires) acr
 Everything is a pure function of the answers log (who answered in which step) and the answer seed,
 so resuming a run needs no state of its own.
 
-Default sizes (`DEFAULTS`; their grounding is in docs/results.md "Workers who change"):
+Default sizes (`DynamicsSettings`' defaults; their grounding is in docs/results.md "Workers who change"):
 learning's gain 0.17 is +5 points on a 0.7 worker, the gain of training crowd workers in
 Gadiraju et al. (2015); fatigue's loss 0.11 is +7 points of errors on a 0.7 worker of 16 classes,
 the rise in error rate over the last 12.5 minutes of 50-minute monotonous inspection work reported
