@@ -264,3 +264,8 @@ def test_the_crews_figure_puts_each_crew_in_its_panel_and_marks_its_best_sampler
     best = {ax.get_title(): [line.get_xdata()[0] for line in ax.get_lines() if line.get_marker() == "D"]
             for ax in (static, fatigue)}
     assert best == {"crew: static": [9.0], "crew: fatigue": [12.0]}  # J-BALD, then LA-BALD
+    area = pd.DataFrame([{**r, "measure": "error_area", "mean": -r["mean"]} for r in rows])
+    fig = crews_figure(pd.concat([table, area]), settings)  # a row per measure, its own best
+    assert len(fig.axes) == 4 and fig.axes[2].get_title() == ""
+    assert [line.get_xdata()[0] for line in fig.axes[3].get_lines() if line.get_marker() == "D"] == [-3.0]
+    assert "error_area" in fig.axes[3].get_xlabel()

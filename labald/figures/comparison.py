@@ -243,45 +243,50 @@ def crew_studies(table: pd.DataFrame) -> dict[str, list[str]]:
     return {rest: settings for rest, settings in groups.items() if len(settings) > 1}
 
 
-def crews_figure(table: pd.DataFrame, settings: list[str], baseline: str = "ss", measure: str = PRIMARY,
+def crews_figure(table: pd.DataFrame, settings: list[str], baseline: str = "ss", measures: tuple[str, ...] = MEASURES,
                  x: str = "annotations_per_image") -> Figure | None:
-    """Which sampler to use when skills change: one panel per crew (its studies in `settings`), each
-    sampler's paired reduction vs `baseline` on the mean over datasets (a study of one dataset: on it)
-    with its 95% interval and seeds won; the best mean of each crew as a diamond, 0 marked. None when
-    no crew has a pair with `baseline`."""
-    cells = table[table["setting"].isin(settings) & (table["measure"] == measure) & (table["baseline"] == baseline)
+    """Which sampler to use when skills change: one column per crew (its studies in `settings`), one
+    row per measure the table holds (`rise`, `target`, `error_area`: early, at the plateau, over the
+    whole run), each sampler's paired reduction vs `baseline` on the mean over datasets (a study of
+    one dataset: on it) with its 95% interval and seeds won; the best mean of each panel as a
+    diamond, 0 marked. None when no crew has a pair with `baseline`."""
+    cells = table[table["setting"].isin(settings) & (table["baseline"] == baseline)
                   & table["method"].map(lambda m: rerun_of(m) is None)]
     datasets = set(cells["dataset"])
     over = ALL_DATASETS if ALL_DATASETS in datasets else (datasets.pop() if len(datasets) == 1 else None)
-    if over is None:
+    rows = [m for m in measures if m in set(cells["measure"])]
+    if over is None or not rows:
         return None
     cells = cells[cells["dataset"] == over]
     order = sorted(settings, key=lambda s: (crew_of(s)[0] != "static", crew_of(s)[0]))
     methods = list(dict.fromkeys(sorted(cells["method"], key=lambda m: (m.split("@")[0], m))))
-    fig = Figure(figsize=(3.2 * len(order) + 2.6, 0.38 * len(methods) + 1.4), layout="constrained")
-    axes = fig.subplots(1, len(order), sharey=True, squeeze=False)[0]
+    fig = Figure(figsize=(3.2 * len(order) + 2.6, (0.38 * len(methods) + 1.0) * len(rows) + 0.4),
+                 layout="constrained")
+    grid = fig.subplots(len(rows), len(order), sharey=True, squeeze=False)
     y = np.arange(len(methods))[::-1]
-    for ax, setting in zip(axes, order):
-        crew = cells[cells["setting"] == setting].set_index("method")
-        best = crew["mean"].idxmax() if not crew.empty else None
-        ax.axvline(0.0, color="black", lw=0.8)
-        for yi, method in zip(y, methods):
-            if method not in crew.index:
-                continue
-            r = crew.loc[method]
-            colour = method_colour(method.split("@")[0])
-            if not math.isnan(r["ci_low"]):
-                ax.plot([r["ci_low"], r["ci_high"]], [yi, yi], color=colour, lw=2.4 if method == best else 1.4)
-            ax.plot(r["mean"], yi, "D" if method == best else "o", color=colour, ms=7 if method == best else 5)
-            ax.annotate(f"{r['wins']}/{r['n_seeds']}", (1.0, yi), xycoords=("axes fraction", "data"), xytext=(3, 0),
-                        textcoords="offset points", va="center", fontsize=7, color="0.35")
-        ax.set_title(f"crew: {crew_of(setting)[0]}", fontsize=9)
-        less = "fewer" if x == "annotations_per_image" else "less"
-        ax.set_xlabel(f"{less} {X_AXES[x]} than {method_name(baseline)} (%)")
-        ax.grid(axis="x", alpha=0.3)
-    axes[0].set_yticks(y, [method_name(m) for m in methods])
-    axes[0].set_ylim(-0.7, len(methods) - 0.3)
+    less = "fewer" if x == "annotations_per_image" else "less"
+    for measure, axes in zip(rows, grid):
+        for ax, setting in zip(axes, order):
+            crew = cells[(cells["setting"] == setting) & (cells["measure"] == measure)].set_index("method")
+            best = crew["mean"].idxmax() if not crew.empty else None
+            ax.axvline(0.0, color="black", lw=0.8)
+            for yi, method in zip(y, methods):
+                if method not in crew.index:
+                    continue
+                r = crew.loc[method]
+                colour = method_colour(method.split("@")[0])
+                if not math.isnan(r["ci_low"]):
+                    ax.plot([r["ci_low"], r["ci_high"]], [yi, yi], color=colour, lw=2.4 if method == best else 1.4)
+                ax.plot(r["mean"], yi, "D" if method == best else "o", color=colour, ms=7 if method == best else 5)
+                ax.annotate(f"{r['wins']}/{r['n_seeds']}", (1.0, yi), xycoords=("axes fraction", "data"),
+                            xytext=(3, 0), textcoords="offset points", va="center", fontsize=7, color="0.35")
+            if measure == rows[0]:
+                ax.set_title(f"crew: {crew_of(setting)[0]}", fontsize=9)
+            ax.set_xlabel(f"{measure}: {less} {X_AXES[x]} than {method_name(baseline)} (%)", fontsize=8)
+            ax.grid(axis="x", alpha=0.3)
+        axes[0].set_yticks(y, [method_name(m) for m in methods])
+        axes[0].set_ylim(-0.7, len(methods) - 0.3)
     where = "the mean over datasets" if over == ALL_DATASETS else over
-    fig.suptitle(f"Samplers when skills change, {measure} ({setting_title(crew_of(order[0])[1])}), {where}: mean "
-                 "over seeds, 95% interval, seeds won; the best of each crew as a diamond", fontsize=10)
+    fig.suptitle(f"Samplers when skills change ({setting_title(crew_of(order[0])[1])}), {where}: mean over seeds, "
+                 "95% interval, seeds won; the best of each panel as a diamond", fontsize=10)
     return fig
