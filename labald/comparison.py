@@ -158,7 +158,9 @@ def rerun_of(method: str) -> str | None:
 def compared_pairs(methods: Iterable[str]) -> list[tuple[str, str]]:
     """(method, baseline) pairs among `methods`: LA-BALD vs the paper's baselines; each sampler outside
     the paper (a ramped one included) vs those and LA-BALD, a ramped one also vs its own sampler at B
-    every step and vs the paper's samplers ramped alike; each rerun vs its own sampler (the A/A check)."""
+    every step and vs the paper's samplers ramped alike; a sampler with a setting joined to its name
+    (`<method>@<key>=<value>`) vs the same name without its last one; each rerun vs its own sampler
+    (the A/A check)."""
     methods = set(methods)
     plain = {m for m in methods if rerun_of(m) is None}
     ordered = _paper_order(plain)
@@ -170,6 +172,10 @@ def compared_pairs(methods: Iterable[str]) -> list[tuple[str, str]]:
             continue
         tag = m.removeprefix(base)
         pairs += [(m, b) for b in (base, *(p + tag for p in (*PAPER_BASELINES, LA))) if b in plain]
+    for m in ordered:  # a sampler with one more setting vs the same without it (ramped and forgetting vs ramped)
+        parent = m.rsplit("@", 1)[0]
+        if parent != m and parent in plain and (m, parent) not in pairs:
+            pairs.append((m, parent))
     pairs += [(m, rerun_of(m)) for m in sorted(methods - plain) if rerun_of(m) in plain]
     return pairs
 

@@ -216,6 +216,14 @@ def test_the_independent_recomputation_matches_the_table_and_catches_a_slip(tmp_
     assert check.main(["--runs", str(tmp_path / "runs"), "--table", str(tmp_path / "slipped.csv")]) == 1
 
 
+def test_a_ramped_sampler_with_em_that_forgets_meets_the_same_ramped_sampler():
+    following = "elr@batch_ramp=1@aggregation.forgetting=0.8"
+    pairs = cmp.compared_pairs(["ss", "la_bald", "elr@batch_ramp=1", following])
+    assert (following, "elr@batch_ramp=1") in pairs and (following, "ss") in pairs
+    assert len(pairs) == len(set(pairs))
+    assert ("elr@batch_ramp=1", "ss") in pairs and ("la_bald", "ss") in pairs
+
+
 def test_a_sampler_with_em_that_forgets_joins_its_study_and_meets_its_own_sampler(tmp_path):
     import shutil
 
