@@ -48,10 +48,10 @@ FULL_N_PER_CLASS = 200  # the paper's scale is 1300 (ImageNet's train size): --p
 PAPER_N_PER_CLASS = 1300
 # --paper: the paper's samplers and ours, ELR asking 1, 2, 4, ... pairs in its first steps (docs/results.md)
 PAPER_METHODS = (*METHODS, "elr@batch_ramp=1")
-# --studies dynamics: each of --dynamics as run.py overrides (labald/workers/dynamics.py); spammers: a
-# fifth of the crowd turns to random answers by step 20 (an illustrative share)
 # run.py's config groups chosen in an override, and the key a run config holds the choice under
 GROUP_CHOICE = {"workers": "workers.source", "stopping": "stopping.rule"}
+# --studies dynamics: each of --dynamics as run.py overrides (labald/workers/dynamics.py); spammers: a
+# fifth of the crowd turns to random answers by step 20 (an illustrative share)
 DYNAMIC_OVERRIDES = {"static": [], "learning": ["workers.dynamics=learning"], "fatigue": ["workers.dynamics=fatigue"],
                      "drift": ["workers.dynamics=drift"], "spammers": ["workers.spammer_share=0.2"]}
 

@@ -62,6 +62,12 @@ def prior_mean(n_classes: int, mean_accuracy: float | np.ndarray) -> np.ndarray:
     return mean
 
 
+def answer_periods(periods: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """Each answer's index into a solve's `periods` (the steps with answers): its own step's, the last
+    for an answer from a step after them."""
+    return np.minimum(np.searchsorted(periods, np.asarray(step, dtype=np.int64)), len(periods) - 1)
+
+
 def annotation_log_likelihood(
     image: np.ndarray, worker: np.ndarray, label: np.ndarray, confusions_M_K_K: np.ndarray, n_images: int,
     step: np.ndarray | None = None, periods: np.ndarray | None = None, period_confusions: np.ndarray | None = None,
@@ -74,7 +80,7 @@ def annotation_log_likelihood(
         answers = _one_hot(np.asarray(image, dtype=np.int64), worker, label, n_images, m, k)
         return answers @ _log_confusions(np.asarray(confusions_M_K_K, dtype=np.float64))
     p, m, k, _ = np.shape(period_confusions)
-    period = np.minimum(np.searchsorted(periods, np.asarray(step, dtype=np.int64)), p - 1)
+    period = answer_periods(periods, step)
     answers = _one_hot(np.asarray(image, dtype=np.int64), period * m + np.asarray(worker, dtype=np.int64),
                        label, n_images, p * m, k)
     return answers @ _log_confusions(np.asarray(period_confusions, dtype=np.float64).reshape(p * m, k, k))

@@ -8,6 +8,8 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from labald.aggregation.em import answer_periods
+
 
 @dataclass(frozen=True)
 class Candidates:
@@ -49,8 +51,8 @@ class Beliefs:
     mc: MCPredictions | None = None
     # the answers so far as (image, worker, label) arrays, in the order they came
     answers: tuple[np.ndarray, np.ndarray, np.ndarray] = field(default_factory=lambda: (_NONE, _NONE, _NONE))
-    # EM that forgets (aggregation.forgetting < 1): the step of each answer, the steps with answers [P]
-    # and each one's confusions [P, M, K, K]; None for the paper's EM, whose one What holds for every step
+    # the step of each answer; with EM that forgets (aggregation.forgetting < 1) the steps with answers
+    # [P] and each one's confusions [P, M, K, K], None for the paper's EM, whose one What holds for every step
     answer_steps: np.ndarray | None = None
     periods: np.ndarray | None = None
     period_confusions: np.ndarray | None = None
@@ -61,8 +63,7 @@ class Beliefs:
         _, worker, label = self.answers
         if self.period_confusions is None:
             return self.confusions_M_K_K[worker, :, label]
-        period = np.minimum(np.searchsorted(self.periods, self.answer_steps), len(self.periods) - 1)
-        return self.period_confusions[period, worker, :, label]
+        return self.period_confusions[answer_periods(self.periods, self.answer_steps), worker, :, label]
 
 
 @dataclass(frozen=True)
