@@ -246,8 +246,9 @@ def aggregate(exp: Experiment, state: LoopState) -> _Aggregated:
     start = time.perf_counter()
     result = dawid_skene(
         ann.image, ann.worker, ann.label, state.prior_N_K, exp.alpha_K_K, exp.workers.n_workers,
-        init_confusions=state.confusions_M_K_K if state.periods is None else state.period_confusions,
-        init_periods=state.periods, max_iter=agg.max_iter, tol=agg.tol, step=ann.step, forgetting=agg.forgetting,
+        init_confusions=state.confusions_M_K_K, init_periods=state.periods,
+        init_period_confusions=state.period_confusions, max_iter=agg.max_iter, tol=agg.tol, step=ann.step,
+        forgetting=agg.forgetting,
     )
     state.posterior_N_K, state.confusions_M_K_K = result.posterior, result.confusions
     state.periods, state.period_confusions = result.periods, result.period_confusions

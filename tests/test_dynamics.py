@@ -234,14 +234,28 @@ def test_a_forgetting_solve_starts_each_step_from_the_confusions_the_last_solve_
     (image, worker, label, step), prior, _ = _drifting_campaign(steps=4, per_step=20)
     init = np.random.default_rng(1).dirichlet(np.ones(K), size=(3, 4, K)) + np.eye(K)
     init /= init.sum(-1, keepdims=True)
-    result = dawid_skene(image, worker, label, prior, np.full((K, K), 2.0), 4, init_confusions=init,
-                         init_periods=np.array([1, 2, 3]), max_iter=0, step=step, forgetting=0.5)
+    result = dawid_skene(image, worker, label, prior, np.full((K, K), 2.0), 4, init_confusions=init[-1],
+                         init_periods=np.array([1, 2, 3]), init_period_confusions=init, max_iter=0, step=step,
+                         forgetting=0.5)
     assert np.array_equal(result.periods, [1, 2, 3, 4])
     np.testing.assert_allclose(result.period_confusions, init[[0, 1, 2, 2]])
     expected = prior.copy()
     for i, j, z, s in zip(image, worker, label, step, strict=True):
         expected[i] *= init[min(s, 3) - 1, j, :, z]
     np.testing.assert_allclose(result.posterior, expected / expected.sum(1, keepdims=True), rtol=1e-9)
+
+
+def test_a_warm_start_with_periods_needs_one_confusion_set_per_period():
+    """The last solve's steps and their confusions come together, one [M, K, K] per step."""
+    (image, worker, label, step), prior, _ = _drifting_campaign(steps=4, per_step=20)
+    init = np.broadcast_to(np.eye(K) * 0.5 + 0.5 / K, (3, 4, K, K))
+    alpha = np.full((K, K), 2.0)
+    with pytest.raises(ValueError, match="come together"):
+        dawid_skene(image, worker, label, prior, alpha, 4, init_periods=np.array([1, 2, 3]), step=step,
+                    forgetting=0.5)
+    with pytest.raises(ValueError, match=r"must be \[2, 4,"):
+        dawid_skene(image, worker, label, prior, alpha, 4, init_periods=np.array([1, 2]),
+                    init_period_confusions=init, step=step, forgetting=0.5)
 
 
 def test_skill_agreement_leaves_out_each_answer_under_its_own_steps_confusions():

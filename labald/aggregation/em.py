@@ -100,6 +100,7 @@ def dawid_skene(
     step: np.ndarray | None = None,
     forgetting: float = 1.0,
     init_periods: np.ndarray | None = None,
+    init_period_confusions: np.ndarray | None = None,
 ) -> EMResult:
     """Aggregate answers (parallel arrays `image`, `worker`, `label`) into posteriors and confusions.
 
@@ -108,16 +109,18 @@ def dawid_skene(
     answered images is below `tol`, or `max_iter` M steps were taken. Images without answers keep
     their prior as posterior, so the E step only visits answered ones. With `forgetting` < 1 and each
     answer's `step`, every step has its own confusions (the module docstring), each started from
-    `init_confusions`, or, given the previous solve's steps `init_periods` and their confusions
-    `init_confusions` [P0, M, K, K], from those of its own step or the latest before it.
+    `init_confusions`, or, given the previous solve's steps `init_periods` [P0] and their confusions
+    `init_period_confusions` [P0, M, K, K], from those of its own step or the latest before it.
     """
     prior_N_K = np.asarray(prior_N_K, dtype=np.float64)
     n, k = prior_N_K.shape
-    _check_inputs(image, worker, label, prior_N_K, alpha_K_K, n_workers,
-                  init_confusions if init_periods is None else np.asarray(init_confusions)[-1])
-    if init_periods is not None and np.shape(init_confusions)[0] != len(init_periods):
-        raise ValueError(f"init_confusions must have one [M, K, K] per init period ({len(init_periods)}), "
-                         f"got {np.shape(init_confusions)}")
+    _check_inputs(image, worker, label, prior_N_K, alpha_K_K, n_workers, init_confusions)
+    if (init_periods is None) != (init_period_confusions is None):
+        raise ValueError("init_periods and init_period_confusions come together (the last solve's steps "
+                         "and their confusions)")
+    if init_periods is not None and np.shape(init_period_confusions) != (len(init_periods), n_workers, k, k):
+        raise ValueError(f"init_period_confusions must be [{len(init_periods)}, {n_workers}, {k}, {k}] "
+                         f"(one per init period), got {np.shape(init_period_confusions)}")
     if not 0.0 < forgetting <= 1.0:
         raise ValueError(f"forgetting must lie in (0, 1], got {forgetting}")
     periods, kernel, m = None, None, n_workers
@@ -128,10 +131,11 @@ def dawid_skene(
         kernel = forgetting ** np.abs(periods[:, None] - periods[None, :]).astype(np.float64)  # [P, P]
         worker = period * m + np.asarray(worker, dtype=np.int64)  # worker j in period p: one of P * M
         n_workers = len(periods) * m
-        if init_confusions is not None:
-            init_confusions = _period_start(np.asarray(init_confusions, dtype=np.float64), init_periods, periods)
-    elif init_periods is not None:  # one What for every step: the latest step's
-        init_confusions = np.asarray(init_confusions)[-1]
+        if init_period_confusions is not None:
+            init_confusions = _period_start(np.asarray(init_period_confusions, dtype=np.float64), init_periods,
+                                            periods)
+        elif init_confusions is not None:
+            init_confusions = np.tile(np.asarray(init_confusions, dtype=np.float64), (len(periods), 1, 1))
     answered, local = np.unique(np.asarray(image, dtype=np.int64), return_inverse=True)
     answers = _one_hot(local, worker, label, len(answered), n_workers, k)
     answers_t = answers.T.tocsr()
@@ -161,12 +165,10 @@ def dawid_skene(
     return EMResult(posterior, per_period[-1].copy(), iterations, objective, converged, periods, per_period)
 
 
-def _period_start(init: np.ndarray, init_periods: np.ndarray | None, periods: np.ndarray) -> np.ndarray:
-    """[P * M, K, K]: each period's starting confusions, workers of a period in a row: `init` [M, K, K]
-    for every period, or from `init` [P0, M, K, K] of `init_periods` that of the period's own step or
-    the latest before it (the earliest for a step before them all)."""
-    if init_periods is None:
-        return np.tile(init, (len(periods), 1, 1))
+def _period_start(init: np.ndarray, init_periods: np.ndarray, periods: np.ndarray) -> np.ndarray:
+    """[P * M, K, K]: each period's starting confusions, workers of a period in a row: from `init`
+    [P0, M, K, K] of `init_periods`, that of the period's own step or the latest before it (the
+    earliest for a step before them all)."""
     source = np.clip(np.searchsorted(init_periods, periods, side="right") - 1, 0, len(init_periods) - 1)
     return init[source].reshape(-1, *init.shape[2:])
 
