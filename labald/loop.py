@@ -216,7 +216,7 @@ def select_pairs(exp: Experiment, state: LoopState, phase: str, capacity_M: np.n
                                   ann.step, state.periods, state.period_confusions),
         state.mc,
         (ann.image, ann.worker, ann.label),
-        ann.step, state.periods, state.period_confusions,
+        ann.step, state.periods, state.period_confusions, s.aggregation.forgetting,
     )
     rng = np.random.default_rng([s.luck_seed, streams.SELECTION, step])
     selection = exp.sampler.select(candidates, beliefs, rng)

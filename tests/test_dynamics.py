@@ -279,6 +279,43 @@ def test_skill_agreement_leaves_out_each_answer_under_its_own_steps_confusions()
         assert got[a] == pytest.approx(q[z] / q.sum(), rel=1e-6)
 
 
+def test_the_one_coin_skill_weighs_each_answer_as_em_that_forgets_weighs_it_in_the_latest_step():
+    """log p(j's answers | a) = sum over j's answers of gamma^(S - s) log p(z | a), S the latest step."""
+    from labald.samplers import Beliefs
+    from labald.samplers.skill import SKILL_GRID, answer_agreement, one_coin_log_likelihood
+
+    (image, worker, label, step), prior, _ = _drifting_campaign(steps=4, per_step=10)
+    result = dawid_skene(image, worker, label, prior, np.full((K, K), 2.0), 4, step=step, forgetting=0.6)
+    beliefs = Beliefs(result.posterior, result.confusions, np.zeros_like(prior), None, (image, worker, label),
+                      step, result.periods, result.period_confusions, 0.6)
+    np.testing.assert_allclose(beliefs.answer_weights(), 0.6 ** (4 - step))
+    r = answer_agreement(beliefs)
+    got = one_coin_log_likelihood(r, worker, 4, K, beliefs.answer_weights())
+    expected = np.zeros((4, len(SKILL_GRID)))
+    for j, r_a, s in zip(worker, r, step, strict=True):
+        expected[j] += 0.6 ** (4 - s) * np.log(r_a * SKILL_GRID + (1 - r_a) * (1 - SKILL_GRID) / (K - 1))
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    paper = dataclasses.replace(beliefs, forgetting=1.0)
+    assert paper.answer_weights() is None
+
+
+def test_the_one_coin_skill_under_forgetting_tracks_a_drifting_workers_current_accuracy():
+    """Worker 0 falls from 0.95 to 0.40: pooled over all steps its one-coin skill sits near the
+    average; weighted as EM that forgets weighs the latest step, near where it is now."""
+    from labald.samplers import Beliefs
+    from labald.samplers.skill import worker_skills
+
+    (image, worker, label, step), prior, now = _drifting_campaign()
+    alpha = np.full((K, K), 1.0) + np.eye(K)
+    errors = {}
+    for gamma in (1.0, 0.7):
+        result = dawid_skene(image, worker, label, prior, alpha, 4, step=step, forgetting=gamma, max_iter=50)
+        beliefs = Beliefs(result.posterior, result.confusions, np.zeros_like(prior), None, (image, worker, label),
+                          step, result.periods, result.period_confusions, gamma)
+        errors[gamma] = abs(worker_skills(beliefs)[0] - now)
+    assert errors[0.7] < errors[1.0] / 2 and errors[1.0] > 0.15
+
+
 ARGS = ["dataset=digits", "method=ss", "learner=none"]  # the learner's resume: tests/test_resume.py
 
 

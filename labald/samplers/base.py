@@ -56,6 +56,7 @@ class Beliefs:
     answer_steps: np.ndarray | None = None
     periods: np.ndarray | None = None
     period_confusions: np.ndarray | None = None
+    forgetting: float = 1.0  # EM's forgetting factor gamma (aggregation.forgetting): 1.0 is the paper's EM
 
     def answer_likelihoods(self) -> np.ndarray:
         """[A, K]: What_j[y, z] over y of each answer (i, j, z), from the confusions of the answer's own
@@ -64,6 +65,14 @@ class Beliefs:
         if self.period_confusions is None:
             return self.confusions_M_K_K[worker, :, label]
         return self.period_confusions[answer_periods(self.periods, self.answer_steps), worker, :, label]
+
+    def answer_weights(self) -> np.ndarray | None:
+        """[A]: gamma^(S - s) of each answer given at step s, S the latest step with answers: the weight
+        EM that forgets gives it in the latest step's confusions; None for the paper's EM (every answer 1)."""
+        if self.forgetting >= 1.0 or self.answer_steps is None or len(self.answer_steps) == 0:
+            return None
+        steps = np.asarray(self.answer_steps, dtype=np.float64)
+        return self.forgetting ** (steps.max() - steps)
 
 
 @dataclass(frozen=True)

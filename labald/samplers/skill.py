@@ -24,6 +24,11 @@ the posterior mean of a_j, and each row's off-diagonal rescaled to keep it a dis
 The skill model of every sampler with a pair score (`labald.samplers.compose`); what it changes in
 the comparisons is in docs/research_notes.md, "Who answers".
 
+Under EM that forgets (`aggregation.forgetting` gamma < 1) the skill follows a changing worker as
+EM's latest confusions do: the log-likelihood of an answer given at step s counts gamma^(S - s)
+times, S the latest step with answers (the kernel EM puts on the latest step's counts), and its
+q_{-j} divides out the confusions of its own step.
+
 Known groups (`acquisition.skill_groups=experts`; a campaign roster's `group` column). A campaign
 knows whom it hired as domain experts, if not how good each is. Each group then gets its own
 type-II-ML prior, so the group's answers pool into its level at once and a worker with few answers
@@ -62,12 +67,14 @@ def answer_agreement(beliefs: Beliefs) -> np.ndarray:
 
 
 def one_coin_log_likelihood(agreement_A: np.ndarray, worker_A: np.ndarray, n_workers: int,
-                            n_classes: int) -> np.ndarray:
-    """[M, G]: log p(worker j's answers | a_j = SKILL_GRID[g]), p(z | a) = r a + (1 - r)(1 - a) / (K - 1)."""
+                            n_classes: int, weight_A: np.ndarray | None = None) -> np.ndarray:
+    """[M, G]: log p(worker j's answers | a_j = SKILL_GRID[g]), p(z | a) = r a + (1 - r)(1 - a) / (K - 1),
+    each answer's term times its weight (`Beliefs.answer_weights`; None: 1)."""
     a = SKILL_GRID[None, :]
     r = agreement_A[:, None]
     per_answer = np.log(r * a + (1 - r) * (1 - a) / max(n_classes - 1, 1))  # [A, G]
-    by_worker = sparse.csr_matrix((np.ones(len(worker_A)), (worker_A, np.arange(len(worker_A)))),
+    weight_A = np.ones(len(worker_A)) if weight_A is None else np.asarray(weight_A, dtype=np.float64)
+    by_worker = sparse.csr_matrix((weight_A, (worker_A, np.arange(len(worker_A)))),
                                   shape=(n_workers, len(worker_A)))
     return np.asarray(by_worker @ per_answer)  # [M, G]: each worker's answers summed
 
@@ -100,7 +107,7 @@ def worker_skills(beliefs: Beliefs, groups_M: np.ndarray | None = None) -> np.nd
     if len(image) == 0:
         return None
     m, k = beliefs.confusions_M_K_K.shape[:2]
-    likelihood = one_coin_log_likelihood(answer_agreement(beliefs), worker, m, k)
+    likelihood = one_coin_log_likelihood(answer_agreement(beliefs), worker, m, k, beliefs.answer_weights())
     if groups_M is None:
         return skill_posterior(likelihood) @ SKILL_GRID
     skill_M = np.empty(m)
