@@ -65,7 +65,7 @@ LEVEL = 0.95
 RERUN_TAG = "@rerun="  # `<method>@rerun=r`: a sampler rerun with other luck on its own world
 # Settings whose runs join the study without them, as the method `<method>@<key>=<value>`: a rerun (the
 # A/A check) and a ramped batch (how many pairs a sampler asks in the first steps, on the same world)
-JOINED_SETTINGS = ("rerun", "batch_ramp", "aggregation.forgetting")  # a sampler run another way
+JOINED_SETTINGS = ("rerun", "batch_ramp", "aggregation.forgetting", "acquisition.per_cost")  # a sampler run another way
 LA = "la_bald"
 SS_TYPE, JBALD_TYPE = ("ss", "rand_i_greedy_w"), ("j_bald",)
 PAPER_BASELINES = (*SS_TYPE, *JBALD_TYPE)

@@ -337,8 +337,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dynamics", nargs="+", choices=list(DYNAMIC_OVERRIDES), default=list(DYNAMIC_OVERRIDES),
                    help="the dynamics study's crews (default: all); each sampler there runs with the paper's EM "
                         "and with each --forgetting")
-    p.add_argument("--forgetting", nargs="+", type=float, default=[0.8],
-                   help="aggregation.forgetting of the dynamics study's following EM (default: 0.8)")
+    p.add_argument("--forgetting", nargs="*", type=float, default=[0.8],
+                   help="aggregation.forgetting of the dynamics study's following EM (default: 0.8; none given: "
+                        "the paper's EM only)")
     p.add_argument("--cost-expert", type=float, default=5.0,
                    help="the dynamics study's price of an expert's answer, a crowd answer costing 1 (default: 5), "
                         "so its comparisons read by count and by money")

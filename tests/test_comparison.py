@@ -224,6 +224,18 @@ def test_a_ramped_sampler_with_em_that_forgets_meets_the_same_ramped_sampler():
     assert ("elr@batch_ramp=1", "ss") in pairs and ("la_bald", "ss") in pairs
 
 
+def test_a_sampler_ranking_per_unit_of_money_meets_its_own_sampler_and_the_baselines():
+    per_cost = "la_bald@acquisition.per_cost=true"
+    pairs = cmp.compared_pairs(["ss", "j_bald", "la_bald", per_cost])
+    assert {(per_cost, "la_bald"), (per_cost, "ss"), (per_cost, "j_bald")} <= set(pairs)
+    frame = pd.DataFrame({"setting": ["acquisition.per_cost=true,workers.cost_expert=5", "workers.cost_expert=5"],
+                          "method": ["la_bald", "la_bald"]})
+    joined = cmp.with_settings_joined(frame)
+    assert list(joined["setting"]) == ["workers.cost_expert=5"] * 2
+    assert list(joined["method"]) == [per_cost, "la_bald"]
+    assert method_name(per_cost) == "LA-BALD, per cost"
+
+
 def test_a_sampler_with_em_that_forgets_joins_its_study_and_meets_its_own_sampler(tmp_path):
     import shutil
 

@@ -106,6 +106,23 @@ def test_every_planned_run_directory_is_the_one_run_py_writes(tmp_path):
             "+workers.spammer_share=0.2") in names
 
 
+def test_a_dynamics_arm_of_samplers_per_unit_of_money_with_the_papers_em_only(tmp_path):
+    """`--forgetting` with no value: the paper's EM only; `la_bald@acquisition.per_cost=true` is one
+    group whose run directories are run.py's."""
+    from tests.helpers import make_settings
+
+    reproduce = _reproduce()
+    args = reproduce.parse_args(["--studies", "dynamics", "--datasets", "dog", "--seeds", "1", "--methods",
+                                 "la_bald@acquisition.per_cost=true", "j_bald@acquisition.per_cost=true",
+                                 "--dynamics", "static", "--forgetting", "--results", str(tmp_path)])
+    (group,) = reproduce.plan(args)
+    names = [d.parent.name for d in group.run_dirs(tmp_path)]
+    for method, directory in zip(group.methods, names, strict=True):
+        settings = make_settings([f"method={method}", "dataset=dog", "seed=0", *group.overrides], tmp_path)
+        assert settings.output_dir.parent.name == directory and settings.acquisition.per_cost
+    assert "la_bald+n_per_class=200+acquisition.per_cost=true+workers.cost_expert=5" in names
+
+
 def test_group_choices_in_overrides_name_the_runs_as_run_py_does(tmp_path):
     """`--override` may choose a config group (`learner=none`, `workers=synthetic`, `stopping=cost`
     with its own key): the plan names each run as run.py does, so resume finds it."""

@@ -27,7 +27,9 @@ def method_name(method: str) -> str:
 
 def _tag_name(tag: str) -> str:
     key, _, value = tag.partition("=")
-    return {"batch_ramp": f"ramp from {value}", "aggregation.forgetting": f"forgetting {value}"}.get(key, f"({tag})")
+    names = {"batch_ramp": f"ramp from {value}", "aggregation.forgetting": f"forgetting {value}",
+             "acquisition.per_cost": "per cost" if value == "true" else f"per_cost={value}"}
+    return names.get(key, f"({tag})")
 
 
 def method_colour(method: str) -> str:
