@@ -63,9 +63,10 @@ RISE_QUANTILES = (0.5, 0.6, 0.7, 0.8, 0.9)
 ALL_DATASETS = "mean"  # the dataset name of the mean over datasets
 LEVEL = 0.95
 RERUN_TAG = "@rerun="  # `<method>@rerun=r`: a sampler rerun with other luck on its own world
-# Settings whose runs join the study without them, as the method `<method>@<key>=<value>`: a rerun (the
-# A/A check) and a ramped batch (how many pairs a sampler asks in the first steps, on the same world)
-JOINED_SETTINGS = ("rerun", "batch_ramp", "aggregation.forgetting", "acquisition.per_cost")  # a sampler run another way
+# Settings whose runs join the study without them, as the method `<method>@<key>=<value>`: the same
+# sampler run another way on the same world: a rerun (the A/A check), a ramped batch (how many pairs it
+# asks in the first steps), EM that forgets, ranking pairs per unit of money
+JOINED_SETTINGS = ("rerun", "batch_ramp", "aggregation.forgetting", "acquisition.per_cost")
 LA = "la_bald"
 SS_TYPE, JBALD_TYPE = ("ss", "rand_i_greedy_w"), ("j_bald",)
 PAPER_BASELINES = (*SS_TYPE, *JBALD_TYPE)
