@@ -86,8 +86,8 @@ $(LAUNCHERS): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[launchers]'
 	touch $(LAUNCHERS)
 
-reproduce: $(LAUNCHERS)  ## the paper's sweep, then the figures (REPRODUCE_ARGS="--seeds 3 --jobs 2 ...")
-	$(PY) scripts/reproduce.py $(REPRODUCE_ARGS)
+reproduce: $(LAUNCHERS)  ## the 200/class study behind results/reference -> results/sweep (resumes; REPRODUCE_ARGS="--seeds 3 ...")
+	$(PY) scripts/reproduce.py --results results/sweep $(REPRODUCE_ARGS)
 
 reproduce-quick: $(LAUNCHERS)  ## a reduced sweep (digits + small commodity, 2 seeds) for CI, then the figures
 	$(PY) scripts/reproduce.py --quick $(REPRODUCE_ARGS)

@@ -4,19 +4,23 @@ Every comparison is paired: method and baseline run with the same seed, so they 
 crowd, the prototype split and the world of answers (labald.workers: an answer is fixed by seed,
 image and worker), and differ only in what the sampler asks. One number per (study, dataset, seed,
 method, baseline) and measure, from the two runs' label-accuracy curves y(x) over annotations per
-image x (metrics.csv, linearly interpolated between steps):
+image x (metrics.csv, linearly interpolated between steps). a0 = the higher of the two step-0
+accuracies, af = the lower of the two final accuracies; t_q = a0 + q (af - a0) is the target a
+fraction q of the way from start to plateau, and c(t) the first x where a curve reaches t. Both curves
+start at or below a0 and end at or above af, so both reach every such target.
 
-- `rise` (primary). a0 = the higher of the two step-0 accuracies, af = the lower of the two final
-  accuracies; targets t_q = a0 + q (af - a0) for q in RISE_QUANTILES. c(t) is the first x where a
-  curve reaches t. reduction = 100 (1 - exp(mean_q log(c_method(t_q) / c_baseline(t_q)))): the
-  geometric-mean cost ratio across the rise, symmetric in log and away from the flat plateau.
-  Both curves start at or below a0 and end at or above af, so both reach every target; a seed
+- `plateau` (primary): the cost near the plateau, where the remaining errors are the hard images and
+  samplers can differ. reduction = 100 (1 - exp(mean_q log(c_method(t_q) / c_baseline(t_q)))) over
+  q in PLATEAU_QUANTILES (0.90, 0.95, 0.98): the geometric-mean cost ratio, symmetric in log. A seed
   without a rise (af <= a0) has no value (NaN) and is left out of the counts.
-- `target`: the plateau target. t = af (the lower final accuracy, which both runs reach);
-  reduction = 100 (c_baseline(t) - c_method(t)) / c_baseline(t). What the paper's wording suggests;
-  it hangs on where curves are flat, so it is reported beside `rise`, never instead of it.
+- `target`: the paper's wording, the cost of af itself (q = 1); reduction = 100 (c_baseline(af) -
+  c_method(af)) / c_baseline(af). It hangs on the last, flattest stretch of the curves.
 - `error_area`: the mean label error 1 - y over x in [0, x_max], x_max the smaller of the two runs'
   last x; reduction = 100 (1 - area_method / area_baseline).
+- `early_rise` (a diagnostic of the first steps): as `plateau` over q in EARLY_QUANTILES (0.5 ... 0.9).
+  Those targets are reached in the first steps by retraining on the model's own confident
+  predictions, with a handful of answers as with hundreds, so every sampler at a fixed batch pays
+  nearly the same for them; it shows how many pairs the first steps ask, not which pairs.
 
 Positive means the method needs fewer annotations (or makes fewer errors) than the baseline.
 
@@ -24,12 +28,24 @@ With `x="cost_per_image"` the same measures are taken over money per image inste
 column: the answers' prices, labald.costs), so a sampler that asks cheaper workers gains by it; at
 the default price of 1 an answer the two axes are one.
 
+Equal protocol. A run's method name carries the settings it was run with beyond its study
+(`with_settings_joined`): `<sampler>[@key=value ...]`. A key of SAMPLER_SETTINGS is part of the
+sampler (ranking pairs per unit of money); a key of PROTOCOL_SETTINGS is part of the protocol (how many
+pairs the first steps ask, EM that forgets), as are the study's own settings (batch size, stopping
+rule, learner, crowd, pool); `rerun` is the same sampler with other luck. Each row of the table has a
+`kind` (KINDS):
+- `sampler`: two samplers under the same protocol, which is what a sampler claim may rest on;
+- `protocol`: one sampler under two protocols, differing in one protocol setting (a ramped batch
+  against a fixed one): the setting's effect, never a sampler's;
+- `aa`: a sampler against its own rerun with other luck (the A/A check).
+No other pair is made.
+
 Seeds are combined on the log scale, where a reduction is symmetric: each seed's reduction r is
-the log cost ratio L = -log(1 - r / 100) (for `rise`, the mean log ratio it is built from), and a
-table row gives the mean of L back as a reduction, 100 (1 - exp(-mean L)), with its interval mapped
-the same way. Averaging the reductions themselves would be biased: 1 - ratio is concave, so two
-samplers of equal worth whose cost ratio varies from seed to seed by a log-SD of s would read about
--100 s^2 / 2 (-12 points at s = 0.5, which the A/A pairs of a noisy dataset reach).
+the log cost ratio L = -log(1 - r / 100) (for `plateau` and `early_rise`, the mean log ratio they are
+built from), and a table row gives the mean of L back as a reduction, 100 (1 - exp(-mean L)), with its
+interval mapped the same way. Averaging the reductions themselves would be biased: 1 - ratio is
+concave, so two samplers of equal worth whose cost ratio varies from seed to seed by a log-SD of s
+would read about -100 s^2 / 2 (-12 points at s = 0.5, which the A/A pairs of a noisy dataset reach).
 
 Per dataset: the mean of L over seeds with a 95% t-interval (the per-seed values are paired
 differences already) and the seeds where the method wins. Across datasets: the mean of the dataset
@@ -57,21 +73,25 @@ from scipy import stats
 
 from labald.errors import LabaldError
 
-MEASURES = ("rise", "target", "error_area")
-PRIMARY = "rise"
-RISE_QUANTILES = (0.5, 0.6, 0.7, 0.8, 0.9)
+PRIMARY = "plateau"
+MEASURES = (PRIMARY, "target", "error_area", "early_rise")  # the headline first, the diagnostic last
+PLATEAU_QUANTILES = (0.90, 0.95, 0.98)
+EARLY_QUANTILES = (0.5, 0.6, 0.7, 0.8, 0.9)
 ALL_DATASETS = "mean"  # the dataset name of the mean over datasets
 LEVEL = 0.95
 RERUN_TAG = "@rerun="  # `<method>@rerun=r`: a sampler rerun with other luck on its own world
-# Settings whose runs join the study without them, as the method `<method>@<key>=<value>`: the same
-# sampler run another way on the same world: a rerun (the A/A check), a ramped batch (how many pairs it
-# asks in the first steps), EM that forgets, ranking pairs per unit of money
-JOINED_SETTINGS = ("rerun", "batch_ramp", "aggregation.forgetting", "acquisition.per_cost")
+# Settings whose runs join the study without them, as the method `<method>@<key>=<value>`: part of the
+# sampler (ranking pairs per unit of money), part of the protocol (how many pairs the first steps ask, EM
+# that forgets), or a rerun with other luck (the A/A check)
+SAMPLER_SETTINGS = ("acquisition.per_cost",)
+PROTOCOL_SETTINGS = ("batch_ramp", "aggregation.forgetting")
+JOINED_SETTINGS = ("rerun", *PROTOCOL_SETTINGS, *SAMPLER_SETTINGS)
+KINDS = ("sampler", "protocol", "aa")
 LA = "la_bald"
 SS_TYPE, JBALD_TYPE = ("ss", "rand_i_greedy_w"), ("j_bald",)
 PAPER_BASELINES = (*SS_TYPE, *JBALD_TYPE)
-COLUMNS = ("setting", "dataset", "method", "baseline", "measure", "n_seeds", "mean", "ci_low", "ci_high", "wins",
-           "sd", "paper")
+COLUMNS = ("setting", "dataset", "method", "baseline", "kind", "measure", "n_seeds", "mean", "ci_low", "ci_high",
+           "wins", "sd", "paper")
 PER_SEED_COLUMNS = ("setting", "dataset", "seed", "method", "baseline", "measure", "reduction")
 # What the measures are taken over, each with the word its reductions are in
 X_AXES = {"annotations_per_image": "annotations", "cost_per_image": "money"}
@@ -93,8 +113,8 @@ def cost_to_reach(x: np.ndarray, y: np.ndarray, target: float) -> float:
     return float(x0 + (target - y0) / (y1 - y0) * (x1 - x0))
 
 
-def rise_targets(method_y: np.ndarray, baseline_y: np.ndarray, quantiles=RISE_QUANTILES) -> np.ndarray:
-    """The targets across the rise shared by both curves; empty when there is no rise."""
+def rise_targets(method_y: np.ndarray, baseline_y: np.ndarray, quantiles) -> np.ndarray:
+    """The targets a0 + q (af - a0) shared by both curves, one per q; empty when there is no rise."""
     a0 = max(float(method_y[0]), float(baseline_y[0]))
     af = min(float(method_y[-1]), float(baseline_y[-1]))
     if not af > a0:
@@ -102,13 +122,24 @@ def rise_targets(method_y: np.ndarray, baseline_y: np.ndarray, quantiles=RISE_QU
     return a0 + np.asarray(quantiles) * (af - a0)
 
 
-def rise(mx, my, bx, by) -> float:
-    """`rise` reduction of the method's curve (mx, my) vs the baseline's (bx, by), in percent."""
-    targets = rise_targets(np.asarray(my), np.asarray(by))
+def mean_log_ratio_reduction(mx, my, bx, by, quantiles) -> float:
+    """100 (1 - exp(mean_q log(c_method(t_q) / c_baseline(t_q)))) over the targets of `quantiles`, in
+    percent; NaN without a rise."""
+    targets = rise_targets(np.asarray(my), np.asarray(by), quantiles)
     if targets.size == 0:
         return math.nan
     logs = [math.log(cost_to_reach(mx, my, t) / cost_to_reach(bx, by, t)) for t in targets]
     return 100.0 * (1.0 - math.exp(float(np.mean(logs))))
+
+
+def plateau(mx, my, bx, by) -> float:
+    """`plateau` reduction of the method's curve (mx, my) vs the baseline's (bx, by), in percent."""
+    return mean_log_ratio_reduction(mx, my, bx, by, PLATEAU_QUANTILES)
+
+
+def early_rise(mx, my, bx, by) -> float:
+    """`early_rise` reduction (the first steps' targets), in percent."""
+    return mean_log_ratio_reduction(mx, my, bx, by, EARLY_QUANTILES)
 
 
 def target(mx, my, bx, by) -> float:
@@ -135,14 +166,14 @@ def error_area(mx, my, bx, by) -> float:
     return 100.0 * (1.0 - mean_error(mx, my, x_max) / mean_error(bx, by, x_max))
 
 
-MEASURE_FUNCTIONS = {"rise": rise, "target": target, "error_area": error_area}
+MEASURE_FUNCTIONS = {"plateau": plateau, "target": target, "error_area": error_area, "early_rise": early_rise}
 # Where across the rise two samplers differ: the reduction at each fraction q of the way from a0 to af
-# on its own (`rise` averages the first five in log; q -> 1 approaches `target`).
-PROFILE_QUANTILES = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
+# on its own (`early_rise` averages 0.5-0.9 in log, `plateau` 0.90-0.98; q -> 1 approaches `target`).
+PROFILE_QUANTILES = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
 
 
 def rise_profile(mx, my, bx, by, quantiles=PROFILE_QUANTILES) -> list[float]:
-    """100 (1 - c_method(t_q) / c_baseline(t_q)) for each q, targets as in `rise` (NaN without a rise)."""
+    """100 (1 - c_method(t_q) / c_baseline(t_q)) for each q (NaN without a rise)."""
     targets = rise_targets(np.asarray(my), np.asarray(by), quantiles)
     if targets.size == 0:
         return [math.nan] * len(quantiles)
@@ -156,41 +187,74 @@ def rerun_of(method: str) -> str | None:
     return method.split(RERUN_TAG)[0] if RERUN_TAG in method else None
 
 
+def _tags(method: str) -> list[str]:
+    return method.split("@")[1:]
+
+
+def sampler_of(method: str) -> str:
+    """The sampler a method name runs: its base name with its SAMPLER_SETTINGS tags
+    (`la_bald@acquisition.per_cost=true@batch_ramp=1` -> `la_bald@acquisition.per_cost=true`)."""
+    base = method.split("@")[0]
+    return "@".join([base, *(t for t in _tags(method) if t.split("=")[0] in SAMPLER_SETTINGS)])
+
+
+def protocol_of(method: str) -> tuple[str, ...]:
+    """The PROTOCOL_SETTINGS tags of a method name, in its order (`elr@batch_ramp=1` -> ('batch_ramp=1',))."""
+    return tuple(t for t in _tags(method) if t.split("=")[0] in PROTOCOL_SETTINGS)
+
+
+def _with_protocol(sampler: str, protocol: tuple[str, ...]) -> str:
+    return "@".join([sampler, *protocol])
+
+
+def pair_kind(method: str, baseline: str) -> str | None:
+    """`aa` (a rerun vs its own sampler), `sampler` (two samplers under one protocol), `protocol` (one
+    sampler under two protocols one setting apart), or None for a pair the comparisons never make."""
+    if rerun_of(baseline) is not None:
+        return None
+    if rerun_of(method) is not None:
+        return "aa" if rerun_of(method) == baseline else None
+    if protocol_of(method) == protocol_of(baseline):
+        return "sampler" if sampler_of(method) != sampler_of(baseline) else None
+    one_less = protocol_of(method)[:-1]
+    return "protocol" if sampler_of(method) == sampler_of(baseline) and protocol_of(baseline) == one_less else None
+
+
 def compared_pairs(methods: Iterable[str]) -> list[tuple[str, str]]:
-    """(method, baseline) pairs among `methods`: LA-BALD vs the paper's baselines; each sampler outside
-    the paper (a ramped one included) vs those and LA-BALD, a ramped one also vs its own sampler at B
-    every step and vs the paper's samplers ramped alike; a sampler with a setting joined to its name
-    (`<method>@<key>=<value>`) vs the same name without its last one; each rerun vs its own sampler
-    (the A/A check)."""
+    """(method, baseline) pairs among `methods`. Under each protocol (the same PROTOCOL_SETTINGS tags):
+    LA-BALD vs the paper's baselines, each sampler outside the paper vs those and LA-BALD (a sampler with
+    SAMPLER_SETTINGS, such as per-cost ranking, is outside the paper and so also meets its own sampler).
+    Across protocols only `protocol` pairs: a method vs the same sampler without its last protocol
+    setting. Then each rerun vs its own sampler (the A/A check)."""
     methods = set(methods)
     plain = {m for m in methods if rerun_of(m) is None}
-    ordered = _paper_order(plain)
-    pairs = [(m, b) for m in ordered if m not in PAPER_BASELINES for b in ordered
-             if b in PAPER_BASELINES or (b == LA and m != LA)]
-    for m in ordered:  # a ramped sampler outside the paper: vs itself at B, and vs the paper's ramped alike
-        base = variant_of(m)
-        if base is None or base in (LA, *PAPER_BASELINES):
-            continue
-        tag = m.removeprefix(base)
-        pairs += [(m, b) for b in (base, *(p + tag for p in (*PAPER_BASELINES, LA))) if b in plain]
-    for m in ordered:  # a sampler with one more setting vs the same without it (ramped and forgetting vs ramped)
-        parent = m.rsplit("@", 1)[0]
-        if parent != m and parent in plain and (m, parent) not in pairs:
+    pairs = []
+    for protocol in sorted({protocol_of(m) for m in plain}, key=lambda p: (len(p), p)):
+        group = {sampler_of(m): m for m in plain if protocol_of(m) == protocol}
+        ordered = _paper_order(set(group))
+        pairs += [(group[m], group[b]) for m in ordered if m not in PAPER_BASELINES for b in ordered
+                  if b != m and (b in PAPER_BASELINES or b == LA or (m != LA and b == m.split("@")[0]))]
+    for m in _paper_order(plain):
+        parent = _with_protocol(sampler_of(m), protocol_of(m)[:-1])
+        if protocol_of(m) and parent in plain:
             pairs.append((m, parent))
     pairs += [(m, rerun_of(m)) for m in sorted(methods - plain) if rerun_of(m) in plain]
-    return pairs
+    return list(dict.fromkeys(pairs))
 
 
 def _paper_order(methods: set[str]) -> list[str]:
+    """The paper's samplers first (SS, Rand-I+Greedy-W, J-BALD, LA-BALD), then the others by name."""
     paper = (*PAPER_BASELINES, LA)
-    return [m for m in paper if m in methods] + sorted(methods - set(paper))
+    first = sorted((m for m in methods if m.split("@")[0] in paper), key=lambda m: (paper.index(m.split("@")[0]), m))
+    return first + sorted(methods - set(first))
 
 
 def paper_figure(setting: str, method: str, baseline: str) -> float:
     """The paper's reduction for this comparison on the mean over its four subtasks, NaN where it gives
     none: LA-BALD 19% vs SS-type and 12% vs J-BALD-type baselines (Sec. 5); at imbalance 10 the
-    appendix (B.3) gives 20% and 6%, read here as vs SS-type and vs J-BALD."""
-    if method != LA:
+    appendix (B.3) gives 20% and 6%, read here as vs SS-type and vs J-BALD. Only under the paper's own
+    protocol (no setting joined to the names)."""
+    if method != LA or "@" in baseline:
         return math.nan
     figures = {"main": {SS_TYPE: 19.0, JBALD_TYPE: 12.0}, "imbalance=10": {SS_TYPE: 20.0, JBALD_TYPE: 6.0}}
     for kind, value in figures.get(setting, {}).items():
@@ -214,11 +278,6 @@ def with_settings_joined(frame: pd.DataFrame) -> pd.DataFrame:
     joins = tags != ""
     return frame.assign(setting=rest.where(joins, frame["setting"]),
                         method=(frame["method"] + tags).where(joins, frame["method"]))
-
-
-def variant_of(method: str) -> str | None:
-    """The sampler a `<method>@batch_ramp=b` name asks a ramped batch of, None for any other name."""
-    return method.split("@")[0] if "@batch_ramp=" in method and rerun_of(method) is None else None
 
 
 def require_x(frame: pd.DataFrame, x: str) -> None:
@@ -314,8 +373,8 @@ def comparison_table(values: pd.DataFrame) -> pd.DataFrame:
     def row(setting, dataset, method, baseline, measure, points, paper=math.nan):
         mean, low, high = (float(from_log_points(v)) for v in interval(points))
         sd = float(np.std(points, ddof=1)) if len(points) > 1 else math.nan
-        return (setting, dataset, method, baseline, measure, len(points), mean, low, high,
-                int((points > 0).sum()), sd, paper)
+        return (setting, dataset, method, baseline, pair_kind(method, baseline), measure, len(points), mean, low,
+                high, int((points > 0).sum()), sd, paper)
 
     for (setting, method, baseline, measure), cells in valid.groupby(
             ["setting", "method", "baseline", "measure"], sort=False):
@@ -323,15 +382,16 @@ def comparison_table(values: pd.DataFrame) -> pd.DataFrame:
         for dataset, cell in cells.groupby("dataset", sort=True):
             points = cell["points"].to_numpy()
             rows.append(row(setting, dataset, method, baseline, measure, points))
-            stats_by_dataset.append((float(points.mean()), rows[-1][10], len(points)))
+            stats_by_dataset.append((float(points.mean()), rows[-1][COLUMNS.index("sd")], len(points)))
         if len(stats_by_dataset) > 1:
             means, sds, ns = map(np.array, zip(*stats_by_dataset))
             mean, low, high = (float(from_log_points(v)) for v in mean_interval(means, sds, ns))
             by_seed = cells.pivot_table(index="seed", columns="dataset", values="points").dropna()
             seed_means = by_seed.mean(axis=1).to_numpy()
-            rows.append((setting, ALL_DATASETS, method, baseline, measure, len(seed_means), mean, low, high,
-                         int((seed_means > 0).sum()), float(np.std(seed_means, ddof=1)) if len(seed_means) > 1
-                         else math.nan, paper_figure(setting, method, baseline)))
+            rows.append((setting, ALL_DATASETS, method, baseline, pair_kind(method, baseline), measure,
+                         len(seed_means), mean, low, high, int((seed_means > 0).sum()),
+                         float(np.std(seed_means, ddof=1)) if len(seed_means) > 1 else math.nan,
+                         paper_figure(setting, method, baseline)))
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     order = {s: i for i, s in enumerate(["main", *sorted(set(table["setting"]) - {"main"})])}
     measure_order = {m: i for i, m in enumerate([*MEASURES, *(f"q={q:g}" for q in PROFILE_QUANTILES)])}
@@ -343,17 +403,30 @@ def comparison_table(values: pd.DataFrame) -> pd.DataFrame:
 
 
 def _pair_rank(method: str, baseline: str) -> tuple:
-    """LA-BALD's pairs first, then other samplers', then the A/A pairs; baselines in the paper's order."""
+    """Sampler pairs first (LA-BALD's, then the others', the paper's protocol before the others), then
+    protocol pairs, then the A/A pairs; baselines in the paper's order."""
     paper = (*PAPER_BASELINES, LA)
-    kind = 2 if rerun_of(method) is not None else (0 if method == LA else 1)
-    return kind, method, paper.index(baseline) if baseline in paper else len(paper), baseline
+    kind = pair_kind(method, baseline) or "aa"
+
+    def rank(name: str) -> int:
+        base = name.split("@")[0]
+        return paper.index(base) if base in paper else len(paper)
+
+    return (KINDS.index(kind), protocol_of(method), 0 if kind == "sampler" and method.split("@")[0] == LA else 1,
+            rank(method), method, rank(baseline), baseline)
 
 
 def versus(baseline: str):
-    """A `pairs` function for `per_seed`: every sampler run (reruns aside) against `baseline`."""
+    """A `pairs` function for `per_seed`: every sampler run (reruns aside) against `baseline` under the
+    same protocol (a ramped sampler against `baseline` ramped alike, where it ran)."""
     def pairs(methods: Iterable[str]) -> list[tuple[str, str]]:
-        return [(m, baseline) for m in sorted(methods) if m != baseline and rerun_of(m) is None] \
-            if baseline in methods else []
+        methods = set(methods)
+        out = []
+        for m in sorted(methods):
+            b = _with_protocol(baseline, protocol_of(m))
+            if rerun_of(m) is None and b in methods and pair_kind(m, b) == "sampler":
+                out.append((m, b))
+        return out
     return pairs
 
 

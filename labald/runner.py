@@ -40,8 +40,8 @@ RUN_FILES = ("config.yaml", "metrics.csv", ANSWERS, CHECKPOINT, "summary.json") 
 # How simulated answers are drawn, part of every fingerprint: a checkpoint whose answers were drawn
 # another way never resumes into this world.
 ANSWER_DRAWS = "per-pair"
-# Settings added after runs were first checkpointed: left out of a fingerprint while at their
-# defaults, so those runs resume (a value off its default changes the fingerprint as any setting does).
+# Settings a checkpoint's fingerprint may have been taken without: left out of a fingerprint while at
+# their defaults, so such a run resumes (a value off its default changes the fingerprint as any setting does).
 _LATER_KEYS = {"dataset": ("standardize", "root", "backbone", "weights", "extract_batch_size", "extract_workers"),
                "workers": (*(f.name for f in dataclasses.fields(DynamicsSettings)), "cost_crowd", "cost_expert"),
                "acquisition": ("per_cost",),
@@ -50,7 +50,7 @@ _LATER_KEYS = {"dataset": ("standardize", "root", "backbone", "weights", "extrac
 _DEFAULTS = {"dataset": DatasetSettings(name=""), "workers": WorkerSettings(), "acquisition": AcquisitionSettings(),
              "stopping": StoppingSettings(), "aggregation": AggregationSettings()}
 _RUN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunSettings)}
-_LATER_TOP_LEVEL = ("batch_ramp",)  # top-level keys added later: out of the fingerprint at their defaults
+_LATER_TOP_LEVEL = ("batch_ramp",)  # top-level keys of the same kind: out of the fingerprint at their defaults
 # Keys that may change between a run and its resumption without changing its results.
 _NOT_FINGERPRINTED = {"results_dir", "run_dir", "data_dir", "max_steps", "threads", "device"}
 
@@ -59,14 +59,14 @@ def fingerprint(settings: RunSettings) -> str:
     """Hash of every setting that affects results."""
     values = {k: v for k, v in dataclasses.asdict(settings).items() if k not in _NOT_FINGERPRINTED}
     del values["acquisition"]["prune"]  # how the batch is found, not which
-    for group, keys in _LATER_KEYS.items():  # at their defaults they change nothing older runs did
+    for group, keys in _LATER_KEYS.items():  # at their defaults they change no result
         for key in keys:
             if values[group].get(key) == getattr(_DEFAULTS[group], key):
                 del values[group][key]
     for key in _LATER_TOP_LEVEL:
         if values[key] == _RUN_DEFAULTS[key]:
             del values[key]
-    if settings.sampler is None:  # a built-in sampler: the custom-sampler keys stay out, as before they existed
+    if settings.sampler is None:  # a built-in sampler: the custom-sampler keys stay out of its fingerprint
         del values["sampler"], values["sampler_options"]
     values["answer_draws"] = ANSWER_DRAWS
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -185,8 +185,8 @@ def _restore(exp: Experiment, saved: dict) -> LoopState:
 
 
 def _with_cost(exp: Experiment, annotations: Annotations, row: dict) -> dict:
-    """A saved row with the cost columns, which rows saved before they existed lack: the prices of
-    the answers collected up to the row's step."""
+    """A saved row with the cost columns, added when the row lacks them: the prices of the answers
+    collected up to the row's step."""
     if "cost" in row:
         return row
     cost = spent(exp.cost_M, annotations.worker[annotations.step <= row["step"]])

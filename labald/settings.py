@@ -63,7 +63,7 @@ class AcquisitionSettings:
     # batch and Jaccard columns as scoring every image, faster); false scores every image
     prune: bool = True
     # ties in the top-k pair sets of the Jaccard columns: a seeded random order per ranking, as
-    # selection breaks them (random), or by pair index (index, the earlier order)
+    # selection breaks them (random), or by pair index (index)
     jaccard_ties: str = "random"
     # method=power_bald: images drawn with probability proportional to (best J-BALD score)^power_beta
     power_beta: float = 1.0

@@ -2,7 +2,7 @@
 
     python scripts/bench_labeling.py                                 # commodity 200/class, seeds 0 1, SS and RIGW
     python scripts/bench_labeling.py --datasets dog vertebrate --seeds 2 3 4 --methods ss
-    python scripts/bench_labeling.py --ref 7329c4b                   # a git ref's core as the reference
+    python scripts/bench_labeling.py --ref REF                       # the core of git ref REF as the reference
     python scripts/bench_labeling.py --variant cold=learner.warm_start=false   # an option set beside the default
 
 Every (core, subtask, method, seed) is one `run.py` process (one torch thread each, `--jobs` at a
@@ -13,8 +13,8 @@ and the annotations per image needed to reach `--targets` (linear between steps;
 Per core: means over seeds, and for every other core its paired reduction against the reference core
 on the same seeds (`labald.comparison`: `rise`, the primary measure of `make figures`, and `target`),
 with a 95% t-interval over the seed-runs.
-On commodity 200/class, seeds 0 and 1, the issue-10 measurements of Liao et al.'s own loop on the
-same pool and crowd are printed beside (`LIAO` below), with the accuracy they had where labald's
+On commodity 200/class, seeds 0 and 1, measurements of Liao et al.'s own loop (run with their code) on
+the same pool and crowd are printed beside (`LIAO` below), with the accuracy they had where labald's
 stopping rule fired as a per-seed target.
 """
 
@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from labald import comparison  # noqa: E402
 from labald.metrics import read_metrics  # noqa: E402
 
-# Issue 10: Liao et al.'s loop (fidler-lab/efficient-annotation-cookbook, online_label/) on the pool and
+# Liao et al.'s loop (fidler-lab/efficient-annotation-cookbook, online_label/) on the pool and
 # 60 workers of `dataset=commodity dataset.n_per_class=200`, B = 100. Label accuracy at 0.2 / 0.4 / 0.6
 # annotations per image, and (ann./image, accuracy) where labald's stopping rule fired in that run.
 LIAO = {

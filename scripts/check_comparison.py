@@ -1,9 +1,9 @@
-"""Check the `rise` rows of the comparison table against the runs they come from.
+"""Check the `plateau` and `early_rise` rows of the comparison table against the runs they come from.
 
 Usage:
     python scripts/check_comparison.py --runs results/runs --table results/figures/comparison.csv
 
-The `rise` measure is re-implemented here from its written definition, independently of
+The two measures are re-implemented here from their written definitions, independently of
 labald.comparison (nothing from labald is imported), so a slip in either shows up as a difference:
 
 - runs live at <runs>/<dataset>/<run name>/seed=<s>/ (metrics.csv, config.yaml, and summary.json once
@@ -16,10 +16,14 @@ labald.comparison (nothing from labald is imported), so a slip in either shows u
   la_bald@rerun=r vs la_bald for every r >= 1 (`@rerun=r`: the run with rerun=r in config.yaml, against
   the rerun=0 run of the same seed); a pair exists on a seed when both runs (same dataset, study and
   seed) finished.
-- rise of one seed: curves y(x) with x = annotations_per_image, y = label_accuracy, rows by step,
-  linear between points; a0 = the higher first y, af = the lower last y (no value if af <= a0);
-  targets t_q = a0 + q (af - a0), q = 0.5, 0.6, 0.7, 0.8, 0.9; a run's cost c(t) is the first x where
-  its curve reaches t; reduction = 100 (1 - exp(mean_q log(c_method(t_q) / c_baseline(t_q)))).
+- one seed: curves y(x) with x = annotations_per_image, y = label_accuracy, rows by step, linear
+  between points; a0 = the higher first y, af = the lower last y (no value if af <= a0); targets
+  t_q = a0 + q (af - a0), q = 0.90, 0.95, 0.98 for `plateau` and 0.5, 0.6, 0.7, 0.8, 0.9 for
+  `early_rise`; a run's cost c(t) is the first x where its curve reaches t; reduction = 100 (1 -
+  exp(mean_q log(c_method(t_q) / c_baseline(t_q)))).
+- equal protocol: every table row whose `kind` is `sampler` pairs two methods whose names carry the
+  same `@batch_ramp=...` and `@aggregation.forgetting=...` tags (the protocol settings joined to a
+  name); a row of another kind is a protocol or A/A row and must say so.
 - table mean: seeds combine as log cost ratios. A seed's reduction r is L = -log(1 - r/100); the row
   per dataset is 100 (1 - exp(-mean of L over seeds)); dataset `mean` is the same map applied to the
   mean over datasets of the per-dataset mean L, for pairs seen on two or more datasets.
@@ -41,7 +45,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-QUANTILES = (0.5, 0.6, 0.7, 0.8, 0.9)
+QUANTILES = {"plateau": (0.90, 0.95, 0.98), "early_rise": (0.5, 0.6, 0.7, 0.8, 0.9)}
+PROTOCOL_KEYS = ("batch_ramp", "aggregation.forgetting")
 TOLERANCE = 0.5  # points
 RERUN = "@rerun="
 PAIRS = (
@@ -73,8 +78,9 @@ def cost(x: np.ndarray, y: np.ndarray, target: float) -> float:
     return float(x[i - 1] + (target - y[i - 1]) / (y[i] - y[i - 1]) * (x[i] - x[i - 1]))
 
 
-def rise(method: pd.DataFrame, baseline: pd.DataFrame) -> float:
-    """Reduction (%) in annotations per image of method vs baseline on one seed; NaN when af <= a0."""
+def reduction(method: pd.DataFrame, baseline: pd.DataFrame, quantiles) -> float:
+    """Reduction (%) in annotations per image of method vs baseline on one seed at the targets of
+    `quantiles`; NaN when af <= a0."""
     curves = []
     for metrics in (method, baseline):
         ordered = metrics.sort_values("step", kind="stable")
@@ -84,7 +90,7 @@ def rise(method: pd.DataFrame, baseline: pd.DataFrame) -> float:
     if not af > a0:  # also catches a NaN accuracy
         return math.nan
     logs = []
-    for q in QUANTILES:
+    for q in quantiles:
         target = a0 + q * (af - a0)
         c_method, c_baseline = (cost(x, y, target) for x, y in curves)
         if not (c_method > 0 and c_baseline > 0):  # cannot happen on curves with x >= 0 rising past y[0]
@@ -156,15 +162,16 @@ def load_finished_runs(runs_dir: Path) -> dict[tuple, pd.DataFrame]:
     return {key: metrics for key, (_, _, metrics) in runs.items()}
 
 
-def recompute(runs: dict[tuple, pd.DataFrame]) -> dict[tuple, tuple[float, int]]:
-    """(mean rise, seeds with a value) per (setting, dataset, method, baseline), with dataset `mean` rows."""
+def recompute(runs: dict[tuple, pd.DataFrame], measure: str) -> dict[tuple, tuple[float, int]]:
+    """(mean reduction, seeds with a value) per (setting, dataset, method, baseline) on `measure`, with
+    dataset `mean` rows."""
     per_seed: dict[tuple, list[float]] = defaultdict(list)
     labels = {key[3] for key in runs}
     for (setting, dataset, study, label, seed), metrics in runs.items():
         for baseline in labels:
             if not checked_pair(label, baseline) or (setting, dataset, study, baseline, seed) not in runs:
                 continue
-            value = rise(metrics, runs[(setting, dataset, study, baseline, seed)])
+            value = reduction(metrics, runs[(setting, dataset, study, baseline, seed)], QUANTILES[measure])
             if not math.isnan(value):
                 per_seed[(setting, dataset, label, baseline)].append(-math.log(1.0 - value / 100.0))
     logs = {key: (float(np.mean(values)), len(values)) for key, values in per_seed.items() if values}
@@ -175,13 +182,29 @@ def recompute(runs: dict[tuple, pd.DataFrame]) -> dict[tuple, tuple[float, int]]
     return {key: (100.0 * (1.0 - math.exp(-mean)), n) for key, (mean, n) in logs.items()}
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """The table's `rise` rows for the checked settings and pairs."""
+def protocol_tags(method: str) -> list[str]:
+    """The protocol settings a comparison-table method name carries (`elr@batch_ramp=1` -> ['batch_ramp=1'])."""
+    return [t for t in method.split("@")[1:] if t.split("=")[0] in PROTOCOL_KEYS]
+
+
+def mixed_protocol_rows(path: Path) -> list[str]:
+    """Rows of the table that pair methods of different protocols without being protocol rows."""
+    table = pd.read_csv(path, dtype=str)
+    if "kind" not in table.columns:
+        return [f"{path}: no `kind` column"]
+    mixed = np.array([protocol_tags(m) != protocol_tags(b) for m, b in zip(table["method"], table["baseline"])], bool)
+    bad = table[(table["kind"] == "sampler").to_numpy() & mixed]
+    return [f"{r['method']} vs {r['baseline']} ({r['setting']}, {r['dataset']}, {r['measure']}) pairs two protocols "
+            "as a sampler row" for _, r in bad.iterrows()]
+
+
+def read_table(path: Path, measure: str) -> pd.DataFrame:
+    """The table's rows of `measure` for the checked settings and pairs."""
     table = pd.read_csv(path, dtype={column: str for column in TABLE_KEY + ["measure"]})
     missing = set(TABLE_KEY + ["measure", "mean"]) - set(table.columns)
     if missing:
         raise SystemExit(f"{path}: no column(s) {', '.join(sorted(missing))}")
-    rows = table[(table["measure"] == "rise") & table["setting"].isin(SETTINGS)]
+    rows = table[(table["measure"] == measure) & table["setting"].isin(SETTINGS)]
     return rows[[checked_pair(m, b) for m, b in zip(rows["method"], rows["baseline"])]]
 
 
@@ -192,32 +215,31 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.runs.is_dir():
         raise SystemExit(f"no runs directory at {args.runs}")
-    ours = recompute(load_finished_runs(args.runs))
-    rows = read_table(args.table)
-
-    worst, compared, problems = 0.0, 0, []
-    print(f"{'setting':<14} {'dataset':<28} {'method':<16} {'baseline':<16} {'recomputed':>10} {'table':>10} "
-          f"{'|diff|':>8}  n (ours/table; datasets in ours for `mean`)")
-    for _, row in rows.iterrows():
-        key = tuple(row[column] for column in TABLE_KEY)
-        table_mean = float(row["mean"])
-        mean, n = ours.get(key, (math.nan, 0))
-        table_n = row.get("n_seeds", "?")
-        table_n = int(table_n) if isinstance(table_n, float) and table_n.is_integer() else table_n
-        if math.isnan(mean) and math.isnan(table_mean):
-            diff_text = "both NaN"
-        elif math.isnan(mean) or math.isnan(table_mean):
-            diff_text = "MISSING"
-            problems.append(f"{key}: recomputed {mean:.3f}, table {table_mean:.3f}")
-        else:
-            diff = abs(mean - table_mean)
-            worst, compared = max(worst, diff), compared + 1
-            diff_text = f"{diff:8.3f}" + ("" if diff <= TOLERANCE else "  <-- over tolerance")
-        print(f"{key[0]:<14} {key[1]:<28} {key[2]:<16} {key[3]:<16} {mean:10.3f} {table_mean:10.3f} "
-              f"{diff_text:>8}  {n}/{table_n}")
-    listed = {tuple(row[column] for column in TABLE_KEY) for _, row in rows.iterrows()}
-    for key in sorted(set(ours) - listed):
-        problems.append(f"{key}: recomputed {ours[key][0]:.3f} over {ours[key][1]}, not in the table")
+    runs = load_finished_runs(args.runs)
+    worst, compared, problems = 0.0, 0, mixed_protocol_rows(args.table)
+    print(f"{'measure':<10} {'setting':<14} {'dataset':<28} {'method':<16} {'baseline':<16} {'recomputed':>10} "
+          f"{'table':>10} {'|diff|':>8}  n (ours/table; datasets in ours for `mean`)")
+    for measure in QUANTILES:
+        ours, rows = recompute(runs, measure), read_table(args.table, measure)
+        for _, row in rows.iterrows():
+            key = tuple(row[column] for column in TABLE_KEY)
+            table_mean = float(row["mean"])
+            mean, n = ours.get(key, (math.nan, 0))
+            table_n = row.get("n_seeds", "?")
+            if math.isnan(mean) and math.isnan(table_mean):
+                diff_text = "both NaN"
+            elif math.isnan(mean) or math.isnan(table_mean):
+                diff_text = "MISSING"
+                problems.append(f"{measure} {key}: recomputed {mean:.3f}, table {table_mean:.3f}")
+            else:
+                diff = abs(mean - table_mean)
+                worst, compared = max(worst, diff), compared + 1
+                diff_text = f"{diff:8.3f}" + ("" if diff <= TOLERANCE else "  <-- over tolerance")
+            print(f"{measure:<10} {key[0]:<14} {key[1]:<28} {key[2]:<16} {key[3]:<16} {mean:10.3f} {table_mean:10.3f} "
+                  f"{diff_text:>8}  {n}/{table_n}")
+        listed = {tuple(row[column] for column in TABLE_KEY) for _, row in rows.iterrows()}
+        for key in sorted(set(ours) - listed):
+            problems.append(f"{measure} {key}: recomputed {ours[key][0]:.3f} over {ours[key][1]}, not in the table")
     for problem in problems:
         print(f"problem: {problem}")
     print(f"max |diff| = {worst:.3f} points over {compared} rows")

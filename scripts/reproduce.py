@@ -4,12 +4,16 @@
     python scripts/reproduce.py --quick         # digits + a small sandbox, 2 seeds (`make reproduce-quick`)
     python scripts/reproduce.py --dry-run       # print the commands and the number of runs only
 
-Studies (SPEC 7, 8; paper Sec. 5 and appendices B.3, H), each over the four samplers:
-  main       stopping=unconfident (the paper's rule), on every subtask, --seeds seeds;
+Studies (paper Sec. 5 and appendices B.3, H):
+  main       the paper's four samplers and ELR (ours), stopping=unconfident (the paper's rule), on every
+             subtask, --seeds seeds;
+  ramp       a protocol study: SS, J-BALD, LA-BALD and ELR asking 1, 2, 4, ... pairs in the first steps
+             (batch_ramp=--ramp), --ramp-seeds seeds; compared with each other (ramped against ramped)
+             and each with itself at B every step, never with the main study's samplers;
   aa         the main study's J-BALD and LA-BALD again with other luck on the same world (rerun=1 ...
-             --aa-reruns): the A/A check of every paired comparison (labald.comparison);
-  over       stopping=budget up to --budget annotations per image (over-annotation, phase=over);
-  imbalance  dataset.imbalance_ratio=--imbalance-ratio (majority/minority class size);
+             --aa-reruns, --aa-seeds seeds): the A/A check of every paired comparison (labald.comparison);
+  over       the paper's four, stopping=budget up to --budget annotations per image (over-annotation);
+  imbalance  the paper's four, dataset.imbalance_ratio=--imbalance-ratio (majority/minority class size);
   dynamics   (on request) the main study under each crew of --dynamics (skills that learn, tire, drift,
              or spammers; labald/workers/dynamics.py), each sampler with the paper's EM and with EM
              that forgets (--forgetting), experts paid --cost-expert crowd answers.
@@ -40,14 +44,20 @@ from labald.settings import protocol_diff, run_name
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("ss", "rand_i_greedy_w", "j_bald", "la_bald")
+MAIN_METHODS = (*METHODS, "elr")
+RAMP_METHODS = ("ss", "j_bald", "la_bald", "elr")  # the protocol study: each ramped, against the others ramped
 AA_METHODS = ("j_bald", "la_bald")  # each compared with itself on one world: the A/A check
-MAIN_SEEDS = 10  # the seeds the power analysis asks for: docs/results.md
+# The seeds the power analysis asks for LA-BALD vs J-BALD within +-5 points on `plateau`, the mean over the
+# four subtasks (docs/results.md, "Power"); the protocol and A/A studies need fewer (their effects are
+# large, or their point is coverage).
+MAIN_SEEDS = 12
+SIDE_SEEDS = 6
 SUBTASKS = ("dog", "vertebrate", "insect_fungus", "commodity")
 SUBTASK_CLASSES = {"dog": 19, "vertebrate": 18, "insect_fungus": 13, "commodity": 16}  # classes per subtask
 FULL_N_PER_CLASS = 200  # the paper's scale is 1300 (ImageNet's train size): --paper
 PAPER_N_PER_CLASS = 1300
-# --paper: the paper's samplers and ours, ELR asking 1, 2, 4, ... pairs in its first steps (docs/results.md)
-PAPER_METHODS = (*METHODS, "elr@batch_ramp=1")
+# --paper: the paper's samplers and ours, every one asking B pairs a step (equal protocol)
+PAPER_METHODS = MAIN_METHODS
 # run.py's config groups chosen in an override, and the key a run config holds the choice under
 GROUP_CHOICE = {"workers": "workers.source", "stopping": "stopping.rule"}
 # --studies dynamics: each of --dynamics as run.py overrides (labald/workers/dynamics.py); spammers: a
@@ -153,7 +163,9 @@ def plan(args) -> list[Group]:
 
     groups = []
     studies = [("main", args.datasets, seeds, [], None, None, 0),
-               *(("aa", args.datasets, seeds, [f"rerun={r}"], None, None, r) for r in range(1, args.aa_reruns + 1)),
+               ("ramp", args.datasets, list(range(args.ramp_seeds)), [], None, None, 0),
+               *(("aa", args.datasets, list(range(args.aa_seeds)), [f"rerun={r}"], None, None, r)
+                 for r in range(1, args.aa_reruns + 1)),
                ("imbalance", args.imbalance_datasets, list(range(args.imbalance_seeds)),
                 [f"dataset.imbalance_ratio={_num(args.imbalance_ratio)}"], args.imbalance_ratio, None, 0),
                ("over", args.over_datasets, list(range(args.over_seeds)),
@@ -167,7 +179,8 @@ def plan(args) -> list[Group]:
         by_size: dict[int | None, list[str]] = {}
         for d in datasets:
             by_size.setdefault(pool(d)[1], []).append(d)
-        specs = AA_METHODS if study == "aa" else args.methods
+        specs = {"aa": AA_METHODS, "main": args.methods or MAIN_METHODS,
+                 "ramp": [f"{m}@batch_ramp={args.ramp}" for m in args.ramp_methods]}.get(study, args.methods or METHODS)
         if study == "dynamics":  # each sampler with the paper's EM and with EM that forgets
             specs = [*specs, *(with_setting(m, f"aggregation.forgetting={_num(g)}") for g in args.forgetting
                                for m in specs)]
@@ -313,20 +326,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true",
                    help="reduced sweep for CI: digits and commodity at --n-per-class 100, 2 seeds")
     p.add_argument("--seeds", type=int,
-                   help=f"seeds of the main and A/A studies (default: {MAIN_SEEDS}; paper: 5; quick: 2)")
+                   help=f"seeds of the main and imbalance studies (default: {MAIN_SEEDS}; paper: 4; quick: 2)")
     p.add_argument("--datasets", nargs="+", help="datasets of the main study (default: the four subtasks)")
     p.add_argument("--n-per-class", type=int,
                    help=f"sandbox images per class (default: {FULL_N_PER_CLASS}; quick: 100; paper: 1300)")
     p.add_argument("--paper", action="store_true",
                    help=f"the paper's scale: --n-per-class {PAPER_N_PER_CLASS}, the main and imbalance studies, "
                         f"the paper's samplers and ours ({', '.join(PAPER_METHODS)})")
-    p.add_argument("--methods", nargs="+", help=f"samplers of the main, imbalance and over studies (default: "
-                                                 f"{', '.join(METHODS)})")
+    p.add_argument("--methods", nargs="+",
+                   help=f"samplers of the main, imbalance and over studies (default: {', '.join(MAIN_METHODS)} in "
+                        f"main, {', '.join(METHODS)} in the others)")
     p.add_argument("--studies", nargs="+",
-                   choices=["main", "aa", "imbalance", "over", "dynamics"],
-                   help="default: main, aa, imbalance, over (paper: main, imbalance); dynamics runs on request")
-    p.add_argument("--aa-reruns", type=int, default=2,
-                   help="reruns of the A/A study, rerun=1 ... this (default: 2; quick: 1)")
+                   choices=["main", "ramp", "aa", "imbalance", "over", "dynamics"],
+                   help="default: main, ramp, aa, imbalance, over (paper: main, imbalance; quick: all but ramp); "
+                        "dynamics runs on request")
+    p.add_argument("--ramp", type=int, default=1, help="the ramp study's batch_ramp: pairs at step 1 (default: 1)")
+    p.add_argument("--ramp-methods", nargs="+", default=list(RAMP_METHODS),
+                   help=f"samplers of the ramp study (default: {', '.join(RAMP_METHODS)})")
+    p.add_argument("--ramp-seeds", type=int, default=SIDE_SEEDS,
+                   help=f"seeds of the ramp study (default: {SIDE_SEEDS})")
+    p.add_argument("--aa-reruns", type=int, default=1, help="reruns of the A/A study, rerun=1 ... this (default: 1)")
+    p.add_argument("--aa-seeds", type=int, help=f"seeds of the A/A study (default: {SIDE_SEEDS}; quick: as --seeds)")
     p.add_argument("--budget", type=float, default=1.0, help="annotations per image of the over study")
     p.add_argument("--over-datasets", nargs="+", help="datasets of the over study (default: as --datasets)")
     p.add_argument("--over-seeds", type=int, help="seeds of the over study (default: 2; quick: 1)")
@@ -359,9 +379,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.n_per_class = args.n_per_class or PAPER_N_PER_CLASS
         args.studies = args.studies or ["main", "imbalance"]
         args.methods = args.methods or list(PAPER_METHODS)
-    args.studies = args.studies or ["main", "aa", "imbalance", "over"]
-    args.methods = args.methods or list(METHODS)
     if args.quick:
+        args.studies = args.studies or ["main", "aa", "imbalance", "over"]
+        args.methods = args.methods or list(METHODS)
         args.seeds = args.seeds or 2
         args.datasets = args.datasets or ["digits", "commodity"]
         args.n_per_class = args.n_per_class or 100
@@ -370,10 +390,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.imbalance_datasets = args.imbalance_datasets or ["commodity"]
         args.imbalance_seeds = args.imbalance_seeds or 1
         args.aa_reruns = min(args.aa_reruns, 1)
-    # The full sweep's defaults: the paper's 4 subtasks x 4 samplers on sandbox pools of FULL_N_PER_CLASS
+    # The full sweep's defaults: the paper's 4 subtasks x 5 samplers on sandbox pools of FULL_N_PER_CLASS
     # images per class, with the seeds a paired comparison needs to resolve 5 points on the mean over
     # subtasks (docs/results.md), the same for imbalance; 2 seeds for the over-annotation curves.
+    args.studies = args.studies or ["main", "ramp", "aa", "imbalance", "over"]
     args.seeds = args.seeds or MAIN_SEEDS
+    args.aa_seeds = args.aa_seeds or (args.seeds if args.quick else SIDE_SEEDS)
     args.datasets = args.datasets or list(SUBTASKS)
     args.n_per_class = args.n_per_class or FULL_N_PER_CLASS
     args.over_datasets = args.over_datasets or args.datasets

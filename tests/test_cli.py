@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 import torch
 
-from labald.cli import main
+from labald.cli import build_parser, main
 from labald.errors import LabaldError
 from labald.experiment import build_experiment
 from labald.loop import advance, initial_state
 from labald.workers import build_workers
-from tests.helpers import make_settings
+from tests.helpers import ROOT, make_settings
 
 
 @pytest.fixture(autouse=True)
@@ -224,7 +224,12 @@ def test_aggregate_with_features_uses_the_learner_to_label_better(tmp_path, caps
     assert plain < 0.65 and learned > plain + 0.2, (plain, learned)
 
 
-def test_propose_returns_valid_new_pairs_within_capacities_and_caps(tmp_path, capsys):
+OWN_SAMPLER = "examples.samplers.uncertainty:UncertaintySampler"
+
+
+@pytest.mark.parametrize("choice", [["--method", "la_bald"], ["--method", "ss"], ["--method", "elr"],
+                                    ["--sampler", OWN_SAMPLER]], ids=lambda choice: choice[-1].split(":")[-1])
+def test_propose_returns_valid_new_pairs_within_capacities_and_caps(tmp_path, capsys, choice):
     settings = make_settings(SMALL_DIGITS, tmp_path / "run")
     exp = _digits_campaign_files(tmp_path, settings)
     rng = np.random.default_rng(0)
@@ -237,19 +242,48 @@ def test_propose_returns_valid_new_pairs_within_capacities_and_caps(tmp_path, ca
     capacity = {f"w{j}": c for j, c in enumerate([0, 1, 2, 3, 5, 0, 9, 9, 1, 2])}
     pd.DataFrame({"worker": list(capacity), "capacity": list(capacity.values())}).to_csv(
         tmp_path / "roster.csv", index=False)
-    for method in ("la_bald", "ss"):
-        assert main(_propose_args(tmp_path, ["--method", method])) == 0
-        tasks = pd.read_csv(tmp_path / "tasks.csv", dtype=str)
-        assert 0 < len(tasks) <= 40 and tasks["task"].is_unique
-        assert set(tasks["task"]) <= {f"img{i}" for i in range(n)}  # pool tasks, never gold
-        asked = set(zip(answers["task"], answers["worker"]))
-        assert not asked & set(zip(tasks["task"], tasks["worker"]))
-        per_task = answers["task"].value_counts()
-        assert all(per_task.get(t, 0) < 3 for t in tasks["task"])
-        used = tasks["worker"].value_counts()
-        assert all(w in capacity and used[w] <= capacity[w] for w in used.index)
-        assert np.isfinite(tasks["score"].astype(float)).all()
+    assert main(_propose_args(tmp_path, choice)) == 0
+    tasks = pd.read_csv(tmp_path / "tasks.csv", dtype=str)
+    assert 0 < len(tasks) <= 40 and tasks["task"].is_unique
+    assert set(tasks["task"]) <= {f"img{i}" for i in range(n)}  # pool tasks, never gold
+    asked = set(zip(answers["task"], answers["worker"]))
+    assert not asked & set(zip(tasks["task"], tasks["worker"]))
+    per_task = answers["task"].value_counts()
+    assert all(per_task.get(t, 0) < 3 for t in tasks["task"])
+    used = tasks["worker"].value_counts()
+    assert all(w in capacity and used[w] <= capacity[w] for w in used.index)
+    assert np.isfinite(tasks["score"].astype(float)).all()
     assert "proposed" in capsys.readouterr().out
+
+
+def test_propose_takes_every_method_of_the_simulator_but_the_oracle():
+    """Each configs/method/*.yaml is a --method, but the oracle and `custom` (that is --sampler)."""
+    names = {path.stem for path in (ROOT / "configs" / "method").glob("*.yaml")}
+    assert {"ss", "la_bald", "elr", "power_bald"} <= names
+    propose = ["propose", "--annotations", "a.csv", "--features", "f.npy", "--ids", "i.txt", "--workers", "r.csv",
+               "-o", "t.csv"]
+    for name in sorted(names - {"oracle", "custom"}):
+        assert build_parser().parse_args([*propose, "--method", name]).method == name
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (["--method", "oracle"], "oracle ranks pairs by the true labels and the workers' true skills, which only a "
+                             "simulation knows; a campaign has neither"),
+    (["--sampler", "nosuch:Thing"], "method.sampler=nosuch:Thing: cannot import nosuch"),
+    (["--sampler", "examples.samplers.uncertainty:Nope"], "examples.samplers.uncertainty has no class Nope"),
+    (["--method", "ss", "--sampler", OWN_SAMPLER], "argument --sampler: not allowed with argument --method"),
+    (["--sampler", OWN_SAMPLER, "--worker-skill", "one_coin"], "a --sampler of your own reads EM's itself"),
+], ids=["oracle", "no module", "no class", "method and sampler", "sampler and worker skill"])
+def test_a_sampler_propose_cannot_use_gets_one_line_exit_2_and_nothing_written(tmp_path, capsys, extra, expected):
+    files = _valid_files(tmp_path)
+    (tmp_path / "out").mkdir()
+    args = ["propose", "--annotations", str(files["answers"]), "--features", str(files["features"]),
+            "--ids", str(files["ids"]), "--workers", str(files["roster"]), "-B", "2",
+            "-o", str(tmp_path / "out" / "tasks.csv"), *extra]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("labald: error: ") and expected in err[0], err
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_propose_says_done_and_exits_0_when_the_stopping_rule_fires(tmp_path, capsys):

@@ -28,33 +28,45 @@ def test_cost_to_reach_interpolates_the_first_crossing_and_is_nan_when_never_rea
     assert math.isnan(cmp.cost_to_reach([0, 1], [0.5, 0.6], 0.8))
 
 
-def test_rise_is_the_geometric_mean_cost_ratio_at_five_targets_by_hand():
+def test_plateau_is_the_geometric_mean_cost_ratio_at_three_targets_near_the_plateau_by_hand():
+    # a0 = 0.5, af = 0.9: targets 0.86, 0.88, 0.892, all on the last segment of both curves. FAST:
+    # 0.5 + 0.5 (t - 0.8) / 0.1 = 0.80, 0.90, 0.96; SLOW: 0.5 + 0.5 (t - 0.6) / 0.3 = 0.9333, 0.9667, 0.9867.
+    fast, slow = [0.80, 0.90, 0.96], [0.5 + 0.26 / 0.6, 0.5 + 0.28 / 0.6, 0.5 + 0.292 / 0.6]
+    expected = 100 * (1 - np.prod(np.divide(fast, slow)) ** (1 / 3))
+    assert cmp.plateau(X, FAST, X, SLOW) == pytest.approx(expected)
+    assert expected == pytest.approx(8.09, abs=0.01)  # ratios .857, .931, .973
+    assert cmp.plateau(X, SLOW, X, FAST) == pytest.approx(100 * (1 - 1 / (1 - expected / 100)))  # symmetric in log
+    # the early targets (0.70-0.86) see FAST far ahead; near the plateau the two are much closer
+    assert cmp.early_rise(X, FAST, X, SLOW) > 4 * cmp.plateau(X, FAST, X, SLOW)
+
+
+def test_early_rise_is_the_geometric_mean_cost_ratio_at_five_targets_by_hand():
     # a0 = 0.5, af = 0.9: targets 0.70, 0.74, 0.78, 0.82, 0.86. FAST: 0.5 (t - 0.5) / 0.3 up to 0.8,
     # then 0.5 + 0.5 (t - 0.8) / 0.1; SLOW: 0.5 + 0.5 (t - 0.6) / 0.3 above 0.6.
     fast = [1 / 3, 0.4, 0.28 / 0.6, 0.6, 0.8]
     slow = [2 / 3, 0.5 + 0.07 / 0.3, 0.8, 0.5 + 0.11 / 0.3, 0.5 + 0.13 / 0.3]
     expected = 100 * (1 - np.prod(np.divide(fast, slow)) ** (1 / 5))
-    assert cmp.rise(X, FAST, X, SLOW) == pytest.approx(expected)
+    assert cmp.early_rise(X, FAST, X, SLOW) == pytest.approx(expected)
     assert expected == pytest.approx(37.63, abs=0.01)  # ratios .5, .545, .583, .692, .857
-    assert cmp.rise(X, SLOW, X, FAST) == pytest.approx(100 * (1 - 1 / (1 - expected / 100)))  # symmetric in log
-    assert cmp.rise(X, FAST, X, FAST) == 0.0
+    assert cmp.early_rise(X, SLOW, X, FAST) == pytest.approx(100 * (1 - 1 / (1 - expected / 100)))  # symmetric in log
+    assert cmp.early_rise(X, FAST, X, FAST) == 0.0
 
 
-def test_rise_uses_the_higher_start_and_the_lower_final():
+def test_early_rise_uses_the_higher_start_and_the_lower_final():
     # baseline starts at 0.6 and ends at 1.0: a0 = 0.6, af = 0.9 (the method's final)
     base_x, base_y = [0.0, 0.5, 1.0], [0.6, 0.7, 1.0]
-    targets = cmp.rise_targets(np.array(FAST), np.array(base_y))
+    targets = cmp.rise_targets(np.array(FAST), np.array(base_y), cmp.EARLY_QUANTILES)
     np.testing.assert_allclose(targets, [0.75, 0.78, 0.81, 0.84, 0.87])
     fast = [0.5 * 0.25 / 0.3, 0.5 * 0.28 / 0.3, 0.55, 0.7, 0.85]
     base = [0.5 + 0.5 * (t - 0.7) / 0.3 for t in targets]
-    assert cmp.rise(X, FAST, base_x, base_y) == pytest.approx(100 * (1 - np.prod(np.divide(fast, base)) ** 0.2))
+    assert cmp.early_rise(X, FAST, base_x, base_y) == pytest.approx(100 * (1 - np.prod(np.divide(fast, base)) ** 0.2))
 
 
 def test_a_pair_without_a_rise_has_no_value():
     """A run that never gets above the other's start leaves no target between start and final: the
-    seed has no `rise` (NaN) and is left out of the table's counts, which show it."""
+    seed has no `plateau` or `early_rise` (NaN) and is left out of the table's counts, which show it."""
     flat = [0.5, 0.5, 0.5]
-    assert math.isnan(cmp.rise(X, flat, X, SLOW))
+    assert math.isnan(cmp.early_rise(X, flat, X, SLOW)) and math.isnan(cmp.plateau(X, flat, X, SLOW))
     assert math.isnan(cmp.target(X, flat, X, SLOW))  # target 0.5: the baseline "reaches" it at 0
 
 
@@ -106,43 +118,49 @@ def test_table_by_hand_with_reruns_as_the_aa_pair(tmp_path):
     table = cmp.compare(frame)
     assert set(table["setting"]) == {"main"}  # the rerun joined the main study
     assert set(zip(table["method"], table["baseline"])) == {("la_bald", "j_bald"), ("j_bald@rerun=1", "j_bald")}
-    row = table[(table["method"] == "la_bald") & (table["dataset"] == "a") & (table["measure"] == "rise")].iloc[0]
-    values = [cmp.rise(X, [0.5, 0.8 - 0.02 * s, 0.9], X, [0.5, 0.6 + 0.02 * s, 0.9]) for s in range(3)]
+    row = table[(table["method"] == "la_bald") & (table["dataset"] == "a") & (table["measure"] == "plateau")].iloc[0]
+    values = [cmp.plateau(X, [0.5, 0.8 - 0.02 * s, 0.9], X, [0.5, 0.6 + 0.02 * s, 0.9]) for s in range(3)]
     logs = [-100 * math.log(1 - v / 100) for v in values]  # seeds combine as log cost ratios
     half = stats.t.ppf(0.975, 2) * np.std(logs, ddof=1) / math.sqrt(3)
     back = [100 * (1 - math.exp(-p / 100)) for p in (np.mean(logs), np.mean(logs) - half, np.mean(logs) + half)]
     assert (row["n_seeds"], row["wins"]) == (3, 3)
     assert (row["mean"], row["ci_low"], row["ci_high"]) == pytest.approx(back)
     assert row["sd"] == pytest.approx(np.std(logs, ddof=1))
-    mean_row = table[(table["method"] == "la_bald") & (table["dataset"] == "mean") & (table["measure"] == "rise")]
+    mean_row = table[(table["method"] == "la_bald") & (table["dataset"] == "mean") & (table["measure"] == "plateau")]
     assert mean_row["paper"].iloc[0] == 12.0 and mean_row["n_seeds"].iloc[0] == 3
-    aa = table[(table["method"] == "j_bald@rerun=1") & (table["measure"] == "rise") & (table["dataset"] == "a")]
+    assert dict(zip(table["method"], table["kind"])) == {"la_bald": "sampler", "j_bald@rerun=1": "aa"}
+    aa = table[(table["method"] == "j_bald@rerun=1") & (table["measure"] == "early_rise") & (table["dataset"] == "a")]
     assert aa["wins"].iloc[0] == 1 and aa["n_seeds"].iloc[0] == 3  # better on seed 1 only, 0 elsewhere
     coverage = cmp.aa_coverage(table)
     assert set(coverage["measure"]) == set(cmp.MEASURES) and (coverage["intervals"] == 2).all()
 
 
-def test_a_ramped_sampler_joins_its_study_and_meets_its_own_sampler_at_b(tmp_path):
+def test_a_ramped_sampler_meets_ramped_samplers_and_itself_at_b_only_as_a_protocol_row(tmp_path):
     frame = _two_datasets(tmp_path, extra=[("a", "elr", s, X, [0.5, 0.7, 0.9]) for s in range(3)]
                           + [("a", m, s, X, [0.5, 0.85, 0.9], None, "unconfident", 1, True, 0, 0, 1)
                              for s in range(3) for m in ("elr", "j_bald")])
     table = cmp.compare(frame)
     assert set(table["setting"]) == {"main"}  # the ramped runs joined the main study
-    pairs = set(zip(table["method"], table["baseline"]))
-    assert {("elr@batch_ramp=1", "j_bald"), ("elr@batch_ramp=1", "la_bald"), ("elr@batch_ramp=1", "elr"),
-            ("elr", "j_bald"), ("elr@batch_ramp=1", "j_bald@batch_ramp=1"), ("j_bald@batch_ramp=1", "j_bald")} <= pairs
-    assert ("j_bald@batch_ramp=1", "elr") not in pairs
+    kinds = dict(zip(zip(table["method"], table["baseline"]), table["kind"]))
+    assert {("elr@batch_ramp=1", "j_bald@batch_ramp=1"): "sampler", ("elr", "j_bald"): "sampler",
+            ("elr", "la_bald"): "sampler", ("elr@batch_ramp=1", "elr"): "protocol",
+            ("j_bald@batch_ramp=1", "j_bald"): "protocol"}.items() <= kinds.items()
+    for method, baseline in [("elr@batch_ramp=1", "j_bald"), ("elr@batch_ramp=1", "la_bald"),
+                             ("j_bald@batch_ramp=1", "elr"), ("la_bald", "j_bald@batch_ramp=1")]:
+        assert (method, baseline) not in kinds  # never a sampler claim across two protocols
+        assert cmp.pair_kind(method, baseline) is None
     row = table[(table["method"] == "elr@batch_ramp=1") & (table["baseline"] == "elr")
-                & (table["measure"] == "rise") & (table["dataset"] == "a")].iloc[0]
-    assert row["mean"] == pytest.approx(cmp.rise(X, [0.5, 0.85, 0.9], X, [0.5, 0.7, 0.9]))  # the same each seed
+                & (table["measure"] == "early_rise") & (table["dataset"] == "a")].iloc[0]
+    assert row["mean"] == pytest.approx(cmp.early_rise(X, [0.5, 0.85, 0.9], X, [0.5, 0.7, 0.9]))  # the same each seed
     assert method_name("elr@batch_ramp=1") == "ELR, ramp from 1"
+    assert all(math.isnan(p) for p in table.loc[table["method"] != "la_bald", "paper"])  # the paper's figure: LA-BALD
 
 
 def test_seeds_combine_in_log_so_equal_samplers_read_zero():
     # An A/A pair costing 2x on one seed and 0.5x on the other: equal worth. The reductions are -100% and
     # +50%; their plain mean (-25%) would call the rerun worse, the mean log ratio is exactly 0.
     values = pd.DataFrame({"setting": "main", "dataset": "a", "seed": [0, 1], "method": "j_bald@rerun=1",
-                           "baseline": "j_bald", "measure": "rise", "reduction": [-100.0, 50.0]})
+                           "baseline": "j_bald", "measure": "plateau", "reduction": [-100.0, 50.0]})
     row = cmp.comparison_table(values).iloc[0]
     assert row["mean"] == pytest.approx(0.0, abs=1e-9)
     assert row["ci_low"] < 0 < row["ci_high"] and row["wins"] == 1
@@ -170,14 +188,15 @@ def test_unfinished_runs_and_seeds_without_rise_are_left_out(tmp_path):
     write_run(tmp_path, "a", "j_bald", 2, X, SLOW)
     table = cmp.compare(load_runs(tmp_path / "runs"))
     counts = dict(zip(table["measure"], table["n_seeds"]))
-    assert counts == {"rise": 1, "target": 1, "error_area": 2}
+    assert counts == {"plateau": 1, "target": 1, "error_area": 2, "early_rise": 1}
 
 
 def test_power_table_gives_the_seeds_for_each_half_width(tmp_path):
     table = cmp.compare(_two_datasets(tmp_path))
     power = cmp.power_table(table)
     la = power[power["method"] == "la_bald"].set_index("dataset")
-    sd_a = table[(table["method"] == "la_bald") & (table["dataset"] == "a") & (table["measure"] == "rise")]["sd"]
+    assert set(power["measure"]) == {"plateau"}  # the primary measure
+    sd_a = table[(table["method"] == "la_bald") & (table["dataset"] == "a") & (table["measure"] == "plateau")]["sd"]
     assert la.loc["a", "seeds_for_5"] == cmp.seeds_needed(float(sd_a.iloc[0]), 5.0)
     assert la.loc["mean", "seeds_for_5"] <= max(la.loc["a", "seeds_for_5"], la.loc["b", "seeds_for_5"])
 
@@ -187,8 +206,8 @@ def test_rise_profile_gives_each_target_on_its_own_and_tends_to_target():
     profile = cmp.rise_profile(X, FAST, X, SLOW, quantiles=(0.5, 1.0))
     assert profile[0] == pytest.approx(50.0)
     assert profile[1] == pytest.approx(cmp.target(X, FAST, X, SLOW))  # q = 1 is the plateau target
-    logs = np.log(1 - np.array(cmp.rise_profile(X, FAST, X, SLOW, quantiles=cmp.RISE_QUANTILES)) / 100)
-    assert cmp.rise(X, FAST, X, SLOW) == pytest.approx(100 * (1 - np.exp(logs.mean())))
+    logs = np.log(1 - np.array(cmp.rise_profile(X, FAST, X, SLOW, quantiles=cmp.EARLY_QUANTILES)) / 100)
+    assert cmp.early_rise(X, FAST, X, SLOW) == pytest.approx(100 * (1 - np.exp(logs.mean())))
 
 
 def _check_script():
@@ -210,18 +229,23 @@ def test_the_independent_recomputation_matches_the_table_and_catches_a_slip(tmp_
     table.to_csv(tmp_path / "comparison.csv", index=False)
     assert check.main(["--runs", str(tmp_path / "runs"), "--table", str(tmp_path / "comparison.csv")]) == 0
     assert "max |diff| = 0.000" in capsys.readouterr().out
-    rise = table["measure"] == "rise"
-    slipped = table.assign(mean=table["mean"].where(~(rise & (table["dataset"] == "mean")), table["mean"] + 1.0))
-    slipped.to_csv(tmp_path / "slipped.csv", index=False)
-    assert check.main(["--runs", str(tmp_path / "runs"), "--table", str(tmp_path / "slipped.csv")]) == 1
+    for measure in ("plateau", "early_rise"):  # a slip of 1 point on either is caught
+        hit = (table["measure"] == measure) & (table["dataset"] == "mean")
+        table.assign(mean=table["mean"].where(~hit, table["mean"] + 1.0)).to_csv(tmp_path / "slipped.csv", index=False)
+        assert check.main(["--runs", str(tmp_path / "runs"), "--table", str(tmp_path / "slipped.csv")]) == 1
+    mixed = table.assign(baseline=table["baseline"].where(table["method"] != "la_bald", "j_bald@batch_ramp=1"))
+    mixed.to_csv(tmp_path / "mixed.csv", index=False)  # a sampler row across two protocols is refused
+    assert check.main(["--runs", str(tmp_path / "runs"), "--table", str(tmp_path / "mixed.csv")]) == 1
+    assert "pairs two protocols" in capsys.readouterr().out
 
 
 def test_a_ramped_sampler_with_em_that_forgets_meets_the_same_ramped_sampler():
     following = "elr@batch_ramp=1@aggregation.forgetting=0.8"
-    pairs = cmp.compared_pairs(["ss", "la_bald", "elr@batch_ramp=1", following])
-    assert (following, "elr@batch_ramp=1") in pairs and (following, "ss") in pairs
+    pairs = cmp.compared_pairs(["ss", "la_bald", "elr@batch_ramp=1", following, "ss@batch_ramp=1"])
     assert len(pairs) == len(set(pairs))
-    assert ("elr@batch_ramp=1", "ss") in pairs and ("la_bald", "ss") in pairs
+    assert {(following, "elr@batch_ramp=1"), ("elr@batch_ramp=1", "ss@batch_ramp=1"), ("la_bald", "ss"),
+            ("ss@batch_ramp=1", "ss")} == set(pairs)
+    assert [cmp.pair_kind(*p) for p in pairs].count("protocol") == 2
 
 
 def test_a_sampler_ranking_per_unit_of_money_meets_its_own_sampler_and_the_baselines():
@@ -257,10 +281,11 @@ def test_a_sampler_with_em_that_forgets_joins_its_study_and_meets_its_own_sample
     assert set(table["setting"]) == {"main"}
     pairs = set(zip(table["method"], table["baseline"]))
     following = "la_bald@aggregation.forgetting=0.8"
-    assert {(following, "la_bald"), (following, "j_bald")} <= pairs
-    row = table[(table["method"] == "la_bald@aggregation.forgetting=0.8") & (table["baseline"] == "j_bald")
-                & (table["measure"] == "rise") & (table["dataset"] == "a")].iloc[0]
-    assert row["wins"] == 3  # above J-BALD's 0.6-0.64 at the middle point on every seed
+    assert (following, "la_bald") in pairs and (following, "j_bald") not in pairs  # EM is part of the protocol
+    row = table[(table["method"] == following) & (table["baseline"] == "la_bald")
+                & (table["measure"] == "early_rise") & (table["dataset"] == "a")].iloc[0]
+    assert row["kind"] == "protocol"
+    assert row["wins"] == 0  # below LA-BALD's 0.76-0.8 at the middle point on every seed
     assert method_name("elr@batch_ramp=1@aggregation.forgetting=0.8") == "ELR, ramp from 1, forgetting 0.8"
 
 
@@ -271,8 +296,11 @@ def test_the_crews_figure_puts_each_crew_in_its_panel_and_marks_its_best_sampler
     assert crew_of("workers.spammer_share=0.2") == ("spammers 0.2", "main") and crew_of("main") == ("static", "main")
     assert cmp.versus("ss")(["ss", "la_bald", "j_bald@rerun=1"]) == [("la_bald", "ss")]
     assert cmp.versus("ss")(["la_bald", "j_bald"]) == []
+    ramped = ["ss", "la_bald@batch_ramp=1", "elr@batch_ramp=1", "ss@batch_ramp=1", "la_bald"]
+    assert cmp.versus("ss")(ramped) == [("elr@batch_ramp=1", "ss@batch_ramp=1"), ("la_bald", "ss"),
+                                        ("la_bald@batch_ramp=1", "ss@batch_ramp=1")]
     settings = ["workers.cost_expert=5", "workers.cost_expert=5,workers.dynamics=fatigue"]
-    rows = [{"setting": s, "dataset": "mean", "method": m, "baseline": "ss", "measure": "rise", "n_seeds": 4,
+    rows = [{"setting": s, "dataset": "mean", "method": m, "baseline": "ss", "measure": "plateau", "n_seeds": 4,
              "mean": mean, "ci_low": mean - 5, "ci_high": mean + 5, "wins": 4}
             for s, values in zip(settings, ({"la_bald": 5.0, "j_bald": 9.0}, {"la_bald": 12.0, "j_bald": 3.0}))
             for m, mean in values.items()]

@@ -155,11 +155,11 @@ def _priced_runs(tmp_path):
 def test_comparison_over_money_by_hand(tmp_path):
     frame = _priced_runs(tmp_path)
     table = cmp.compare(frame).set_index("measure")["mean"]
-    assert table.to_dict() == pytest.approx({"rise": 0.0, "target": 0.0, "error_area": 0.0})
+    assert table.to_dict() == pytest.approx({"plateau": 0.0, "target": 0.0, "error_area": 0.0, "early_rise": 0.0})
     by_money = cmp.compare(frame, x="cost_per_image").set_index("measure")["mean"]
     # the baseline needs twice the money for every accuracy: 50% less; its mean error over [0, 2] is
     # (0.5 + 0.3) / 2 = 0.4 against (0.5 + 2 x 0.3 + 0.1) / 4 = 0.3
-    assert by_money.to_dict() == pytest.approx({"rise": 50.0, "target": 50.0, "error_area": 25.0})
+    assert by_money.to_dict() == pytest.approx({"plateau": 50.0, "target": 50.0, "error_area": 25.0, "early_rise": 50.0})
 
 
 def test_accuracy_figure_over_money(tmp_path):

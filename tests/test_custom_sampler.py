@@ -50,7 +50,7 @@ def test_the_example_runs_resumes_and_shows_in_figures_beside_the_paper_samplers
     make_figures(tmp_path / "runs", out, say=lambda _: None, formats=("png",))
     table = pd.read_csv(out / "comparison.csv")
     rows = table[(table["method"] == KEY) & (table["baseline"] == "la_bald")]
-    assert not rows.empty and set(rows["measure"]) >= {"rise", "error_area"}
+    assert not rows.empty and set(rows["measure"]) >= {"plateau", "error_area"}
     assert "UncertaintySampler vs LA-BALD" in (out / "comparison.md").read_text()
     assert method_name(KEY) == "UncertaintySampler"
     assert method_name(KEY + "[worker=best]") == "UncertaintySampler[worker=best]"

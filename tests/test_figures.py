@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from labald.comparison import compare
+from labald.comparison import MEASURES, compare
 from labald.figures import load_runs, make_figures
 from labald.figures.__main__ import main as figures_main
-from labald.figures.comparison import forest_figure, forest_pairs, other_samplers
+from labald.figures.comparison import forest_figure, forest_sets
 from labald.figures.make import _scoring_time
 from labald.figures.plots import accuracy_figure, diagnostics_figure, jaccard_figure, scoring_time_figure
 from labald.figures.style import METHOD_COLOURS
@@ -179,11 +179,11 @@ def test_make_figures_writes_every_file_non_empty(runs, capsys):
     assert all(p.stat().st_size > 0 for p in (runs / "figs").iterdir())
     md = (runs / "figs" / "comparison.md").read_text()
     assert "| dataset | LA-BALD vs SS | LA-BALD vs Rand-I+Greedy-W | LA-BALD vs J-BALD |" in md
-    assert "| **mean** |" in md and "| paper (mean) | 19 | 19 | 12 |" in md and "## Power (rise)" in md
+    assert "| **mean** |" in md and "| paper (mean) | 19 | 19 | 12 |" in md and "## Power (plateau)" in md
     table = pd.read_csv(runs / "figs" / "comparison.csv")
-    assert list(table.columns[:10]) == ["setting", "dataset", "method", "baseline", "measure", "n_seeds", "mean",
-                                        "ci_low", "ci_high", "wins"]
-    la_ss = table[(table["method"] == "la_bald") & (table["baseline"] == "ss") & (table["measure"] == "rise")]
+    assert list(table.columns[:11]) == ["setting", "dataset", "method", "baseline", "kind", "measure", "n_seeds",
+                                        "mean", "ci_low", "ci_high", "wins"]
+    la_ss = table[(table["method"] == "la_bald") & (table["baseline"] == "ss") & (table["measure"] == "plateau")]
     assert (la_ss["mean"] > 0).all() and (la_ss["wins"] == 3).all()  # LA-BALD's curves rise 2x faster
     assert "wrote 16 file(s)" in capsys.readouterr().out
 
@@ -226,7 +226,7 @@ def test_figures_from_real_tiny_runs(tmp_path):
     assert {"label_accuracy_learner_none.png", "model_accuracy_learner_none.png", "jaccard_learner_none.png",
             "comparison.md"} <= names
     table = pd.read_csv(tmp_path / "figs" / "comparison.csv")
-    assert set(table["baseline"]) == {"j_bald"} and table["n_seeds"].tolist() == [1, 1, 1]
+    assert set(table["baseline"]) == {"j_bald"} and table["n_seeds"].tolist() == [1] * len(MEASURES)
 
 
 def test_core_ablations_and_old_core_runs_are_their_own_study():
@@ -265,9 +265,21 @@ def test_a_sampler_outside_the_paper_gets_a_forest_plot_of_its_own(tmp_path):
     for seed in (0, 1):
         for method, speed in (("ss", 1.0), ("j_bald", 1.5), ("la_bald", 1.5), ("elr", 3.0)):
             write_run(tmp_path, "a", method, seed, x, 1 - 0.4 * np.exp(-speed * 3 * x))
+        for method, speed in (("ss", 2.0), ("elr", 4.0)):
+            write_run(tmp_path, "a", method, seed, x, 1 - 0.4 * np.exp(-speed * 3 * x), batch_ramp=1)
+        write_run(tmp_path, "a", "la_bald", seed, x, 1 - 0.4 * np.exp(-1.4 * 3 * x), rerun=1)
     table = compare(load_runs(tmp_path / "runs"))
-    assert other_samplers(table) == ["elr"]
-    assert forest_pairs(table, "elr") == [("elr", "ss"), ("elr", "j_bald"), ("elr", "la_bald")]
-    assert forest_pairs(table) == [("la_bald", "ss"), ("la_bald", "j_bald")]
-    fig = forest_figure(table, method="elr")
-    assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == ["ELR vs SS", "ELR vs J-BALD", "ELR vs LA-BALD"]
+    sets = {name: pairs for name, pairs, _ in forest_sets(table, "main")}
+    assert sets == {"forest": [("la_bald", "ss"), ("la_bald", "j_bald")],
+                    "forest_elr": [("elr", "ss"), ("elr", "j_bald"), ("elr", "la_bald")],
+                    "forest_elr_batch_ramp_1": [("elr@batch_ramp=1", "ss@batch_ramp=1")],  # ramped vs ramped only
+                    "protocol": [("ss@batch_ramp=1", "ss"), ("elr@batch_ramp=1", "elr")],
+                    "aa": [("la_bald@rerun=1", "la_bald")]}
+    fig = forest_figure(table, "main", sets["forest_elr"], "ELR")
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in axes] == ["ELR vs SS", "ELR vs J-BALD", "ELR vs LA-BALD"]
+    assert len({ax.get_xlim() for ax in axes}) == 1  # one x-axis shared by every panel
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["plateau (primary), 95% interval", "target", "error_area"]  # no paper figure for ELR
+    lead = forest_figure(table, "main", sets["forest"], "LA-BALD")
+    assert "the paper's claim" not in [t.get_text() for t in lead.legends[0].get_texts()]  # one dataset: no mean row

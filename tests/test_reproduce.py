@@ -17,17 +17,21 @@ def _reproduce():
     return module
 
 
-def test_full_plan_has_every_study_and_two_aa_reruns(tmp_path):
+def test_full_plan_has_every_study_and_the_ramp_only_as_its_own_protocol_study(tmp_path):
     reproduce = _reproduce()
     groups = reproduce.plan(reproduce.parse_args(["--results", str(tmp_path)]))
     runs = {g.study: 0 for g in groups}
     for g in groups:
         runs[g.study] += len(g.run_dirs(tmp_path))
-    assert runs == {"main": 4 * 4 * 10, "aa": 2 * 2 * 4 * 10, "imbalance": 4 * 4 * 10, "over": 4 * 4 * 2}
+    assert runs == {"main": 4 * 5 * 12, "ramp": 4 * 4 * 6, "aa": 2 * 4 * 6, "imbalance": 4 * 4 * 12, "over": 4 * 4 * 2}
     aa = [g for g in groups if g.study == "aa"]
-    assert [g.overrides[-1] for g in aa] == ["rerun=1", "rerun=2"]
+    assert [g.overrides[-1] for g in aa] == ["rerun=1"]
     dirs = {d.parent.name for g in aa for d in g.run_dirs(tmp_path)}
-    assert dirs == {f"{m}+n_per_class=200+rerun={r}" for m in ("j_bald", "la_bald") for r in (1, 2)}
+    assert dirs == {f"{m}+n_per_class=200+rerun=1" for m in ("j_bald", "la_bald")}
+    ramp = {d.parent.name for g in groups if g.study == "ramp" for d in g.run_dirs(tmp_path)}
+    assert ramp == {f"{m}+n_per_class=200+batch_ramp=1" for m in ("ss", "j_bald", "la_bald", "elr")}
+    main = {d.parent.name for g in groups if g.study == "main" for d in g.run_dirs(tmp_path)}
+    assert main == {f"{m}+n_per_class=200" for m in ("ss", "rand_i_greedy_w", "j_bald", "la_bald", "elr")}
 
 
 def test_quick_plan_reruns_once(tmp_path):
@@ -36,15 +40,14 @@ def test_quick_plan_reruns_once(tmp_path):
     assert {g.setting.get("rerun") for g in groups if g.study == "aa"} == {1}  # one group per pool size
 
 
-def test_paper_plan_is_the_paper_scale_with_ours(tmp_path):
+def test_paper_plan_is_the_paper_scale_with_ours_at_the_same_protocol(tmp_path):
     reproduce = _reproduce()
     groups = reproduce.plan(reproduce.parse_args(["--paper", "--results", str(tmp_path)]))
-    assert [g.study for g in groups] == ["main", "main", "imbalance", "imbalance"]
+    assert [g.study for g in groups] == ["main", "imbalance"]
     assert all(g.setting["dataset"]["n_per_class"] == 1300 for g in groups)
-    assert [g.methods for g in groups] == [["ss", "rand_i_greedy_w", "j_bald", "la_bald"], ["elr"]] * 2
-    assert [g.setting.get("batch_ramp") for g in groups] == [None, 1, None, 1]  # ours with its doubling first batch
-    assert {d.parent.name for d in groups[1].run_dirs(tmp_path)} == {"elr+n_per_class=1300+batch_ramp=1"}
-    assert sum(len(g.run_dirs(tmp_path)) for g in groups) == 2 * 5 * 4 * 10
+    assert [g.methods for g in groups] == [["ss", "rand_i_greedy_w", "j_bald", "la_bald", "elr"]] * 2
+    assert all(g.setting.get("batch_ramp") is None for g in groups)  # every sampler asks B pairs a step
+    assert sum(len(g.run_dirs(tmp_path)) for g in groups) == 2 * 5 * 4 * 12
 
 
 def test_the_estimate_uses_finished_runs_of_the_same_study_else_the_pool_size(tmp_path):

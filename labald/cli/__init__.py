@@ -3,7 +3,7 @@
     labald aggregate --annotations answers.csv [--features feats.npy --ids ids.txt]
                      [--prototypes gold.csv] [--classes classes.txt] -o labels.csv
     labald propose --annotations answers.csv --features feats.npy --ids ids.txt
-                   --workers roster.csv -B 100 [--method la_bald] -o tasks.csv
+                   --workers roster.csv -B 100 [--method la_bald | --sampler module:Class] -o tasks.csv
     labald features IMAGE_DIR [--backbone efficientnet_b0] [--weights default|none|file.pth] -o feats.npy
 
 Bad input prints one line, `labald: error: ...`, and exits with status 2 before anything is
@@ -22,8 +22,32 @@ from labald.errors import LabaldError
 
 __all__ = ["main"]
 
-# labald.samplers.SAMPLERS's names, spelled out so that a bad command line fails before torch loads.
-METHODS = ("la_bald", "j_bald", "rand_i_greedy_w", "ss")
+DEFAULT_METHOD = "la_bald"
+
+
+class _Methods:
+    """`propose --method`'s choices: the samplers' registry (labald.samplers.compose.methods) but the
+    oracle, read when a --method is checked or --help printed, since importing it loads torch:
+    building the parser, and so `aggregate`, `features` and a propose without --method, does not."""
+
+    def __iter__(self):
+        from labald.samplers.compose import ORACLE, methods
+
+        return (name for name in methods() if name != ORACLE)
+
+    def __contains__(self, name: object) -> bool:
+        return name in tuple(self)
+
+
+def _proposable(text: str) -> str:
+    """A --method as given; the oracle is refused with its reason (the rest is `_Methods`'s check)."""
+    from labald.samplers.compose import ORACLE
+
+    if text == ORACLE:
+        raise argparse.ArgumentTypeError(
+            f"{ORACLE} ranks pairs by the true labels and the workers' true skills, which only a simulation "
+            "knows; a campaign has neither, so choose another method")
+    return text
 
 
 class _Parser(argparse.ArgumentParser):
@@ -116,12 +140,20 @@ def build_parser() -> argparse.ArgumentParser:
     prop.add_argument("--workers", type=Path, required=True, metavar="roster.csv",
                       help="who may be asked: CSV worker,capacity (tasks at most in this batch)")
     prop.add_argument("-B", "--batch-size", type=_positive_int, default=100, help="pairs in the batch (100)")
-    prop.add_argument("--method", choices=METHODS, default="la_bald", help="task sampler (la_bald)")
+    which = prop.add_mutually_exclusive_group()
+    which.add_argument("--method", type=_proposable, choices=_Methods(), metavar="METHOD",
+                       help=f"a sampler of the simulator's (run.py's method=), any but oracle: %(choices)s "
+                            f"({DEFAULT_METHOD})")
+    which.add_argument("--sampler", metavar="module:Class",
+                       help="a sampler of your own instead of --method, checked and built as run.py's "
+                            "method=custom method.sampler=module:Class (the module found on PYTHONPATH or in "
+                            "the current folder; docs/samplers.md)")
     prop.add_argument("--max-per-image", type=_positive_int, default=3, help="answers per task at most (3)")
     prop.add_argument("--worker-skill", choices=("em", "one_coin"), default="em",
-                      help="samplers with a pair score (all but ss) score workers by EM's confusions (em) or "
+                      help="the methods with a pair score (all but ss) score workers by EM's confusions (em) or "
                            "by each worker's skill learned from its answers (one_coin; a roster column `group`, "
-                           "e.g. expert / crowd, gives each group its own prior)")
+                           "e.g. expert / crowd, gives each group its own prior); a --sampler of your own reads "
+                           "EM's (em)")
     _features(sub)
     return parser
 

@@ -42,7 +42,8 @@ class Options:
     """What the command line sets; the rest are the run defaults (configs/, SPEC 3-5)."""
 
     seed: int = 0
-    method: str = "la_bald"
+    method: str = "la_bald"  # a built-in method, or custom: `sampler`, a sampler a user brings
+    sampler: str | None = None  # method=custom: its class, module:Class
     batch_size: int = 100
     max_per_image: int = 3
     confidence: float = 0.9
@@ -91,7 +92,8 @@ def build(campaign: Campaign, options: Options, n_workers: int, groups_M: np.nda
         prototype_labels=campaign.prototype_labels, similarity=np.zeros((k, k)), source="campaign files",
     )
     settings = RunSettings(
-        seed=options.seed, method=options.method, dataset=DatasetSettings(name="campaign", kind="custom"),
+        seed=options.seed, method=options.method, sampler=options.sampler,
+        dataset=DatasetSettings(name="campaign", kind="custom"),
         workers=WorkerSettings(), aggregation=AggregationSettings(prior_strength=options.prior_strength),
         learner=LearnerSettings(max_epochs=options.epochs) if use_learner else None,
         acquisition=AcquisitionSettings(worker_skill=options.worker_skill, skill_groups=options.skill_groups),

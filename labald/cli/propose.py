@@ -5,6 +5,8 @@ what the loop's next step would pick: the same sampler, seeded by (seed, next st
 constraints: eligible tasks (unconfident, under the per-task cap), at most one pair per task, no
 pair asked before, each roster worker at most its `capacity` (workers absent from the roster are
 never asked). The paper's stopping rule ends the campaign: fewer than floor(B / 10) eligible tasks.
+The sampler is any of the simulator's built-in methods but the oracle, or with `--sampler` one a
+user brings, the simulator's `method=custom`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from labald.cli import DEFAULT_METHOD
 from labald.cli.io import check_outputs, csv_text, read_campaign, read_roster, write_outputs
 from labald.errors import LabaldError
 
@@ -22,15 +25,13 @@ HEADER = ["task", "worker", "score", "round"]
 def run(args) -> int:
     check_outputs([Path(args.output)], force=args.force)
     roster, capacity, groups = read_roster(args.workers)
-    if args.worker_skill != "em" and args.method == "ss":
-        raise LabaldError(f"--worker-skill {args.worker_skill} changes a pair score's worker confusions; "
-                          "--method ss has no score")
+    method = _chosen_method(args)
     data = read_campaign(args.annotations, args.features, args.ids, args.prototypes, args.classes,
                          roster_ids=roster, allow_no_answers=True)
     from labald.cli import campaign as cp  # torch loads only once the inputs are known to be good
     from labald.stopping import decide
 
-    options = cp.Options(seed=args.seed, method=args.method, batch_size=args.batch_size,
+    options = cp.Options(seed=args.seed, method=method, sampler=args.sampler, batch_size=args.batch_size,
                          max_per_image=args.max_per_image, confidence=args.confidence,
                          prior_strength=args.prior_strength, prior_accuracy=args.prior_accuracy,
                          learner=not args.no_learner, epochs=args.epochs, worker_skill=args.worker_skill,
@@ -54,6 +55,27 @@ def run(args) -> int:
     else:
         print(f"labald: proposed {len(pairs)} tasks (round {step}) in {args.output}")
     return 0
+
+
+def _chosen_method(args) -> str:
+    """The run's method: --method, or `custom` with a --sampler, which is built once here as run.py
+    checks method.sampler (one LabaldError line when it cannot be imported or built). --worker-skill
+    changes the confusions of the package's pair scores, so it needs a method with one."""
+    changes = f"--worker-skill {args.worker_skill} changes a pair score's worker confusions"
+    if args.sampler is None:
+        method = args.method or DEFAULT_METHOD
+        if args.worker_skill != "em":
+            from labald.samplers.compose import parts
+
+            if parts(method)[0] is None:
+                raise LabaldError(f"{changes}; --method {method} has no score")
+        return method
+    if args.worker_skill != "em":
+        raise LabaldError(f"{changes}; a --sampler of your own reads EM's itself (drop --worker-skill)")
+    from labald.samplers.custom import CUSTOM, check_custom_sampler
+
+    check_custom_sampler(args.sampler)
+    return CUSTOM
 
 
 def _groups_M(groups: list[str] | None, n_workers: int) -> np.ndarray | None:

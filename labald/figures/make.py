@@ -16,7 +16,7 @@ from labald.figures.comparison import (
     crew_studies,
     crews_figure,
     forest_figure,
-    other_samplers,
+    forest_sets,
     power_lines,
     to_markdown,
 )
@@ -60,9 +60,8 @@ def make_figures(runs_dir: Path, out_dir: Path, bench_csv: Path | None = None,
     written += _scoring_time(bench_csv, out_dir, say, formats)
     table = comparison.compare(frame, x)
     for setting in dict.fromkeys(table["setting"]):
-        for method in (comparison.LA, *other_samplers(table)):
-            fig = forest_figure(table, setting, method=method, x=x)
-            name = "forest" if method == comparison.LA else "forest_" + re.sub(r"[^A-Za-z0-9_]+", "_", method)
+        for name, pairs, title in forest_sets(table, setting):
+            fig = forest_figure(table, setting, pairs, title, x=x)
             if fig is not None:
                 written += plots.save(fig, out_dir, stem(name, setting), formats)
     crews = crew_studies(table)  # the same study under crews whose skills change: every sampler vs SS

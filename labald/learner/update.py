@@ -96,7 +96,7 @@ class AdamState:
     @classmethod
     def from_dict(cls, state: dict, device: torch.device | str = "cpu") -> AdamState:
         """From ``to_dict()``, or from a ``torch.optim.Adam`` state dict over ``MLP.parameters()``
-        (checkpoints written before the fused update), onto `device`."""
+        (a checkpoint holding torch's Adam state), onto `device`."""
         if "state" in state:
             per_param = [state["state"][i] for i in sorted(state["state"])]
             return cls(int(per_param[0]["step"]),
