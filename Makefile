@@ -6,10 +6,10 @@ STAMP := $(VENV)/.installed
 # AMT worker data: $LABALD_DATA_DIR, else ../shared/data beside a checkout, else ./data (`make data`).
 LABALD_DATA_DIR ?= $(if $(wildcard ../shared/data/group_workers.json),../shared/data,data)
 export LABALD_DATA_DIR
-RUN_ARGS ?= method=ss dataset=commodity
+RUN_ARGS ?= method=la_bald dataset=commodity
 SOURCE ?=
 
-.PHONY: help install run test test-slow test-images test-all lint data bench bench-labeling clean
+.PHONY: help install run test test-slow test-images test-all lint data bench bench-labeling clean campaign-example
 BENCH_ARGS ?=
 
 help:  ## list the targets
@@ -28,8 +28,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev,launchers]'
 	touch $(STAMP)
 
-run: $(STAMP)  ## the main job (override with RUN_ARGS="method=... dataset=...")
+run: $(STAMP)  ## the main job: LA-BALD on commodity at the paper's scale (RUN_ARGS="method=... dataset=...")
 	$(PY) run.py $(RUN_ARGS)
+
+campaign-example: $(STAMP)  ## a small real-campaign round trip with the venv's labald (examples/campaign/out/)
+	LABALD=$(VENV)/bin/labald PYTHON=$(PY) bash examples/campaign/run.sh
 
 test: $(STAMP)  ## the test suite without the slow tests
 	$(PY) -m pytest -m "not slow"

@@ -11,7 +11,7 @@ annotations per image (`--points`, linear between steps; a run that stopped earl
 accuracy), the annotations per image at which the paper's stopping rule fired and the accuracy there,
 and the annotations per image needed to reach `--targets` (linear between steps; `-` = never).
 Per core: means over seeds, and for every other core its paired reduction against the reference core
-on the same seeds (`labald.comparison`: `rise`, the primary measure of `make figures`, and `target`),
+on the same seeds (`labald.comparison`: `plateau`, the primary measure of `make figures`, and `target`),
 with a 95% t-interval over the seed-runs.
 On commodity 200/class, seeds 0 and 1, measurements of Liao et al.'s own loop (run with their code) on
 the same pool and crowd are printed beside (`LIAO` below), with the accuracy they had where labald's
@@ -190,7 +190,7 @@ def _summary(cores: list[Core], curves: dict, d: str, m: str, args) -> None:
         mean_pts = " ".join(f"{np.mean([cv.accuracy_at(p) for cv in cvs]):.3f}" for p in args.points)
         line = f"  mean {c.name:>14}: {mean_pts}"
         if c is not base:
-            for measure in ("rise", "target"):
+            for measure in (comparison.PRIMARY, "target"):
                 values = np.array([comparison.MEASURE_FUNCTIONS[measure](
                     curves[(c, d, m, s)].ann, curves[(c, d, m, s)].acc, curves[(base, d, m, s)].ann,
                     curves[(base, d, m, s)].acc) for s in args.seeds])

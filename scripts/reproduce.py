@@ -5,8 +5,8 @@
     python scripts/reproduce.py --dry-run       # print the commands and the number of runs only
 
 Studies (paper Sec. 5 and appendices B.3, H):
-  main       the paper's four samplers and ELR (ours), stopping=unconfident (the paper's rule), on every
-             subtask, --seeds seeds;
+  main       the paper's four samplers, ELR (ours) and the oracle (knows the labels, a reference point),
+             stopping=unconfident (the paper's rule), on every subtask, --seeds seeds;
   ramp       a protocol study: SS, J-BALD, LA-BALD and ELR asking 1, 2, 4, ... pairs in the first steps
              (batch_ramp=--ramp), --ramp-seeds seeds; compared with each other (ramped against ramped)
              and each with itself at B every step, never with the main study's samplers;
@@ -44,7 +44,7 @@ from labald.settings import protocol_diff, run_name
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("ss", "rand_i_greedy_w", "j_bald", "la_bald")
-MAIN_METHODS = (*METHODS, "elr")
+MAIN_METHODS = (*METHODS, "elr", "oracle")  # ours, and the truth-knowing oracle as a reference point
 RAMP_METHODS = ("ss", "j_bald", "la_bald", "elr")  # the protocol study: each ramped, against the others ramped
 AA_METHODS = ("j_bald", "la_bald")  # each compared with itself on one world: the A/A check
 # The seeds the power analysis asks for LA-BALD vs J-BALD within +-5 points on `plateau`, the mean over the
@@ -57,7 +57,7 @@ SUBTASK_CLASSES = {"dog": 19, "vertebrate": 18, "insect_fungus": 13, "commodity"
 FULL_N_PER_CLASS = 200  # the paper's scale is 1300 (ImageNet's train size): --paper
 PAPER_N_PER_CLASS = 1300
 # --paper: the paper's samplers and ours, every one asking B pairs a step (equal protocol)
-PAPER_METHODS = MAIN_METHODS
+PAPER_METHODS = (*METHODS, "elr")
 # run.py's config groups chosen in an override, and the key a run config holds the choice under
 GROUP_CHOICE = {"workers": "workers.source", "stopping": "stopping.rule"}
 # --studies dynamics: each of --dynamics as run.py overrides (labald/workers/dynamics.py); spammers: a

@@ -53,3 +53,69 @@ def test_readme_is_short_self_contained_and_links_to_files_that_exist():
 def test_docs_say_what_the_software_does_not_how_it_was_developed():
     for path in [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "configs").rglob("*.yaml")]:
         assert not re.search(r"\bissues? \d+", path.read_text()), f"{path.relative_to(ROOT)} names an issue"
+
+
+# --- the README's results against results/reference ----------------------------------------------------
+
+_CELL = re.compile(r"\*{0,2}(-?\d+\.\d) \((-?\d+\.\d) to (-?\d+\.\d)\), (\d+)/(\d+)\*{0,2}")
+
+
+def _results_section(text: str) -> str:
+    start = text.index("\n## Results")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end > 0 else None]
+
+
+def _reference_cells() -> dict[tuple[str, str, str], tuple]:
+    """(study title, comparison name, measure) -> (mean, low, high, wins, seeds) as the README prints
+    them, for every mean-over-subtasks row of results/reference/comparison.csv."""
+    import pandas as pd
+
+    from labald.figures.comparison import pair_name
+    from labald.figures.style import setting_title
+
+    table = pd.read_csv(ROOT / "results" / "reference" / "comparison.csv")
+    table = table[table["dataset"] == "mean"]
+    return {(setting_title(r.setting), pair_name(r.method, r.baseline), r.measure):
+            (f"{r.mean:.1f}", f"{r.ci_low:.1f}", f"{r.ci_high:.1f}", str(r.wins), str(r.n_seeds))
+            for r in table.itertuples()}
+
+
+def test_the_readme_results_are_the_reference_tables():
+    """Every cell of the README's results table is the reference comparison's row for its study, pair
+    and measure, to the printed digit and with its bold (interval clear of 0); every interval quoted in
+    the section's prose is one of the reference's rows."""
+    section = _results_section((ROOT / "README.md").read_text())
+    reference = _reference_cells()
+    header = next(line for line in section.splitlines() if line.startswith("| study |"))
+    measures = [re.sub(r"[`*]| \(.*\)", "", c).strip() for c in header.strip("|").split("|")[3:]]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and _CELL.search(line)]
+    assert len(rows) >= 5, "the README's results table is missing"
+    checked = 0
+    for line in rows:
+        study, comparison, _paper, *cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        for measure, cell in zip(measures, cells):
+            found = _CELL.fullmatch(cell)
+            assert found, f"README: {study} / {comparison} / {measure}: {cell!r} is not 'mean (low to high), w/n'"
+            expected = reference[(study, comparison, measure)]
+            assert found.groups() == expected, f"README {study} / {comparison} / {measure}: {cell} vs {expected}"
+            clear = float(expected[1]) > 0 or float(expected[2]) < 0
+            assert cell.startswith("**") == clear, f"README {study} / {comparison} / {measure}: bold iff clear of 0"
+            checked += 1
+    assert checked >= 15
+    quoted = {m.groups()[:3] for m in re.finditer(r"(-?\d+\.\d)%? \((-?\d+\.\d) to (-?\d+\.\d)\)", section)}
+    assert quoted <= {v[:3] for v in reference.values()}, "README quotes an interval that results/reference lacks"
+
+
+def test_the_readme_results_check_catches_a_number_that_drifted(tmp_path, monkeypatch):
+    text = (ROOT / "README.md").read_text()
+    first = _CELL.search(_results_section(text))
+    drifted = f"{float(first.group(1)) + 0.1:.1f}"
+    (tmp_path / "README.md").write_text(text.replace(first.group(0), first.group(0).replace(first.group(1), drifted, 1), 1))
+    (tmp_path / "results").symlink_to(ROOT / "results")
+    monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
+    try:
+        test_the_readme_results_are_the_reference_tables()
+    except AssertionError:
+        return
+    raise AssertionError("a drifted README number passed the check")

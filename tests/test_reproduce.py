@@ -23,7 +23,7 @@ def test_full_plan_has_every_study_and_the_ramp_only_as_its_own_protocol_study(t
     runs = {g.study: 0 for g in groups}
     for g in groups:
         runs[g.study] += len(g.run_dirs(tmp_path))
-    assert runs == {"main": 4 * 5 * 12, "ramp": 4 * 4 * 6, "aa": 2 * 4 * 6, "imbalance": 4 * 4 * 12, "over": 4 * 4 * 2}
+    assert runs == {"main": 4 * 6 * 12, "ramp": 4 * 4 * 6, "aa": 2 * 4 * 6, "imbalance": 4 * 4 * 12, "over": 4 * 4 * 2}
     aa = [g for g in groups if g.study == "aa"]
     assert [g.overrides[-1] for g in aa] == ["rerun=1"]
     dirs = {d.parent.name for g in aa for d in g.run_dirs(tmp_path)}
@@ -31,7 +31,7 @@ def test_full_plan_has_every_study_and_the_ramp_only_as_its_own_protocol_study(t
     ramp = {d.parent.name for g in groups if g.study == "ramp" for d in g.run_dirs(tmp_path)}
     assert ramp == {f"{m}+n_per_class=200+batch_ramp=1" for m in ("ss", "j_bald", "la_bald", "elr")}
     main = {d.parent.name for g in groups if g.study == "main" for d in g.run_dirs(tmp_path)}
-    assert main == {f"{m}+n_per_class=200" for m in ("ss", "rand_i_greedy_w", "j_bald", "la_bald", "elr")}
+    assert main == {f"{m}+n_per_class=200" for m in ("ss", "rand_i_greedy_w", "j_bald", "la_bald", "elr", "oracle")}
 
 
 def test_quick_plan_reruns_once(tmp_path):

@@ -255,11 +255,22 @@ def forest_figure(table: pd.DataFrame, setting: str, pairs: list[tuple[str, str]
                                 xytext=(3, 0), textcoords="offset points", va="center", fontsize=7, color="0.35")
         paper = pair["paper"].max()
         if not math.isnan(paper) and ALL_DATASETS in rows:
-            ax.plot([paper], [y[rows.index(ALL_DATASETS)]], marker="*", ms=13, color="0.15", ls="none", zorder=5)
-            ax.axvline(paper, color="0.3", ls="--", lw=0.8)
+            at = y[rows.index(ALL_DATASETS)]
+            ax.plot([paper, paper], [at - 0.42, at + 0.42], color="0.15", ls="--", lw=1.0, zorder=5)
+            ax.plot([paper], [at + 0.42], marker="*", ms=11, color="0.15", mfc="white", ls="none", zorder=6)
             paper_drawn = True
         ax.set_title(pair_name(method, baseline), fontsize=9)
         ax.grid(axis="x", alpha=0.3)
+    # The shared axis spans the primary measure's intervals and every mean; a lighter mark's interval
+    # may run past it (clipped at the frame), as the primary is what the figure is read by.
+    primary = cells[cells["measure"] == PRIMARY]
+    chosen = cells[[(m, b) in set(pairs) for m, b in zip(cells["method"], cells["baseline"])]]
+    chosen_primary = primary[[(m, b) in set(pairs) for m, b in zip(primary["method"], primary["baseline"])]]
+    ends = np.r_[chosen_primary[["ci_low", "ci_high"]].to_numpy(float).ravel(), chosen["mean"].to_numpy(float),
+                 chosen["paper"].to_numpy(float), 0.0]
+    ends = ends[np.isfinite(ends)]
+    low, high = float(ends.min()), float(ends.max())
+    axes[0].set_xlim(low - 0.06 * (high - low), high + 0.06 * (high - low))
     less = "fewer" if x == "annotations_per_image" else "less"
     for ax in grid[-1]:
         ax.set_xlabel(f"reduction: {less} {X_AXES[x]} than the baseline (%)", fontsize=8)
@@ -273,7 +284,8 @@ def forest_figure(table: pd.DataFrame, setting: str, pairs: list[tuple[str, str]
                Line2D([], [], color="0.2", marker="s", mfc="white", lw=1.0, alpha=0.45, label="target"),
                Line2D([], [], color="0.2", marker="^", mfc="white", lw=1.0, alpha=0.45, label="error_area")]
     if paper_drawn:
-        handles.append(Line2D([], [], color="0.15", marker="*", ms=11, ls="--", lw=0.8, label="the paper's claim"))
+        handles.append(Line2D([], [], color="0.15", marker="*", mfc="white", ms=11, ls="--", lw=1.0,
+                              label="the paper's claim (mean)"))
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
     fig.suptitle(f"{title} ({setting_title(setting)}): paired reduction, mean over seeds, seeds won on "
                  f"{PRIMARY} at right", fontsize=10)
