@@ -23,7 +23,7 @@ def test_full_plan_has_every_study_and_the_ramp_only_as_its_own_protocol_study(t
     runs = {g.study: 0 for g in groups}
     for g in groups:
         runs[g.study] += len(g.run_dirs(tmp_path))
-    assert runs == {"main": 4 * 6 * 12, "ramp": 4 * 4 * 6, "aa": 2 * 4 * 6, "imbalance": 4 * 4 * 12, "over": 4 * 4 * 2}
+    assert runs == {"main": 4 * 6 * 14, "ramp": 4 * 4 * 6, "aa": 2 * 4 * 6, "imbalance": 4 * 4 * 14, "over": 4 * 4 * 2}
     aa = [g for g in groups if g.study == "aa"]
     assert [g.overrides[-1] for g in aa] == ["rerun=1"]
     dirs = {d.parent.name for g in aa for d in g.run_dirs(tmp_path)}
@@ -47,7 +47,7 @@ def test_paper_plan_is_the_paper_scale_with_ours_at_the_same_protocol(tmp_path):
     assert all(g.setting["dataset"]["n_per_class"] == 1300 for g in groups)
     assert [g.methods for g in groups] == [["ss", "rand_i_greedy_w", "j_bald", "la_bald", "elr"]] * 2
     assert all(g.setting.get("batch_ramp") is None for g in groups)  # every sampler asks B pairs a step
-    assert sum(len(g.run_dirs(tmp_path)) for g in groups) == 2 * 5 * 4 * 12
+    assert sum(len(g.run_dirs(tmp_path)) for g in groups) == 2 * 5 * 4 * 14
 
 
 def test_the_estimate_uses_finished_runs_of_the_same_study_else_the_pool_size(tmp_path):
