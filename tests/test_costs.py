@@ -159,7 +159,8 @@ def test_comparison_over_money_by_hand(tmp_path):
     by_money = cmp.compare(frame, x="cost_per_image").set_index("measure")["mean"]
     # the baseline needs twice the money for every accuracy: 50% less; its mean error over [0, 2] is
     # (0.5 + 0.3) / 2 = 0.4 against (0.5 + 2 x 0.3 + 0.1) / 4 = 0.3
-    assert by_money.to_dict() == pytest.approx({"plateau": 50.0, "target": 50.0, "error_area": 25.0, "early_rise": 50.0})
+    assert by_money.to_dict() == pytest.approx({"plateau": 50.0, "target": 50.0, "error_area": 25.0,
+                                                "early_rise": 50.0})
 
 
 def test_accuracy_figure_over_money(tmp_path):
