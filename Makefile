@@ -32,7 +32,7 @@ run: $(STAMP)  ## the main job: LA-BALD on commodity at the paper's scale (RUN_A
 	$(PY) run.py $(RUN_ARGS)
 
 campaign-example: $(STAMP)  ## a small real-campaign round trip with the venv's labald (examples/campaign/out/)
-	LABALD=$(VENV)/bin/labald PYTHON=$(PY) bash examples/campaign/run.sh
+	LABALD=$(abspath $(VENV))/bin/labald PYTHON=$(abspath $(PY)) bash examples/campaign/run.sh
 
 test: $(STAMP)  ## the test suite without the slow tests
 	$(PY) -m pytest -m "not slow"
