@@ -252,9 +252,9 @@ def _paper_order(methods: set[str]) -> list[str]:
 def paper_figure(setting: str, method: str, baseline: str) -> float:
     """The paper's reduction for this comparison on the mean over its four subtasks, NaN where it gives
     none: LA-BALD 19% vs SS-type and 12% vs J-BALD-type baselines (Sec. 5); at imbalance 10 the
-    appendix (B.3) gives 20% and 6%, read here as vs SS-type and vs J-BALD. Only under the paper's own
-    protocol (no setting joined to the names)."""
-    if method != LA or "@" in baseline:
+    appendix (B.3) gives 20% and 6%, read here as vs SS-type and vs J-BALD. Only plain LA-BALD, so only
+    under the paper's own protocol (a pair shares its protocol)."""
+    if method != LA:
         return math.nan
     figures = {"main": {SS_TYPE: 19.0, JBALD_TYPE: 12.0}, "imbalance=10": {SS_TYPE: 20.0, JBALD_TYPE: 6.0}}
     for kind, value in figures.get(setting, {}).items():

@@ -21,7 +21,6 @@ from labald.comparison import (  # noqa: E402
     PLATEAU_QUANTILES,
     PRIMARY,
     X_AXES,
-    pair_kind,
     rerun_of,
 )
 from labald.figures.style import method_colour, method_name, setting_title  # noqa: E402
@@ -45,13 +44,6 @@ def pair_name(method: str, baseline: str) -> str:
 def _cell(row: pd.Series) -> str:
     ci = "" if math.isnan(row["ci_low"]) else f" ({row['ci_low']:.1f} to {row['ci_high']:.1f})"
     return f"{row['mean']:.1f}{ci}, {row['wins']}/{row['n_seeds']}"
-
-
-def _kind(table: pd.DataFrame) -> pd.Series:
-    """Each row's pair kind (the `kind` column, or recomputed for a table without it)."""
-    if "kind" in table.columns:
-        return table["kind"]
-    return pd.Series([pair_kind(m, b) for m, b in zip(table["method"], table["baseline"])], index=table.index)
 
 
 def profile_lines(profile: pd.DataFrame) -> list[str]:
@@ -79,7 +71,7 @@ def _qs(quantiles) -> str:
 def headline(table: pd.DataFrame, kind: str = "sampler") -> list[str]:
     """The pairs of one kind, mean over datasets, per study, on every measure, with the paper's figure
     where it gives one: the paper's claims beside ours (LA-BALD first) for the `sampler` kind."""
-    mean = table[(table["dataset"] == ALL_DATASETS) & (_kind(table) == kind)]
+    mean = table[(table["dataset"] == ALL_DATASETS) & (table["kind"] == kind)]
     if mean.empty:
         return []
     measures = [m for m in MEASURES if m in set(mean["measure"])]
@@ -120,7 +112,7 @@ def to_markdown(table: pd.DataFrame, power: pd.DataFrame, coverage: pd.DataFrame
         top = headline(table, kind)
         if top:
             lines += [f"## {title} (mean over datasets)", "", *top]
-    kinds = _kind(table)
+    kinds = table["kind"]
     for setting, study in table.groupby("setting", sort=False):
         for kind in [k for k in KIND_TITLES if k in set(kinds[study.index])]:
             of_kind = study[kinds[study.index] == kind]
@@ -191,7 +183,7 @@ def forest_sets(table: pd.DataFrame, setting: str) -> list[tuple[str, list[tuple
     against the samplers it meets under its protocol; `protocol`, each sampler under a protocol setting
     against itself without it; `aa`, the A/A pairs."""
     cells = table[table["setting"] == setting]
-    kinds = _kind(cells)
+    kinds = cells["kind"]
     pairs = list(dict.fromkeys(zip(cells["method"], cells["baseline"], kinds)))
     sets = []
     for method in dict.fromkeys(m for m, _, k in pairs if k == "sampler"):
@@ -263,9 +255,9 @@ def forest_figure(table: pd.DataFrame, setting: str, pairs: list[tuple[str, str]
         ax.grid(axis="x", alpha=0.3)
     # The shared axis spans the primary measure's intervals and every mean; a lighter mark's interval
     # may run past it (clipped at the frame), as the primary is what the figure is read by.
-    primary = cells[cells["measure"] == PRIMARY]
-    chosen = cells[[(m, b) in set(pairs) for m, b in zip(cells["method"], cells["baseline"])]]
-    chosen_primary = primary[[(m, b) in set(pairs) for m, b in zip(primary["method"], primary["baseline"])]]
+    wanted = set(pairs)
+    chosen = cells[[p in wanted for p in zip(cells["method"], cells["baseline"])]]
+    chosen_primary = chosen[chosen["measure"] == PRIMARY]
     ends = np.r_[chosen_primary[["ci_low", "ci_high"]].to_numpy(float).ravel(), chosen["mean"].to_numpy(float),
                  chosen["paper"].to_numpy(float), 0.0]
     ends = ends[np.isfinite(ends)]
