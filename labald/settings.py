@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from labald import streams
-from labald.data import DatasetSettings
+from labald.data import FROM_FILE_KINDS, KINDS, REAL_DATASETS, DatasetSettings, kind_of
 from labald.data.images import folder_tag
 from labald.data.pool import require_classes
 from labald.device import resolve_device
@@ -29,7 +29,6 @@ from labald.stopping import RULES, StoppingSettings
 from labald.workers import WorkerSettings
 from labald.workers.dynamics import DYNAMICS
 
-DATASET_KINDS = ("sandbox", "digits", "custom", "replay", "folder")
 LOCAL_FORMS = ("paper", "exact")
 
 
@@ -207,12 +206,13 @@ def unused_keys(dataset: Mapping[str, Any]) -> set[str]:
     """Protocol differences the run's dataset ignores, left out of its name: the simulated crowd's
     settings in a replay (and its AMT-or-synthetic source on digits, which has no AMT data); the
     sandbox generator's without it; standardization without a features file."""
-    name = str(dataset.get("name", ""))
-    kind = dataset.get("kind") or (name if name in DATASET_KINDS else "sandbox")
-    from_file = kind in ("custom", "replay", "folder") or bool(dataset.get("features_path"))
+    kind = dataset.get("kind") or kind_of(str(dataset.get("name", "")))
+    from_file = kind in FROM_FILE_KINDS or bool(dataset.get("features_path"))
     unused = set()
-    if kind == "replay":
+    if kind == "replay" or (kind == "labelme" and dataset.get("replay")):
         unused |= _CROWD_KEYS | {"workers.cost_expert"}  # a replayed log knows no experts
+    elif kind == "labelme":
+        unused |= {"workers.n_crowd"}  # the crowd is LabelMe's own real workers
     if kind == "digits":
         unused |= {"workers", "workers.source"}
     if kind != "sandbox" or from_file:
@@ -275,8 +275,7 @@ def ablation_changes(groups: Mapping[str, Any]) -> dict[str, Any]:
             continue
         skip = NAMED_ELSEWHERE.get(group, set()) | NOT_RESULTS.get(group, set())
         if group == "dataset":  # the dataset options digits, custom and replay are their own kind
-            name = str(values.get("name", ""))
-            default = dataclasses.replace(default, kind=name if name in DATASET_KINDS else "sandbox")
+            default = dataclasses.replace(default, kind=kind_of(str(values.get("name", ""))))
         for f in sorted(fields(default), key=lambda f: f.name):
             value = values.get(f.name, getattr(default, f.name))
             if f.name in skip or _same(value, getattr(default, f.name)):
@@ -356,13 +355,19 @@ def settings_from_config(cfg: Mapping[str, Any]) -> RunSettings:
     stopping = dict(cfg.get("stopping") or {})
     stopping["rule"] = stopping.pop("name", stopping.get("rule"))
     dataset = dict(cfg.get("dataset") or {})
+    workers = dict(cfg.get("workers") or {})
+    if workers.get("source") == "labelme":  # LabelMe's real crowd: what workers=amt gives on dataset=labelme
+        if (dataset.get("kind") or kind_of(str(dataset.get("name", "")))) != "labelme":
+            raise LabaldError("workers=labelme is LabelMe's own crowd, for dataset=labelme; other datasets take "
+                              "workers=amt (the real AMT crowd) or workers=synthetic")
+        workers["source"] = "amt"
     if dataset.get("wnids") is not None:
         dataset["wnids"] = tuple(str(w) for w in dataset["wnids"])
     settings = RunSettings(
         seed=cfg.get("seed"),
         method=method,
         dataset=_build(DatasetSettings, dataset, "dataset"),
-        workers=_build(WorkerSettings, cfg.get("workers"), "workers"),
+        workers=_build(WorkerSettings, workers, "workers"),
         aggregation=_build(AggregationSettings, cfg.get("aggregation"), "aggregation"),
         learner=None if learner_name == "none" else _build(LearnerSettings, learner_cfg, "learner"),
         acquisition=_build(AcquisitionSettings, cfg.get("acquisition"), "acquisition"),
@@ -423,11 +428,23 @@ def validate(s: RunSettings) -> None:
     _int("threads", s.threads, 1, optional=True)
     resolve_device(s.device)
     d = s.dataset
-    _choice("dataset.kind", d.kind, DATASET_KINDS)
+    _choice("dataset.kind", d.kind, KINDS)
     if d.kind == "folder":
         from labald.data.images import check_folder_settings
 
         check_folder_settings(d)
+    if d.kind == "real" and d.name not in REAL_DATASETS:
+        raise LabaldError(f"dataset.kind=real is for the committed real-image subtasks ({', '.join(REAL_DATASETS)}); "
+                          f"dataset.name={d.name} is none of them")
+    if not isinstance(d.replay, bool):
+        raise LabaldError(f"dataset.replay={d.replay!r} is invalid; it must be true or false")
+    if d.replay and d.kind != "labelme":
+        raise LabaldError("dataset.replay=true replays LabelMe's real log (dataset=labelme); to replay a log of "
+                          "your own use dataset=replay")
+    if d.kind == "labelme":
+        from labald.data.labelme import find_folder
+
+        find_folder(d.root, s.data_dir)
     _int("dataset.n_per_class", d.n_per_class, 1, optional=True)
     _int("dataset.n_prototypes", d.n_prototypes, 2)
     _number("dataset.imbalance_ratio", d.imbalance_ratio, 1.0)
@@ -436,7 +453,7 @@ def validate(s: RunSettings) -> None:
     if not isinstance(d.standardize, bool):
         raise LabaldError(f"dataset.standardize={d.standardize!r} is invalid; it must be true or false")
     w = s.workers
-    _choice("workers.source", w.source, ("amt", "synthetic"))
+    _choice("workers.source", w.source, ("amt", "synthetic"))  # labelme: an alias, see settings_from_config
     _int("workers.n_crowd", w.n_crowd, 0)
     _int("workers.n_expert", w.n_expert, 0)
     if w.n_crowd + w.n_expert < 1:

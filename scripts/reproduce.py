@@ -2,6 +2,7 @@
 
     python scripts/reproduce.py                 # the paper's sweep (`make reproduce`)
     python scripts/reproduce.py --quick         # digits + a small sandbox, 2 seeds (`make reproduce-quick`)
+    python scripts/reproduce.py --real          # the samplers on real images and a real crowd (`make reproduce-real`)
     python scripts/reproduce.py --dry-run       # print the commands and the number of runs only
 
 Studies (paper Sec. 5 and appendices B.3, H):
@@ -14,6 +15,11 @@ Studies (paper Sec. 5 and appendices B.3, H):
              --aa-reruns, --aa-seeds seeds): the A/A check of every paired comparison (labald.comparison);
   over       the paper's four, stopping=budget up to --budget annotations per image (over-annotation);
   imbalance  the paper's four, dataset.imbalance_ratio=--imbalance-ratio (majority/minority class size);
+  real       (--real) the paper's four and ELR at equal protocol on real images: dog_real and
+             vertebrate_real (labald/data/real.py, 200 per class) and labelme (every image, its
+             simulated real crowd);
+  surrogate  (--real) the same on the surrogate dog and vertebrate subtasks restricted to the real
+             subtasks' classes and pool size, so the two can be read side by side;
   dynamics   (on request) the main study under each crew of --dynamics (skills that learn, tire, drift,
              or spammers; labald/workers/dynamics.py), each sampler with the paper's EM and with EM
              that forgets (--forgetting), experts paid --cost-expert crowd answers.
@@ -40,6 +46,8 @@ from pathlib import Path
 
 import yaml
 
+from labald.data.real import DATASETS as REAL_IMAGE_DATASETS
+from labald.data.real import SUBTASKS as REAL_CLASSES
 from labald.settings import protocol_diff, run_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,6 +66,15 @@ FULL_N_PER_CLASS = 200  # the paper's scale is 1300 (ImageNet's train size): --p
 PAPER_N_PER_CLASS = 1300
 # --paper: the paper's samplers and ours, every one asking B pairs a step (equal protocol)
 PAPER_METHODS = (*METHODS, "elr")
+# --real: real images at the main study's 200 per class and LabelMe (every image) with its real crowd, then
+# the surrogate subtasks restricted to the real subtasks' classes at the same pool size
+REAL_DATASETS = (*REAL_IMAGE_DATASETS, "labelme")
+SURROGATE_OF_REAL = {sub: REAL_CLASSES[sub] for sub in REAL_IMAGE_DATASETS.values()}
+REAL_POOL_PER_CLASS = FULL_N_PER_CLASS
+# seeds for LA-BALD vs J-BALD within +-5 points on `plateau`, the mean over the three real subtasks, before
+# any real run: the main study's +-4.9 at 14 seeds over four subtasks, scaled to three; the power analysis
+# of the real runs themselves revises it (docs/results.md, "On real images")
+REAL_SEEDS = 18
 # run.py's config groups chosen in an override, and the key a run config holds the choice under
 GROUP_CHOICE = {"workers": "workers.source", "stopping": "stopping.rule"}
 # --studies dynamics: each of --dynamics as run.py overrides (labald/workers/dynamics.py); spammers: a
@@ -173,6 +190,18 @@ def plan(args) -> list[Group]:
                *(("dynamics", args.datasets, seeds,
                   [*DYNAMIC_OVERRIDES[d], f"workers.cost_expert={_num(args.cost_expert)}"], None, None, 0)
                  for d in args.dynamics)]
+    methods = list(args.methods or PAPER_METHODS)
+    if "real" in args.studies:
+        groups.append(Group("real", list(REAL_IMAGE_DATASETS), seeds, [f"dataset.n_per_class={REAL_POOL_PER_CLASS}",
+                                                                     *extra],
+                            _merged(setting(REAL_POOL_PER_CLASS), overridden), methods))
+        groups.append(Group("real", ["labelme"], seeds, list(extra), _merged(setting(), overridden), methods))
+    if "surrogate" in args.studies:
+        for dataset, wnids in SURROGATE_OF_REAL.items():
+            part = {"dataset": {"n_per_class": REAL_POOL_PER_CLASS, "wnids": list(wnids)}}
+            groups.append(Group("surrogate", [dataset], seeds, [f"dataset.n_per_class={REAL_POOL_PER_CLASS}",
+                                                                 f"dataset.wnids=[{','.join(wnids)}]", *extra],
+                                _merged(part, overridden), methods))
     for study, datasets, study_seeds, overrides, ratio, budget, rerun in studies:
         if study not in args.studies or not datasets or not study_seeds:
             continue
@@ -333,11 +362,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--paper", action="store_true",
                    help=f"the paper's scale: --n-per-class {PAPER_N_PER_CLASS}, the main and imbalance studies, "
                         f"the paper's samplers and ours ({', '.join(PAPER_METHODS)})")
+    p.add_argument("--real", action="store_true",
+                   help=f"the real and surrogate studies: {', '.join(REAL_DATASETS)} and their surrogates, the "
+                        f"paper's samplers and ours, {REAL_SEEDS} seeds")
     p.add_argument("--methods", nargs="+",
                    help=f"samplers of the main, imbalance and over studies (default: {', '.join(MAIN_METHODS)} in "
                         f"main, {', '.join(METHODS)} in the others)")
     p.add_argument("--studies", nargs="+",
-                   choices=["main", "ramp", "aa", "imbalance", "over", "dynamics"],
+                   choices=["main", "ramp", "aa", "imbalance", "over", "dynamics", "real", "surrogate"],
                    help="default: main, ramp, aa, imbalance, over (paper: main, imbalance; quick: all but ramp); "
                         "dynamics runs on request")
     p.add_argument("--ramp", type=int, default=1, help="the ramp study's batch_ramp: pairs at step 1 (default: 1)")
@@ -379,6 +411,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.n_per_class = args.n_per_class or PAPER_N_PER_CLASS
         args.studies = args.studies or ["main", "imbalance"]
         args.methods = args.methods or list(PAPER_METHODS)
+    if args.real:
+        args.studies = args.studies or ["real", "surrogate"]
+        args.seeds = args.seeds or REAL_SEEDS
     if args.quick:
         args.studies = args.studies or ["main", "aa", "imbalance", "over"]
         args.methods = args.methods or list(METHODS)

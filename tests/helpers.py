@@ -23,6 +23,15 @@ def original_amt_file() -> Path | None:
     return path if path.is_file() else None
 
 
+def shared_data(name: str) -> Path | None:
+    """A folder of ../shared/data (or $LABALD_DATA_DIR): `imagenet_real`, `labelme`; None on a clone
+    without it, unless CI's LABALD_REQUIRE_ORIGINAL=1 says it must be there."""
+    path = Path(os.environ.get("LABALD_DATA_DIR") or ROOT.parent / "shared" / "data") / name
+    if os.environ.get("LABALD_REQUIRE_ORIGINAL") == "1":
+        assert path.is_dir(), f"LABALD_REQUIRE_ORIGINAL=1 but {path} is missing"
+    return path if path.is_dir() else None
+
+
 def compose_config(overrides: list[str]) -> dict:
     """The resolved config of `python run.py <overrides>` as a plain dict (what run.py passes on)."""
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):

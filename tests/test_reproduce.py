@@ -148,3 +148,28 @@ def test_an_override_may_not_choose_the_method_or_dataset(tmp_path):
     args = reproduce.parse_args(["--studies", "main", "--override", "dataset=digits", "--results", str(tmp_path)])
     with pytest.raises(SystemExit, match="--datasets"):
         reproduce.plan(args)
+
+
+def test_real_plan_runs_the_real_subtasks_and_their_surrogates_where_run_py_writes(tmp_path):
+    """--real: the paper's four and ELR on dog_real, vertebrate_real and labelme, and on the surrogate
+    dog and vertebrate subtasks restricted to the real classes at the real pool size; every planned
+    directory is the one run.py writes."""
+    from labald.data.real import SUBTASKS
+    from tests.helpers import make_settings
+
+    reproduce = _reproduce()
+    groups = reproduce.plan(reproduce.parse_args(["--real", "--results", str(tmp_path)]))
+    assert [(g.study, g.datasets) for g in groups] == [
+        ("real", ["dog_real", "vertebrate_real"]), ("real", ["labelme"]), ("surrogate", ["dog"]),
+        ("surrogate", ["vertebrate"])]
+    assert all(g.seeds == list(range(reproduce.REAL_SEEDS)) for g in groups)
+    assert all(g.methods == ["ss", "rand_i_greedy_w", "j_bald", "la_bald", "elr"] for g in groups)
+    for group in groups[2:]:
+        dataset = group.datasets[0]
+        assert f"dataset.wnids=[{','.join(SUBTASKS[dataset])}]" in group.overrides
+        for method, directory in zip(group.methods, group.run_names(), strict=True):
+            settings = make_settings([f"method={method}", f"dataset={dataset}", "seed=0", *group.overrides], tmp_path)
+            assert settings.output_dir.parent.name == directory
+            assert settings.dataset.wnids == SUBTASKS[dataset] and settings.dataset.n_per_class == 200
+    assert {d.parent.name for d in groups[0].run_dirs(tmp_path)} == {f"{m}+n_per_class=200" for m in groups[0].methods}
+    assert {d.parent.name for d in groups[1].run_dirs(tmp_path)} == set(groups[1].methods)  # labelme: every image

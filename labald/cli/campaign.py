@@ -6,7 +6,9 @@ its validation loss improves. So `propose` and `aggregate` do not guess a state 
 at once: they run the loop's own steps (`initial_state`, `advance`), each given round r's logged
 pairs and answers (`labald.loop.Round`). Nobody knows the true labels, so the pool has none and the
 evaluator's columns stay empty. With the same settings and seed, a campaign driven through CSV files
-therefore has exactly the in-process loop's state.
+therefore has exactly the in-process loop's state; the EM prior is one of those settings, so that
+holds with `--prior-accuracy` (the simulator's symmetric prior), while by default a campaign takes the
+prior's mean from its own log (`crowd_confusion`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 import torch
 
 from labald import streams
-from labald.aggregation import dirichlet_prior
+from labald.aggregation import dawid_skene, prior_mean
 from labald.cli.io import Campaign
 from labald.data import DatasetSettings, Pool
 from labald.data.features import prepare_features
@@ -35,6 +37,9 @@ from labald.workers.crowd import SYNTHETIC_ROW_TOTAL
 log = logging.getLogger("labald")
 
 DEFAULT_PRIOR_ACCURACY = 0.7  # the prior mean accuracy of a worker without gold answers to estimate it
+# EM iterations at most for the crowd's one confusion matrix (`crowd_confusion`): run to `tol`, which took
+# 9-19 on the logs measured; one matrix, so cheap
+CROWD_MAX_ITER = 100
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ class Options:
     max_per_image: int = 3
     confidence: float = 0.9
     prior_strength: float = 1.0
-    prior_accuracy: float | None = None  # None: from gold answers, else DEFAULT_PRIOR_ACCURACY
+    prior_accuracy: float | None = None  # None: the prior's mean is the crowd's confusion (`crowd_confusion`)
     learner: bool = True
     epochs: int = 50  # learner.max_epochs
     worker_skill: str = "em"  # acquisition.worker_skill (propose)
@@ -57,7 +62,8 @@ class Options:
 
 
 def prior_accuracy(campaign: Campaign, options: Options) -> float:
-    """The given value, else the mean per-class accuracy of the answers on gold tasks, else 0.7."""
+    """The given value, else the mean per-class accuracy of the answers on gold tasks, else 0.7: the
+    diagonal of the symmetric prior (the workers' with --prior-accuracy, else `crowd_confusion`'s)."""
     if options.prior_accuracy is not None:
         return options.prior_accuracy
     if len(campaign.gold_truth) == 0:
@@ -66,6 +72,49 @@ def prior_accuracy(campaign: Campaign, options: Options) -> float:
     per_class = [correct[campaign.gold_truth == y].mean() for y in np.unique(campaign.gold_truth)]
     k = len(campaign.classes)
     return float(np.clip(np.mean(per_class), 1.0 / k + 1e-3, 0.99))
+
+
+def prior_alpha(campaign: Campaign, options: Options) -> tuple[np.ndarray, np.ndarray | float]:
+    """The Dirichlet prior alpha [K, K] every worker's confusion starts from, and its diagonal.
+
+    With --prior-accuracy: the simulator's prior, that accuracy on the diagonal and the errors spread
+    evenly. Without it the prior's mean is the crowd's own confusion (`crowd_confusion`); either way
+    `prior_strength` x SYNTHETIC_ROW_TOTAL pseudo-answers per row.
+    """
+    k, accuracy = len(campaign.classes), prior_accuracy(campaign, options)
+    total = options.prior_strength * SYNTHETIC_ROW_TOTAL
+    symmetric = total * prior_mean(k, accuracy)
+    if options.prior_accuracy is not None:
+        return symmetric, accuracy
+    mean = crowd_confusion(campaign, symmetric, accuracy)
+    return total * mean, np.diagonal(mean).copy()
+
+
+def crowd_confusion(campaign: Campaign, alpha_K_K: np.ndarray, accuracy: float) -> np.ndarray:
+    """[K, K] the crowd's confusion: Dawid-Skene EM over the log as if one worker gave every answer,
+    under the prior `alpha_K_K`, started at `accuracy` on the diagonal, with no model; each answer on a
+    gold task takes part as a task whose prior is its known class, so it counts under that class.
+
+    Why: a symmetric prior holds every class equally hard and spreads a worker's errors evenly over the
+    other classes, but a real crowd shares its confusions (LabelMe-AMT: 92% of the wrong answers on tall
+    buildings say inside city, 83% of those on streets; accuracy .52-.97 by class), and with a few
+    answers per worker and class the prior, not the worker, sets those rows. One matrix for the whole
+    log is pinned down by hundreds of answers a row, so each worker is shrunk towards the crowd, as
+    labald's estimates of real workers from a log with known truth are
+    (labald.workers.crowd.from_log_counts). One matrix is fitted rather than each worker's pooled, in
+    which a worker's own answers confirm themselves and inflate the diagonal. Tasks with one answer are
+    left out: under a uniform class prior a lone answer tells only how often each class is answered,
+    not how it is confused, and EM would fit it by echoing its own start. With no task of 2+ answers
+    and no gold answer it is the prior's mean.
+    """
+    n, k = len(campaign.task_ids), len(campaign.classes)
+    n_gold = len(campaign.gold_truth)
+    prior_N_K = np.concatenate([np.full((n, k), 1.0 / k), np.eye(k)[campaign.gold_truth]])  # a gold answer: a task
+    several = np.bincount(campaign.image, minlength=n)[campaign.image] >= 2
+    image = np.concatenate([campaign.image[several], n + np.arange(n_gold)])
+    label = np.concatenate([campaign.label[several], campaign.gold_answer])
+    return dawid_skene(image, np.zeros_like(image), label, prior_N_K, alpha_K_K, 1, init_accuracy=accuracy,
+                       max_iter=CROWD_MAX_ITER, tol=AggregationSettings().tol).confusions[0]
 
 
 def build(campaign: Campaign, options: Options, n_workers: int, groups_M: np.ndarray | None = None) -> Experiment:
@@ -100,13 +149,13 @@ def build(campaign: Campaign, options: Options, n_workers: int, groups_M: np.nda
         stopping=StoppingSettings(), batch_size=options.batch_size, max_per_image=options.max_per_image,
         confidence=options.confidence,
     )
-    accuracy = prior_accuracy(campaign, options)
+    alpha, accuracy = prior_alpha(campaign, options)
     learner = CrossFitLearner(settings.learner, features.shape[1], k, options.seed) if use_learner else None
     crowd = CampaignCrowd(n_workers)
     return Experiment(
         settings, pool, crowd, Evaluator(None, settings.confidence), build_sampler(settings, skill_groups_M=groups_M),
         build_observers(settings), learner,
-        dirichlet_prior(k, accuracy, SYNTHETIC_ROW_TOTAL, options.prior_strength), accuracy,
+        alpha, accuracy,
         torch.from_numpy(features), train_idx, val_idx,
     )
 

@@ -1,5 +1,6 @@
-"""Pools of images to label: the sandbox subtasks, scikit-learn's digits, real feature files, and
-a folder of labelled images (features extracted by labald.data.images)."""
+"""Pools of images to label: the sandbox subtasks, scikit-learn's digits, real feature files, a
+folder of labelled images (features extracted by labald.data.images), the real-image subtasks
+(labald.data.real) and LabelMe with its real crowd (labald.data.labelme)."""
 
 from __future__ import annotations
 
@@ -17,16 +18,29 @@ from labald.data.sandbox import sandbox_features
 from labald.data.subtasks import SUBTASKS
 from labald.errors import LabaldError
 
-__all__ = ["DatasetSettings", "Pool", "load_pool", "SUBTASKS"]
+__all__ = ["DatasetSettings", "Pool", "load_pool", "SUBTASKS", "KINDS", "kind_of"]
 
 SANDBOX_PER_CLASS = 1300  # ImageNet's train images per class
+KINDS = ("sandbox", "digits", "custom", "replay", "folder", "real", "labelme")
+REAL_DATASETS = ("dog_real", "vertebrate_real")  # labald.data.real.DATASETS
+FROM_FILE_KINDS = ("custom", "replay", "folder", "real", "labelme")  # features read, not generated
+
+
+def kind_of(name: str) -> str:
+    """The kind a dataset option has by its name (`dataset=digits` is of kind digits, `dog_real` of
+    kind real, the paper's subtasks and any other name sandbox): the one place that decides it."""
+    if name in REAL_DATASETS:
+        return "real"
+    return name if name in KINDS else "sandbox"
 
 
 @dataclass(frozen=True)
 class DatasetSettings:
     """`dataset.*` config keys (SPEC 9). `kind`: sandbox subtask, digits, custom (features file),
-    replay (features, true labels and a real answer log; see labald/data/replay.py) or folder
-    (a `class/image` folder of images; see labald/data/images.py)."""
+    replay (features, true labels and a real answer log; see labald/data/replay.py), folder
+    (a `class/image` folder of images; see labald/data/images.py), real (dog_real, vertebrate_real:
+    committed features of real ImageNet images; labald/data/real.py) or labelme (LabelMe-AMT's
+    images and real crowd, read from a folder; labald/data/labelme.py)."""
 
     name: str
     kind: str = "sandbox"
@@ -42,18 +56,25 @@ class DatasetSettings:
     # features read from a file (custom, replay, a features_path): z-score each column with the
     # whole file's mean and sd (true), or use them as they are (false; a warning when badly scaled)
     standardize: bool = True
-    root: str | None = None  # folder: the class/image folder of images
+    root: str | None = None  # folder: the class/image folder of images; labelme: the LabelMe-AMT files' folder
     backbone: str = "efficientnet_b0"  # folder: torchvision backbone whose penultimate layer gives the features
     weights: str = "default"  # folder: default (pretrained, downloaded once) | none (random) | a state_dict file
     extract_batch_size: int = 64  # folder: images per forward pass while extracting
     extract_workers: int = 2  # folder: DataLoader processes decoding images while extracting
+    replay: bool = False  # labelme: replay the real answer log on its 1,000 answered images
 
 
-def load_pool(settings: DatasetSettings, amt: AmtData | None, seed: int, device: str = "auto") -> Pool:
+def load_pool(settings: DatasetSettings, amt: AmtData | None, seed: int, device: str = "auto",
+              data_dir: str | None = None) -> Pool:
     """Build the run's pool, seeded; real features when a features file is given, else the source
-    that `kind` names (the sandbox generator, the bundled digits, or a folder's images, whose
-    features are extracted on `device` once and then read as a features file)."""
+    that `kind` names (the sandbox generator, the bundled digits, a folder's images, whose features
+    are extracted on `device` once and then read as a features file, the committed real-image
+    subtasks, or LabelMe read from `dataset.root` or `<data_dir>/labelme`)."""
     rng = np.random.default_rng([seed, streams.POOL])
+    if settings.kind == "labelme":
+        from labald.data.labelme import labelme_pool
+
+        return labelme_pool(settings, data_dir, seed)
     if settings.kind == "folder":
         from labald.data.images import folder_features
 
@@ -70,6 +91,14 @@ def load_pool(settings: DatasetSettings, amt: AmtData | None, seed: int, device:
     if settings.kind == "digits":
         x, y, classes, source = _digits()
         similarity = sim.from_centroids(x, y, len(classes))
+    elif settings.kind == "real":
+        from labald.data.real import load_real
+
+        x, y, classes, source = load_real(settings.name)
+        x = prepare_features(x, settings.standardize, source)
+        similarity = _human_similarity(classes, amt)
+        if similarity is None:
+            similarity = sim.from_centroids(x, y, len(classes))
     elif settings.features_path:
         if not settings.labels_path:
             raise LabaldError("dataset.features_path is set but dataset.labels_path is not; give both files")

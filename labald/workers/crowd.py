@@ -11,6 +11,7 @@ EXPERT_BOOST = 0.5  # probability mass added to the diagonal of an expert (W + 0
 AMT_PERSONAL_WEIGHT = 10.0  # C = S + 10 A
 AMT_WORKERS_PER_SIMULATED = 3
 SYNTHETIC_ROW_TOTAL = 20.0  # prior pseudo-counts per row for synthetic crowds (SPEC 3)
+LOG_SMOOTHING = 1.0  # pseudo-answers per confusion row of a worker estimated from a real log
 
 
 def normalize_rows(counts: np.ndarray, empty_accuracy: float) -> np.ndarray:
@@ -70,6 +71,22 @@ def synthetic_crowd(
         out[:, y, :] = errors * (1.0 - accuracy[:, y : y + 1])
         out[:, y, y] = accuracy[:, y]
     return out
+
+
+def from_log_counts(counts_M_K_K: np.ndarray, smoothing: float = LOG_SMOOTHING) -> np.ndarray:
+    """Confusions [M, K, K] of real workers from their answer counts against the true labels.
+
+    Each row is the worker's answers to that true class plus `smoothing` pseudo-answers spread as
+    the crowd's pooled row (all workers' answers to the class, plus 1/K each):
+    W_j[y] = (A_j[y] + s P[y]) / (n_j[y] + s). A class a worker never answered takes the crowd's
+    confusion there, not a guesser's uniform row, and one answer cannot make a row of 0s and a 1;
+    a worker with many answers keeps their own rates.
+    """
+    k = counts_M_K_K.shape[-1]
+    pooled = counts_M_K_K.sum(axis=0) + 1.0 / k  # [K, K]: the crowd's answers per true class
+    pooled /= pooled.sum(axis=1, keepdims=True)
+    smoothed = counts_M_K_K + smoothing * pooled[None]
+    return smoothed / smoothed.sum(axis=2, keepdims=True)
 
 
 def prior_row_total(counts_W_K_K: np.ndarray | None) -> float:

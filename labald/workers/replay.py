@@ -1,10 +1,8 @@
 """Replayed workers: the annotators of a real answer log, answering exactly what they logged.
 
 Same interface as `WorkerPool`. Their confusions are estimated from the log against the true
-labels, for the run's EM prior: each row is the worker's answers to that class plus one pseudo-answer
-spread as the crowd's pooled row (all workers' answers to the class, plus 1/K each), so a class a
-worker never answered takes the crowd's confusion there, not a guesser's uniform row (which would pull
-the prior's mean accuracy toward 1/K). Answers are never drawn: a pair's answer is the logged one.
+labels (labald.workers.crowd.from_log_counts), for the run's EM prior. Answers are never drawn: a
+pair's answer is the logged one.
 """
 
 from __future__ import annotations
@@ -12,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from labald.data.replay import ReplayPool
-
-SMOOTHING = 1.0  # pseudo-answers per confusion row, spread as the crowd's pooled row
+from labald.workers.crowd import from_log_counts
 
 
 class ReplayWorkers:
@@ -29,10 +26,7 @@ class ReplayWorkers:
         image, worker = np.nonzero(self.available_N_M)
         np.add.at(counts, (worker, true_labels_N[image], answers_N_M[image, worker]), 1.0)
         self.counts_M_K_K = counts
-        pooled = counts.sum(axis=0) + 1.0 / n_classes  # [K, K]: the crowd's answers per true class
-        pooled /= pooled.sum(axis=1, keepdims=True)
-        smoothed = counts + SMOOTHING * pooled[None]
-        self.confusions = smoothed / smoothed.sum(axis=2, keepdims=True)
+        self.confusions = from_log_counts(counts)
         self.is_expert = np.zeros(m, dtype=bool)
         self.source = source
         # EM prior pseudo-counts per row: a worker's answers per true class, averaged (as the AMT
