@@ -15,9 +15,9 @@ Studies (paper Sec. 5 and appendices B.3, H):
              --aa-reruns, --aa-seeds seeds): the A/A check of every paired comparison (labald.comparison);
   over       the paper's four, stopping=budget up to --budget annotations per image (over-annotation);
   imbalance  the paper's four, dataset.imbalance_ratio=--imbalance-ratio (majority/minority class size);
-  real       (--real) the paper's four and ELR at equal protocol on real images: dog_real and
-             vertebrate_real (labald/data/real.py, 200 per class) and labelme (every image, its
-             simulated real crowd);
+  real       (--real) the paper's four and ELR at equal protocol on real images: dog_real (200 per
+             class) and vertebrate_real (every image; labald/data/real.py) and labelme (every image,
+             its simulated real crowd);
   surrogate  (--real) the same on the surrogate dog and vertebrate subtasks restricted to the real
              subtasks' classes and pool size, so the two can be read side by side;
   dynamics   (on request) the main study under each crew of --dynamics (skills that learn, tire, drift,
@@ -66,11 +66,14 @@ FULL_N_PER_CLASS = 200  # the paper's scale is 1300 (ImageNet's train size): --p
 PAPER_N_PER_CLASS = 1300
 # --paper: the paper's samplers and ours, every one asking B pairs a step (equal protocol)
 PAPER_METHODS = (*METHODS, "elr")
-# --real: real images at the main study's 200 per class and LabelMe (every image) with its real crowd, then
-# the surrogate subtasks restricted to the real subtasks' classes at the same pool size
+# --real: real images and LabelMe with its real crowd, then the surrogate subtasks restricted to the real
+# subtasks' classes at the same pool size. Pool images per class (None: every image): dog at the main
+# study's 200; vertebrate's crowd is so accurate that 200 per class end in 11 steps, too few to part
+# samplers, so every image (490 per class after the prototypes); LabelMe every image.
 REAL_DATASETS = (*REAL_IMAGE_DATASETS, "labelme")
-SURROGATE_OF_REAL = {sub: REAL_CLASSES[sub] for sub in REAL_IMAGE_DATASETS.values()}
-REAL_POOL_PER_CLASS = FULL_N_PER_CLASS
+REAL_POOL_PER_CLASS = {"dog_real": FULL_N_PER_CLASS, "vertebrate_real": None, "labelme": None}
+SURROGATE_OF_REAL = {sub: (REAL_CLASSES[sub], REAL_POOL_PER_CLASS[name] or 500 - 10)
+                     for name, sub in REAL_IMAGE_DATASETS.items()}
 # seeds for LA-BALD vs J-BALD within +-5 points on `plateau`, the mean over the three real subtasks, before
 # any real run: the main study's +-4.9 at 14 seeds over four subtasks, scaled to three; the power analysis
 # of the real runs themselves revises it (docs/results.md, "On real images")
@@ -192,14 +195,14 @@ def plan(args) -> list[Group]:
                  for d in args.dynamics)]
     methods = list(args.methods or PAPER_METHODS)
     if "real" in args.studies:
-        groups.append(Group("real", list(REAL_IMAGE_DATASETS), seeds, [f"dataset.n_per_class={REAL_POOL_PER_CLASS}",
-                                                                     *extra],
-                            _merged(setting(REAL_POOL_PER_CLASS), overridden), methods))
-        groups.append(Group("real", ["labelme"], seeds, list(extra), _merged(setting(), overridden), methods))
+        for dataset in REAL_DATASETS:
+            n = REAL_POOL_PER_CLASS[dataset]
+            groups.append(Group("real", [dataset], seeds, [*([f"dataset.n_per_class={n}"] if n else []), *extra],
+                                _merged(setting(n), overridden), methods))
     if "surrogate" in args.studies:
-        for dataset, wnids in SURROGATE_OF_REAL.items():
-            part = {"dataset": {"n_per_class": REAL_POOL_PER_CLASS, "wnids": list(wnids)}}
-            groups.append(Group("surrogate", [dataset], seeds, [f"dataset.n_per_class={REAL_POOL_PER_CLASS}",
+        for dataset, (wnids, n) in SURROGATE_OF_REAL.items():
+            part = {"dataset": {"n_per_class": n, "wnids": list(wnids)}}
+            groups.append(Group("surrogate", [dataset], seeds, [f"dataset.n_per_class={n}",
                                                                  f"dataset.wnids=[{','.join(wnids)}]", *extra],
                                 _merged(part, overridden), methods))
     for study, datasets, study_seeds, overrides, ratio, budget, rerun in studies:

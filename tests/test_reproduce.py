@@ -160,16 +160,17 @@ def test_real_plan_runs_the_real_subtasks_and_their_surrogates_where_run_py_writ
     reproduce = _reproduce()
     groups = reproduce.plan(reproduce.parse_args(["--real", "--results", str(tmp_path)]))
     assert [(g.study, g.datasets) for g in groups] == [
-        ("real", ["dog_real", "vertebrate_real"]), ("real", ["labelme"]), ("surrogate", ["dog"]),
+        ("real", ["dog_real"]), ("real", ["vertebrate_real"]), ("real", ["labelme"]), ("surrogate", ["dog"]),
         ("surrogate", ["vertebrate"])]
     assert all(g.seeds == list(range(reproduce.REAL_SEEDS)) for g in groups)
     assert all(g.methods == ["ss", "rand_i_greedy_w", "j_bald", "la_bald", "elr"] for g in groups)
-    for group in groups[2:]:
+    for group, n in zip(groups[3:], (200, 490), strict=True):
         dataset = group.datasets[0]
         assert f"dataset.wnids=[{','.join(SUBTASKS[dataset])}]" in group.overrides
         for method, directory in zip(group.methods, group.run_names(), strict=True):
             settings = make_settings([f"method={method}", f"dataset={dataset}", "seed=0", *group.overrides], tmp_path)
             assert settings.output_dir.parent.name == directory
-            assert settings.dataset.wnids == SUBTASKS[dataset] and settings.dataset.n_per_class == 200
+            assert settings.dataset.wnids == SUBTASKS[dataset] and settings.dataset.n_per_class == n
     assert {d.parent.name for d in groups[0].run_dirs(tmp_path)} == {f"{m}+n_per_class=200" for m in groups[0].methods}
-    assert {d.parent.name for d in groups[1].run_dirs(tmp_path)} == set(groups[1].methods)  # labelme: every image
+    for group in groups[1:3]:  # every image of vertebrate_real and labelme
+        assert {d.parent.name for d in group.run_dirs(tmp_path)} == set(group.methods)
