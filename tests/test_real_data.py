@@ -180,8 +180,8 @@ def test_classes_a_real_crowd_covers_get_it_by_themselves_others_the_synthetic_w
         covered = build_workers(WorkerSettings(), pool(wnids), amt, seed=0)
         assert "AMT workers" in covered.source and not caplog.records
         other = build_workers(WorkerSettings(), pool(["cat", "dog", "owl"]), amt, seed=0)
-    assert "synthetic crowd" in other.source and "no real crowd covers" in other.source
-    assert len(caplog.records) == 1 and "not ImageNet100 wnids" in caplog.records[0].getMessage()
-    # across two AMT groups no group's workers saw every class: synthetic too
-    mixed = build_workers(WorkerSettings(), pool([real.SUBTASKS["dog"][0], real.SUBTASKS["vertebrate"][0]]), amt, 0)
-    assert "synthetic crowd" in mixed.source
+    assert "synthetic crowd" in other.source and "not ImageNet wnids" in other.source
+    assert len(caplog.records) == 1 and "not ImageNet wnids" in caplog.records[0].getMessage()
+    # wnids ask for the real crowd: across two AMT groups no group's workers saw every class, an error
+    with pytest.raises(LabaldError, match="one AMT worker group"):
+        build_workers(WorkerSettings(), pool([real.SUBTASKS["dog"][0], real.SUBTASKS["vertebrate"][0]]), amt, 0)

@@ -63,16 +63,6 @@ class AmtData:
             "pick wnids from one subtask or set workers=synthetic"
         )
 
-    def covers(self, wnids: list[str]) -> bool:
-        """Whether one AMT group's workers annotated every class of `wnids` (all ImageNet100 wnids)."""
-        if not all(w.lower() in self.wnids for w in wnids):
-            return False
-        try:
-            self.group_of(wnids)
-        except LabaldError:
-            return False
-        return True
-
     def group_counts(self, group: str, wnids: list[str]) -> np.ndarray:
         """Per-worker counts of `group` restricted to `wnids` (rows and columns): [n_workers, K, K]."""
         idx = self.indices(wnids)

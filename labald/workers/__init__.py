@@ -9,6 +9,7 @@ answers, and differ only where they ask different pairs.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -131,13 +132,19 @@ class WorkerPool:
         return np.minimum((u >= cdf).sum(axis=1), cdf.shape[1] - 1).astype(np.int64)
 
 
+def is_wnid(name: str) -> bool:
+    """Whether a class name is an ImageNet wnid (`n` and 8 digits), which asks for the AMT crowd."""
+    return re.fullmatch(r"n\d{8}", str(name).lower()) is not None
+
+
 def build_workers(settings: WorkerSettings, pool: Pool, amt: AmtData | None, seed: int,
                   answer_seed: int | None = None) -> WorkerPool:
     """The run's crowd (SPEC 2); ids shuffled per seed, their world of answers keyed by `answer_seed`
     (default: `seed`). `workers=amt` (the default) asks for the real crowd of the pool's classes:
-    the workers that come with the data (LabelMe's), else Liao et al.'s AMT workers of the group that
-    covers the classes; classes no real crowd covers (a folder of other classes) get the synthetic
-    crowd, with one info line. `workers=synthetic` always gets the synthetic crowd."""
+    the workers that come with the data (LabelMe's), else, when every class is named by an ImageNet
+    wnid, Liao et al.'s AMT workers of the group that covers them (a wnid they never saw, or classes
+    of two groups, is an error); classes with other names (a folder of cats and owls) get the
+    synthetic crowd, with one info line. `workers=synthetic` always gets the synthetic crowd."""
     if hasattr(pool, "answers_N_M"):  # dataset=replay: the log's own workers answer
         from labald.workers.replay import replay_workers
 
@@ -151,7 +158,7 @@ def build_workers(settings: WorkerSettings, pool: Pool, amt: AmtData | None, see
         crowd = from_log_counts(counts)
         source = (f"the {n_crowd} real workers of the data, confusions estimated from their answers "
                   "(labald.workers.crowd.from_log_counts)")
-    elif real and amt is not None and pool.name != "digits" and amt.covers(list(pool.class_names)):
+    elif real and amt is not None and pool.name != "digits" and all(map(is_wnid, pool.class_names)):
         counts = amt.group_counts(amt.group_of(list(pool.class_names)), list(pool.class_names))
         crowd = amt_crowd(counts, n_crowd + settings.n_expert, rng)
         source = f"AMT workers of Liao et al. ({amt.origin}), {len(counts)} real annotators in the group"
@@ -159,12 +166,12 @@ def build_workers(settings: WorkerSettings, pool: Pool, amt: AmtData | None, see
         accuracy = settings.mean_accuracy or CROWD_ACCURACY.get(pool.name, DEFAULT_SYNTHETIC_ACCURACY)
         crowd = synthetic_crowd(pool.similarity, n_crowd + settings.n_expert, accuracy, rng)
         reason = ("workers=synthetic" if not real else "digits has no AMT data" if pool.name == "digits" else
-                  "no AMT counts given" if amt is None else "no real crowd covers these classes")
+                  "no AMT counts given" if amt is None else "classes that are not ImageNet wnids")
         source = f"synthetic crowd, mean accuracy {accuracy:.2f} ({reason})"
         if real and amt is not None and pool.name != "digits":
-            log.info("workers: the classes of %s are not ImageNet100 wnids of one AMT group, so no real crowd "
-                     "covers them; a synthetic crowd answers (mean accuracy %.2f; workers=synthetic says so "
-                     "in the run name)", pool.name, accuracy)
+            log.info("workers: the classes of %s are not ImageNet wnids, so no real crowd answered them; a "
+                     "synthetic crowd answers (mean accuracy %.2f; workers=synthetic says so in the run name)",
+                     pool.name, accuracy)
     n = n_crowd + settings.n_expert
     if real and pool.crowd_counts is not None:
         # experts as in the paper, each the expert version of a real worker drawn at random; the EM
