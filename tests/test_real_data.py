@@ -185,3 +185,20 @@ def test_classes_a_real_crowd_covers_get_it_by_themselves_others_the_synthetic_w
     # wnids ask for the real crowd: across two AMT groups no group's workers saw every class, an error
     with pytest.raises(LabaldError, match="one AMT worker group"):
         build_workers(WorkerSettings(), pool([real.SUBTASKS["dog"][0], real.SUBTASKS["vertebrate"][0]]), amt, 0)
+
+
+def test_a_subset_of_a_subtask_keeps_each_workers_accuracy_answers_outside_it_stay_wrong():
+    from labald.data.amt import EMBEDDED_AMT, load_amt
+    from labald.data.subtasks import AMT_GROUP, SUBTASKS
+
+    amt = load_amt(EMBEDDED_AMT)
+    for sub, wnids in real.SUBTASKS.items():
+        group, idx = AMT_GROUP[sub], amt.indices(list(wnids))
+        counts = amt.group_counts(group, list(wnids))
+        raw = amt.groups[group][:, idx]  # [W, K, 100]: every answer on these classes' images
+        np.testing.assert_allclose(counts.sum(axis=2), raw.sum(axis=2))  # no answer lost
+        right = raw[:, np.arange(len(idx)), idx]
+        np.testing.assert_allclose(np.diagonal(counts, axis1=1, axis2=2), right)  # none turned right
+        # a whole subtask: the group's own counts
+        whole = amt.indices(SUBTASKS[sub])
+        np.testing.assert_array_equal(amt.group_counts(group, SUBTASKS[sub]), amt.groups[group][:, whole][:, :, whole])

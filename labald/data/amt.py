@@ -64,9 +64,23 @@ class AmtData:
         )
 
     def group_counts(self, group: str, wnids: list[str]) -> np.ndarray:
-        """Per-worker counts of `group` restricted to `wnids` (rows and columns): [n_workers, K, K]."""
+        """Per-worker counts of `group` on the images of `wnids`, answers among `wnids`: [n_workers, K, K].
+
+        A subset of a subtask's classes (dog_real's 8 of dog's 19) offers fewer answers. An answer that
+        named one of the group's other classes was wrong and stays wrong: it is spread evenly over the
+        K - 1 kept classes other than the true one, so every worker keeps their accuracy on each class.
+        (Dropping such answers would make crowds far better than they were: on vertebrate_real's 6
+        classes every kept answer is right, against 82% of all answers.) On a whole subtask no answer
+        lies outside, and the counts are the group's own.
+        """
         idx = self.indices(wnids)
-        return self.groups[group][:, idx][:, :, idx].astype(np.float64)
+        rows = self.groups[group][:, idx].astype(np.float64)  # [W, K, 100]
+        counts = rows[:, :, idx]
+        k = len(idx)
+        if k > 1:
+            outside = rows.sum(axis=2) - counts.sum(axis=2)  # [W, K] answers naming a class not offered
+            counts = counts + outside[:, :, None] * (1.0 - np.eye(k)) / (k - 1)
+        return counts
 
 
 def resolve_data_dir(data_dir: str | None) -> Path:

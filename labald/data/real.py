@@ -21,8 +21,9 @@ How the features are made, image by image:
    rows), float16.
 
 A run reads the rows with their wnids; its crowd is the paper's AMT crowd restricted to those classes
-(labald.workers: each worker's answers to the subtask's other classes are dropped and the row
-renormalised, as for any `dataset.wnids` subset), and its experts are made as in the paper.
+(labald.data.amt.AmtData.group_counts: an answer that named one of the subtask's other classes stays
+wrong, spread evenly over the kept wrong classes, as for any `dataset.wnids` subset), and its experts
+are made as in the paper.
 """
 
 from __future__ import annotations
