@@ -11,7 +11,7 @@ import pytest
 
 from labald.metrics import TIMING_COLUMNS
 from labald.runner import run_experiment
-from tests.helpers import CONFIG_DIR, ROOT, compose_config, make_settings
+from tests.helpers import CONFIG_DIR, ROOT, compose_config, make_settings, shared_data
 
 
 def _run(tmp_path, overrides):
@@ -76,6 +76,13 @@ def test_every_config_option_composes_and_validates(group, tmp_path):
         if option == "folder":  # your own images: the folder is required
             with pytest.raises(LabaldError, match="dataset.root=DIR"):
                 make_settings([f"{group}={option}"], tmp_path)
+            continue
+        if option == "labelme":  # LabelMe's files are read from a folder, its crowd is for its images only
+            with pytest.raises(LabaldError, match="make data-labelme" if group == "dataset" else "dataset=labelme"):
+                make_settings([f"{group}={option}", f"data_dir={tmp_path / 'no-data'}"], tmp_path)
+            folder = shared_data("labelme")
+            if folder is not None:
+                assert make_settings(["dataset=labelme", f"{group}={option}", f"dataset.root={folder}"], tmp_path)
             continue
         settings = make_settings([f"{group}={option}"], tmp_path)
         assert settings is not None

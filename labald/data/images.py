@@ -231,11 +231,11 @@ def load_backbone(backbone: str, weights: str, device) -> tuple[object, Callable
             model = get_model(backbone, weights=None)
     setattr(model, head, torch.nn.Identity())
     if weights not in WEIGHT_WORDS:
-        _load_state_dict(model, Path(weights).expanduser(), backbone, head)
+        load_state_dict_file(model, Path(weights).expanduser(), backbone, head)
     return model.eval().to(device), default.transforms()
 
 
-def _load_state_dict(model, path: Path, backbone: str, head: str) -> None:
+def load_state_dict_file(model, path: Path, backbone: str, head: str) -> None:
     """Load a state_dict file (or a checkpoint holding one under `state_dict` / `model`), without
     its classifier: a backbone fine-tuned on other classes fits too."""
     import torch

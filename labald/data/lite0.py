@@ -82,23 +82,10 @@ def load(weights: str, device, random_seed: int):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(random_seed)
         net = EfficientNet.from_name("efficientnet-lite0")
+    net._fc = torch.nn.Identity()  # the classifier: its weights are not loaded, its output not used
     if weights != "none":
-        path = weights_file() if weights == "default" else Path(weights).expanduser()
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise LabaldError(f"weights file {path} is not a torch state_dict ({type(e).__name__}); save one with "
-                              "torch.save(model.state_dict(), path)") from None
-        if isinstance(state, dict):
-            state = state.get("state_dict", state.get("model", state))
-        if not isinstance(state, dict):
-            raise LabaldError(f"weights file {path} holds no state_dict; save one with torch.save(model.state_dict())")
-        state = {k.removeprefix("module.").removeprefix("net."): v for k, v in state.items()}
-        state = {k: v for k, v in state.items() if not k.startswith("_fc.")}
-        missing, unexpected = net.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.startswith("_fc.")]
-        if missing or unexpected:
-            first = (missing or unexpected)[0]
-            raise LabaldError(f"weights file {path} does not fit {NAME} ({'missing' if missing else 'unexpected'} "
-                              f"key {first}); give weights of that backbone or choose the backbone they belong to")
+        from labald.data.images import load_state_dict_file
+
+        load_state_dict_file(net, weights_file() if weights == "default" else Path(weights).expanduser(), NAME,
+                             "_fc")
     return Features(net).eval().to(device), Transform()
