@@ -45,6 +45,8 @@ def file_tag(path: Any) -> str:
     try:
         stat = p.stat()
     except OSError:
+        stat = None
+    if stat is None or not p.is_file():  # absent, or a folder: nothing to hash but the path
         return "path" + hashlib.sha256(str(path).encode()).hexdigest()[:8]
     return _content_hash(str(p.resolve()), stat.st_mtime_ns, stat.st_size)
 

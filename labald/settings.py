@@ -429,6 +429,11 @@ def validate(s: RunSettings) -> None:
     resolve_device(s.device)
     d = s.dataset
     _choice("dataset.kind", d.kind, KINDS)
+    for key in ("features_path", "labels_path", "answers_path"):  # before anything reads or hashes them
+        value = getattr(d, key)
+        if value and not Path(value).expanduser().is_file():
+            what = "is a folder" if Path(value).expanduser().is_dir() else "does not exist"
+            raise LabaldError(f"dataset.{key}={value} {what}; give the path of an existing file")
     if d.kind == "folder":
         from labald.data.images import check_folder_settings
 
@@ -534,10 +539,6 @@ def validate(s: RunSettings) -> None:
     if d.wnids is not None:
         require_classes(list(d.wnids), f"dataset.wnids={list(d.wnids)}",
                         "list two or more, or leave dataset.wnids unset for the subtask's classes")
-    for key in ("features_path", "labels_path", "answers_path"):
-        value = getattr(d, key)
-        if value and not Path(value).is_file():
-            raise LabaldError(f"dataset.{key}={value} does not exist; give the path of an existing file")
 
 
 def _int(key: str, value: Any, low: int, optional: bool = False) -> None:

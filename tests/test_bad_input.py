@@ -121,6 +121,7 @@ CASES = {
     # files
     "custom without files": (["dataset=custom"], "features_path"),
     "missing features": (lambda t: _custom(t, features="absent.npy"), "does not exist"),
+    "features path is a folder": (lambda t: _custom(t, features="folder_amt"), "is a folder"),
     "garbage features": (lambda t: _custom(t, features="garbage.npy"), "not a readable .npy"),
     "text features": (lambda t: _custom(t, features="strings.npy"), "numeric N x D"),
     "infinite features": (lambda t: _custom(t, features="nan.npy"), "NaN or infinite values in 1 rows"),
