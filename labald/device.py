@@ -8,6 +8,8 @@ run resumes on either device.
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from labald.errors import LabaldError
@@ -25,3 +27,24 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def pin_numerics(device: torch.device) -> None:
+    """On a CUDA device: fp32 as fp32, and the settings identical reruns need; nothing on the CPU.
+
+    TF32 off (matmuls and cuDNN convolutions, `float32_matmul_precision="highest"`): under TF32 an
+    fp32 product carries errors of ~1e-3, above the 1e-4 margin by which pruned scoring is known to
+    pick the batch full scoring picks, and results would depend on the card. For reruns: cuBLAS's
+    fixed workspace (CUBLAS_WORKSPACE_CONFIG, read at its first call), deterministic algorithms where
+    torch has them (a warning, not an error, where it has none), cuDNN without autotuning. The one
+    place these are set; docs/design.md, "Devices and threads".
+    """
+    if device.type != "cuda":
+        return
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True

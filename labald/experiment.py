@@ -14,7 +14,7 @@ from labald.aggregation import dirichlet_prior
 from labald.costs import worker_costs
 from labald.data import Pool, load_pool
 from labald.data.amt import AmtData, amt_file, load_amt
-from labald.device import resolve_device
+from labald.device import pin_numerics, resolve_device
 from labald.errors import LabaldError
 from labald.learner import CrossFitLearner, split_prototypes
 from labald.metrics import Evaluator
@@ -100,6 +100,7 @@ def build_experiment(settings: RunSettings) -> Experiment:
     train_idx, val_idx = split_prototypes(pool.prototype_labels, n_train, split_rng)
     learner = None
     device = resolve_device(settings.device)
+    pin_numerics(device)
     if settings.learner is not None:
         learner = CrossFitLearner(settings.learner, pool.features.shape[1], pool.n_classes, settings.luck_seed,
                                   device)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from labald.device import resolve_device
+from labald.device import pin_numerics, resolve_device
 from labald.errors import LabaldError
 from labald.learner import LearnerSettings, MCDropoutLearner
 from labald.metrics import TIMING_COLUMNS
@@ -24,6 +24,37 @@ ARGS = ["dataset=digits", "method=la_bald", "max_steps=4", "learner.mc_samples=2
 def _metrics(settings) -> pd.DataFrame:
     m = pd.read_csv(settings.output_dir / "metrics.csv")
     return m.drop(columns=[c for c in TIMING_COLUMNS if c in m])
+
+
+def test_fp32_is_pinned_and_reruns_made_deterministic_on_cuda_and_nothing_changes_on_the_cpu(monkeypatch):
+    """pin_numerics's flags: set for a CUDA device (they are plain flags, settable without one), left as
+    they were for the CPU; restored after the test, so no other test runs under them."""
+    flags = {"matmul": torch.backends.cuda.matmul.allow_tf32, "cudnn": torch.backends.cudnn.allow_tf32,
+             "precision": torch.get_float32_matmul_precision(),
+             "deterministic": torch.are_deterministic_algorithms_enabled(),
+             "warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
+             "benchmark": torch.backends.cudnn.benchmark, "cudnn_deterministic": torch.backends.cudnn.deterministic}
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        torch.set_float32_matmul_precision("high")
+        pin_numerics(torch.device("cpu"))
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.get_float32_matmul_precision() == "high"
+        assert not torch.are_deterministic_algorithms_enabled() or flags["deterministic"]
+        pin_numerics(torch.device("cuda"))
+        assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+        assert torch.get_float32_matmul_precision() == "highest"
+        assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
+        assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+        import os
+
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = flags["matmul"], flags["cudnn"]
+        torch.set_float32_matmul_precision(flags["precision"])
+        torch.use_deterministic_algorithms(flags["deterministic"], warn_only=flags["warn_only"])
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = flags["benchmark"], \
+            flags["cudnn_deterministic"]
 
 
 def test_auto_is_the_cpu_without_cuda_and_cuda_without_a_device_is_refused():
