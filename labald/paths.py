@@ -51,10 +51,15 @@ def file_tag(path: Any) -> str:
     return _content_hash(str(p.resolve()), stat.st_mtime_ns, stat.st_size)
 
 
-@functools.lru_cache(maxsize=32)
-def _content_hash(path: str, _mtime: int, _size: int) -> str:
+def sha256_file(path: str | Path) -> str:
+    """The SHA-256 of a file's content, as 64 hex digits, read in blocks of 1 MiB."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()[:8]
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=32)
+def _content_hash(path: str, _mtime: int, _size: int) -> str:
+    return sha256_file(path)[:8]

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from labald.data import labelme
 from labald.errors import LabaldError
+from labald.paths import sha256_file
 
 GPL_NOTE = (f"LabelMe-AMT (Rodrigues & Pereira, AAAI 2018) as redistributed by {labelme.REPOSITORY} under the "
             "GNU GPL v3: read them from here, never commit them or ship them in a package")
@@ -79,7 +80,7 @@ def _check_source(folder: Path) -> None:
 
 def _check(staged: Path, name: str) -> None:
     """Refuse a file whose SHA-256 is not the pinned one, before it can replace anything."""
-    digest = labelme.sha256_of(staged)
+    digest = sha256_file(staged)
     if digest != labelme.SHA256[name]:
         raise LabaldError(f"{name} has SHA-256 {digest[:16]}..., not the pinned {labelme.SHA256[name][:16]}... of "
                           f"{labelme.REPOSITORY}@{labelme.COMMIT[:7]}; it is corrupt or another version, so nothing "

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from labald.data import labelme
+from labald.paths import sha256_file
 from tests.helpers import ROOT
 
 
@@ -37,7 +38,7 @@ def _fake_folder(folder: Path) -> dict[str, str]:
     folder.mkdir()
     for name in labelme.FILES:
         (folder / name).write_bytes(f"tiny {name}\n".encode())
-    return {name: labelme.sha256_of(folder / name) for name in labelme.FILES}
+    return {name: sha256_file(folder / name) for name in labelme.FILES}
 
 
 def _contents(folder: Path) -> dict[str, bytes]:
@@ -57,7 +58,7 @@ def test_copying_the_real_files_checks_their_hashes_and_labald_reads_them(tmp_pa
     out = capsys.readouterr().out
     assert "GPL v3" in out and str(dest) in out
     assert sorted(p.name for p in dest.iterdir()) == sorted(labelme.FILES)  # no part files left behind
-    assert {name: labelme.sha256_of(dest / name) for name in labelme.FILES} == labelme.SHA256
+    assert {name: sha256_file(dest / name) for name in labelme.FILES} == labelme.SHA256
     data = labelme.load_labelme(labelme.find_folder(None, dest.parent))
     assert data.answers.shape == (1000, 59) and len(data.log()[0]) == 2547
     # a real copy with one file damaged is refused, and the good copy stays as it was

@@ -14,6 +14,7 @@ from labald.data import similarity as sim
 from labald.data.amt import AmtData
 from labald.data.features import load_labelled_features, prepare_features
 from labald.data.pool import Pool, make_pool
+from labald.data.real import DATASETS as REAL_IMAGE_DATASETS
 from labald.data.sandbox import sandbox_features
 from labald.data.subtasks import SUBTASKS
 from labald.errors import LabaldError
@@ -22,7 +23,7 @@ __all__ = ["DatasetSettings", "Pool", "load_pool", "SUBTASKS", "KINDS", "kind_of
 
 SANDBOX_PER_CLASS = 1300  # ImageNet's train images per class
 KINDS = ("sandbox", "digits", "custom", "replay", "folder", "real", "labelme")
-REAL_DATASETS = ("dog_real", "vertebrate_real")  # labald.data.real.DATASETS
+REAL_DATASETS = tuple(REAL_IMAGE_DATASETS)  # dog_real, vertebrate_real
 FROM_FILE_KINDS = ("custom", "replay", "folder", "real", "labelme")  # features read, not generated
 
 

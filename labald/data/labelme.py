@@ -20,7 +20,6 @@ Three uses (labald/data/__init__.py, labald/workers/__init__.py):
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -146,14 +145,6 @@ def labelme_pool(settings, data_dir: str | None, seed: int) -> Pool:
     pool = make_pool(settings.name, list(CLASSES), x, data.labels, sim.from_human_confusions(counts.sum(axis=0)),
                      source, settings.n_per_class, settings.n_prototypes, settings.imbalance_ratio, rng)
     return replace(pool, crowd_counts=counts)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _load_array(path: Path) -> np.ndarray:

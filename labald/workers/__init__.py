@@ -151,11 +151,16 @@ def build_workers(settings: WorkerSettings, pool: Pool, amt: AmtData | None, see
         return replay_workers(pool)
     rng = np.random.default_rng([seed, streams.CROWD])
     counts, n_crowd = None, settings.n_crowd
-    real = settings.source in ("amt", "labelme")
+    real = settings.source == "amt"  # workers=labelme arrives as amt (labald.settings.settings_from_config)
     if real and pool.crowd_counts is not None:
-        counts = pool.crowd_counts
-        n_crowd = len(counts)
-        crowd = from_log_counts(counts)
+        # the data's own real workers, plus experts as in the paper, each the expert version of a real
+        # worker drawn at random; `counts` stays None, so the EM prior's pseudo-counts per row are the
+        # synthetic crowd's 20, near the AMT subtasks' 20-25 (the whole LabelMe log would give ~320, a
+        # prior no answer could move)
+        real_workers = from_log_counts(pool.crowd_counts)
+        n_crowd = len(real_workers)
+        picked = rng.choice(n_crowd, size=settings.n_expert, replace=settings.n_expert > n_crowd)
+        crowd = np.concatenate([real_workers, real_workers[picked]])
         source = (f"the {n_crowd} real workers of the data, confusions estimated from their answers "
                   "(labald.workers.crowd.from_log_counts)")
     elif real and amt is not None and pool.name != "digits" and all(map(is_wnid, pool.class_names)):
@@ -173,12 +178,6 @@ def build_workers(settings: WorkerSettings, pool: Pool, amt: AmtData | None, see
                      "synthetic crowd answers (mean accuracy %.2f; workers=synthetic says so in the run name)",
                      pool.name, accuracy)
     n = n_crowd + settings.n_expert
-    if real and pool.crowd_counts is not None:
-        # experts as in the paper, each the expert version of a real worker drawn at random; the EM
-        # prior's pseudo-counts per row are the synthetic crowd's 20, near the AMT subtasks' 20-25
-        # (the whole LabelMe log would give ~320, a prior no answer could move)
-        picked = rng.choice(n_crowd, size=settings.n_expert, replace=settings.n_expert > n_crowd)
-        crowd, counts = np.concatenate([crowd, crowd[picked]]), None
     is_expert = np.arange(n) >= n_crowd
     confusions = crowd.copy()
     confusions[is_expert] = np.stack([expert_from(w) for w in crowd[is_expert]]) if settings.n_expert else 0
