@@ -23,7 +23,7 @@ from labald.samplers.compose import ORACLE
 from labald.samplers.custom import CUSTOM, make_custom_sampler
 from labald.samplers.observers import BatchObserver
 from labald.samplers.oracle import TruthGain
-from labald.samplers.skill import EMSkill, OneCoinSkill, OracleSkill, SkillModel
+from labald.samplers.skill import EMSkill, GroupSkill, OneCoinSkill, OracleSkill, SkillModel
 from labald.settings import RunSettings
 from labald.workers import AnswerSource, WorkerPool, build_workers
 
@@ -130,10 +130,10 @@ def build_sampler(settings: RunSettings, workers: WorkerPool | None = None,
             raise LabaldError("acquisition.worker_skill=oracle needs the simulated crew's true skills; "
                               "a campaign has none")
         skill = OracleSkill(np.diagonal(workers.confusions, axis1=1, axis2=2).mean(axis=1))
-    elif acq.worker_skill == "one_coin":
+    elif acq.worker_skill in ("one_coin", "group"):
         if skill_groups_M is None and acq.skill_groups == "experts" and workers is not None:
             skill_groups_M = workers.is_expert.astype(np.int64)  # who was hired as an expert: known
-        skill = OneCoinSkill(skill_groups_M)
+        skill = OneCoinSkill(skill_groups_M) if acq.worker_skill == "one_coin" else GroupSkill(skill_groups_M)
     score_function = None
     if settings.method == ORACLE:
         if workers is None or truth_N is None:

@@ -72,10 +72,11 @@ class AcquisitionSettings:
     # methods with a pair score (all but ss): the worker confusions the score uses: EM's What (SPEC 5),
     # or What with each worker's diagonal set to its one-coin skill learned from the answers (one_coin;
     # labald.samplers.skill), or to the simulated crew's true skill (oracle: a bound, never available on
-    # a real campaign)
+    # a real campaign), or each group's confusion pooled over its answers (group)
     worker_skill: str = "em"
     # with worker_skill=one_coin: one prior for the crew (none), or one per group of workers known in
-    # advance (experts: hired experts and crowd, each with its own type-II-ML prior)
+    # advance (experts: hired experts and crowd, each with its own type-II-ML prior); with group: the
+    # groups whose answers are pooled (none: the whole crew is one group)
     skill_groups: str = "none"
     # methods with a pair score (all but ss): rank pairs by score per unit of money, s_ij / c_j (the
     # worker's price, `workers.cost_crowd` / `cost_expert`), instead of by score (`PerCost`)
@@ -383,7 +384,7 @@ def settings_from_config(cfg: Mapping[str, Any]) -> RunSettings:
 PRIOR_DIAGONALS = ("scalar", "per_class")
 JACCARD_TIES = ("random", "index")
 ASSIGNMENTS = ("greedy", "matching")
-WORKER_SKILLS = ("em", "one_coin", "oracle")
+WORKER_SKILLS = ("em", "one_coin", "group", "oracle")
 SKILL_GROUPS = ("none", "experts")
 # Options that run names show in their own words (`ss+imbalance=10+n_per_class=200`, `+local=exact`,
 # `+workers=synthetic`, `+budget=2`, `+cost=2`); every other option off its default is named
@@ -516,9 +517,9 @@ def validate(s: RunSettings) -> None:
     if s.acquisition.per_cost and (s.method == CUSTOM or parts(s.method)[0] is None):
         raise LabaldError(f"acquisition.per_cost=true ranks a pair score per unit of money; method={s.method} has "
                           "no score of the package's (a custom sampler reads candidates.cost_M itself)")
-    if s.acquisition.skill_groups != "none" and s.acquisition.worker_skill != "one_coin":
+    if s.acquisition.skill_groups != "none" and s.acquisition.worker_skill not in ("one_coin", "group"):
         raise LabaldError(f"acquisition.skill_groups={s.acquisition.skill_groups} needs "
-                          "acquisition.worker_skill=one_coin (the groups set the skills' priors)")
+                          "acquisition.worker_skill=one_coin or group (the groups set the skills' priors or pools)")
     st = s.stopping
     _choice("stopping", st.rule, RULES)
     _int("stopping.patience", st.patience, 1)

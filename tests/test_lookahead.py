@@ -79,6 +79,38 @@ def test_elr_is_the_oracle_averaged_over_the_beliefs():
                                rtol=1e-12, atol=1e-14)
 
 
+def test_elr_with_a_skill_model_is_the_oracle_averaged_over_labels_and_skills_believed():
+    """Answers drawn from the skill model's C, the update EM's W: ELR is the oracle's score averaged over
+    y ~ q with C in place of the true confusions, and with C = W it is the plain form."""
+    rng = np.random.default_rng(4)
+    q = rng.dirichlet(np.full(5, 0.6), size=6)
+    w, c = _confusions(rng, 3, 5), _confusions(rng, 3, 5)
+    split = expected_brier_gain(torch.from_numpy(q), torch.from_numpy(w), 4, torch.from_numpy(c)).numpy()
+    averaged = sum(q[:, [y]] * truth_gain(q, np.full(6, y), w, c) for y in range(5))
+    np.testing.assert_allclose(split, averaged, rtol=1e-12, atol=1e-14)
+    same = expected_brier_gain(torch.from_numpy(q), torch.from_numpy(w), 4, torch.from_numpy(w)).numpy()
+    np.testing.assert_allclose(same, expected_brier_gain(torch.from_numpy(q), torch.from_numpy(w)).numpy(),
+                               rtol=1e-12, atol=1e-14)
+
+
+def test_elr_prefers_the_worker_the_skill_model_trusts_though_em_judges_them_alike():
+    """EM's What judges two workers alike; the skill model says the second is right more often. With
+    EM's skill ELR is indifferent, with the skill model it asks the second, and by the analytic value:
+    q = (1/2, 1/2), update with accuracy a, answers right with c: gain = (2a - 1)(2c - 1) / 2."""
+    from labald.samplers.base import Beliefs
+    from labald.samplers.pair_scores import ScoreOptions, elr
+
+    q = np.array([[0.5, 0.5]])
+    w = np.array([[[0.7, 0.3], [0.3, 0.7]]] * 2)
+    c = np.array([[[0.7, 0.3], [0.3, 0.7]], [[0.9, 0.1], [0.1, 0.9]]])
+    beliefs = Beliefs(q, w, np.zeros_like(q))
+    rows = np.array([0])
+    plain = elr(beliefs, rows, w, ScoreOptions()).ranking.numpy()[0]
+    skilled = elr(beliefs, rows, c, ScoreOptions()).ranking.numpy()[0]
+    assert plain[0] == pytest.approx(plain[1]) == pytest.approx(0.4 * 0.4 / 2)
+    assert skilled[0] == pytest.approx(0.4 * 0.4 / 2) and skilled[1] == pytest.approx(0.4 * 0.8 / 2)
+
+
 def test_the_oracle_prefers_the_worker_who_is_right_on_the_true_class():
     """Two workers EM judges alike; one is right on the image's true class, the other always answers
     class 1. On an image of class 0 the oracle asks the first; on class 1 the two are equal."""

@@ -212,3 +212,30 @@ def test_skill_groups_experts_hands_the_sampler_who_is_an_expert(tmp_path):
     np.testing.assert_array_equal(exp.sampler.skill.groups_M, exp.workers.is_expert.astype(int))
     assert exp.settings.output_dir.parent.name.startswith(
         "j_bald+acquisition.skill_groups=experts+acquisition.worker_skill=one_coin+")
+
+
+def test_group_confusions_recover_each_groups_confusion_from_its_answers():
+    """Two groups with known confusions answer images whose label the beliefs know (EM's What flat, so
+    the leave-one-out posterior is the posterior): each group's pooled matrix is its own within
+    sampling error, and a class no one answered takes the crew's pooled row (uniform here)."""
+    from labald.samplers.skill import GroupSkill, group_confusions
+
+    rng = np.random.default_rng(7)
+    k, n, m = 4, 6000, 6
+    truth = rng.integers(0, 3, n)  # class 3 is never an image's label
+    true_conf = np.stack([np.full((k, k), 0.1) + 0.6 * np.eye(k), np.full((k, k), 0.02) + 0.92 * np.eye(k)])
+    true_conf /= true_conf.sum(-1, keepdims=True)
+    groups = np.array([0, 0, 0, 0, 1, 1])
+    worker = rng.integers(0, m, n)
+    label = np.array([rng.choice(k, p=true_conf[groups[j], y]) for j, y in zip(worker, truth)])
+    posterior = np.full((n, k), 1e-9)
+    posterior[np.arange(n), truth] = 1.0
+    posterior /= posterior.sum(1, keepdims=True)
+    beliefs = Beliefs(posterior, np.full((m, k, k), 1.0 / k), np.zeros((n, k)), answers=(np.arange(n), worker, label))
+    pooled = group_confusions(beliefs, groups)
+    np.testing.assert_allclose(pooled[:, :3], true_conf[:, :3], atol=0.03)
+    np.testing.assert_allclose(pooled[:, 3], 1.0 / k, atol=1e-4)  # no answer to class 3: the crew's row
+    per_worker = GroupSkill(groups).confusions(beliefs)
+    np.testing.assert_array_equal(per_worker, pooled[groups])
+    no_answers = Beliefs(posterior, np.full((m, k, k), 1.0 / k), np.zeros((n, k)))
+    assert GroupSkill(groups).confusions(no_answers) is no_answers.confusions_M_K_K  # EM's What before any answer

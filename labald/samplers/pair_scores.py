@@ -109,8 +109,10 @@ def elr(beliefs: Beliefs, rows: np.ndarray, confusions_M_K_K: np.ndarray, option
     the answers so far). It is the truth-knowing oracle's score (`labald.samplers.oracle`) with the
     unknown true label y_i and true confusions replaced by the beliefs: sum_y q_i(y) [sum_z What_j[y, z]
     q'_i(y | z) - q_i(y)]."""
-    gain = expected_brier_gain(torch.from_numpy(beliefs.posterior_N_K[rows]), torch.from_numpy(confusions_M_K_K),
-                               options.chunk)
+    em_M_K_K = beliefs.confusions_M_K_K
+    answers = None if confusions_M_K_K is em_M_K_K else torch.from_numpy(confusions_M_K_K)
+    gain = expected_brier_gain(torch.from_numpy(beliefs.posterior_N_K[rows]), torch.from_numpy(em_M_K_K),
+                               options.chunk, answers)
     return PairScores(rows, gain)
 
 

@@ -57,13 +57,40 @@ DIAGONAL_RANGE = (0.01, 0.99)  # a skilled diagonal entry stays inside it
 def answer_agreement(beliefs: Beliefs) -> np.ndarray:
     """[A]: q_{-j}(y_i = z) of each answer (i, j, z), EM's posterior without the answer's likelihood
     (under EM that forgets, the likelihood under the confusions of the answer's own step)."""
-    image, _, label = beliefs.answers
+    _, _, label = beliefs.answers
+    return leave_one_out_posteriors(beliefs)[np.arange(len(label)), label]
+
+
+def leave_one_out_posteriors(beliefs: Beliefs) -> np.ndarray:
+    """[A, K]: q_{-j}(.) of each answer (i, j, z), EM's posterior with the answer's own likelihood
+    divided out (`answer_agreement` is its entry at z)."""
+    image, _, _ = beliefs.answers
     tiny = np.finfo(np.float64).tiny
-    log_q = np.log(np.maximum(beliefs.posterior_N_K[image].astype(np.float64), tiny))
-    log_w = np.log(np.maximum(beliefs.answer_likelihoods().astype(np.float64), tiny))
-    loo = log_q - log_w  # [A, K], unnormalized
+    loo = (np.log(np.maximum(beliefs.posterior_N_K[image].astype(np.float64), tiny))
+           - np.log(np.maximum(beliefs.answer_likelihoods().astype(np.float64), tiny)))
     loo -= loo.max(axis=1, keepdims=True)
-    return np.exp(loo[np.arange(len(image)), label]) / np.exp(loo).sum(axis=1)
+    loo = np.exp(loo)
+    return loo / loo.sum(axis=1, keepdims=True)
+
+
+def group_confusions(beliefs: Beliefs, groups_M: np.ndarray, smoothing: float = 1.0) -> np.ndarray | None:
+    """[G, K, K]: one confusion matrix per group of workers, pooled over the group's answers; None
+    before any answer. Group g's soft counts are A_g[y, z] = sum of q_{-j}(y) over its answers z
+    (`leave_one_out_posteriors`: an answer never vouches for itself), and each row is smoothed as a
+    real log's workers are (`labald.workers.crowd.from_log_counts`): `smoothing` pseudo-answers spread
+    as all groups' pooled row plus 1/K, so a row the group never answered takes the crew's."""
+    from labald.workers.crowd import from_log_counts
+
+    image, worker, label = beliefs.answers
+    if len(image) == 0:
+        return None
+    k = beliefs.confusions_M_K_K.shape[1]
+    n_groups = int(groups_M.max()) + 1
+    weight = beliefs.answer_weights()
+    loo = leave_one_out_posteriors(beliefs) * (1.0 if weight is None else weight[:, None])
+    counts = np.zeros((n_groups, k, k))
+    np.add.at(counts, (groups_M[worker], slice(None), label), loo)
+    return from_log_counts(counts, smoothing)
 
 
 def one_coin_log_likelihood(agreement_A: np.ndarray, worker_A: np.ndarray, n_workers: int,
@@ -137,6 +164,27 @@ class SkillModel(Protocol):
     name: str
 
     def confusions(self, beliefs: Beliefs) -> np.ndarray: ...
+
+
+@dataclass(frozen=True, eq=False)
+class GroupSkill:
+    """`group`: every worker of a group scored with the group's pooled confusion (`group_confusions`;
+    the groups of `groups_M`, e.g. hired experts vs crowd, else one group, the crew); EM's What
+    before any answer.
+
+    Why: a worker answers a few times per class, so EM's What_j stays at its prior, a symmetric
+    matrix; a group answers hundreds of times, so its pooled matrix learns within a few steps which
+    classes the group gets right and which it confuses with which. A pair score then values an
+    expert's answer most where the crowd's is weakest."""
+
+    groups_M: np.ndarray | None = None
+    name = "group"
+
+    def confusions(self, beliefs: Beliefs) -> np.ndarray:
+        m = beliefs.confusions_M_K_K.shape[0]
+        groups_M = np.zeros(m, dtype=np.int64) if self.groups_M is None else np.asarray(self.groups_M, dtype=np.int64)
+        pooled = group_confusions(beliefs, groups_M)
+        return beliefs.confusions_M_K_K if pooled is None else pooled[groups_M]
 
 
 class EMSkill:
