@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from labald.acquisition import expected_brier_gain
+from labald.acquisition import expected_brier_gain, expected_truth_gain
 from labald.errors import LabaldError
 from labald.experiment import build_sampler
+from labald.samplers.base import Beliefs
 from labald.samplers.oracle import truth_gain
+from labald.samplers.pair_scores import ScoreOptions, elr, skill_posterior
 from tests.helpers import make_settings
 
 
@@ -79,27 +81,26 @@ def test_elr_is_the_oracle_averaged_over_the_beliefs():
                                rtol=1e-12, atol=1e-14)
 
 
-def test_elr_with_a_skill_model_is_the_oracle_averaged_over_labels_and_skills_believed():
-    """Answers drawn from the skill model's C, the update EM's W: ELR is the oracle's score averaged over
-    y ~ q with C in place of the true confusions, and with C = W it is the plain form."""
+def test_truth_gain_in_expectation_is_the_oracle_averaged_over_the_beliefs():
+    """The label drawn from beliefs r, answers from the skill model's C, the update EM's W: the
+    expected truth gain is the oracle's score averaged over y ~ r with C as the truth; with r = q and
+    C = W it is ELR's Brier form."""
     rng = np.random.default_rng(4)
     q = rng.dirichlet(np.full(5, 0.6), size=6)
+    r = rng.dirichlet(np.full(5, 0.6), size=6)
     w, c = _confusions(rng, 3, 5), _confusions(rng, 3, 5)
-    split = expected_brier_gain(torch.from_numpy(q), torch.from_numpy(w), 4, torch.from_numpy(c)).numpy()
-    averaged = sum(q[:, [y]] * truth_gain(q, np.full(6, y), w, c) for y in range(5))
-    np.testing.assert_allclose(split, averaged, rtol=1e-12, atol=1e-14)
-    same = expected_brier_gain(torch.from_numpy(q), torch.from_numpy(w), 4, torch.from_numpy(w)).numpy()
-    np.testing.assert_allclose(same, expected_brier_gain(torch.from_numpy(q), torch.from_numpy(w)).numpy(),
-                               rtol=1e-12, atol=1e-14)
+    t = torch.from_numpy
+    gain = expected_truth_gain(t(q), t(r), t(w), t(c), 4).numpy()
+    averaged = sum(r[:, [y]] * truth_gain(q, np.full(6, y), w, c) for y in range(5))
+    np.testing.assert_allclose(gain, averaged, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(expected_truth_gain(t(q), t(q), t(w), t(w), 4).numpy(),
+                               expected_brier_gain(t(q), t(w)).numpy(), rtol=1e-12, atol=1e-14)
 
 
 def test_elr_prefers_the_worker_the_skill_model_trusts_though_em_judges_them_alike():
-    """EM's What judges two workers alike; the skill model says the second is right more often. With
-    EM's skill ELR is indifferent, with the skill model it asks the second, and by the analytic value:
-    q = (1/2, 1/2), update with accuracy a, answers right with c: gain = (2a - 1)(2c - 1) / 2."""
-    from labald.samplers.base import Beliefs
-    from labald.samplers.pair_scores import ScoreOptions, elr
-
+    """EM's What judges two workers alike (accuracy a = 0.7); the skill model says the second is right
+    with c = 0.9. On a coin-flip image with no answers (r = q) ELR with EM's skill is indifferent, and
+    with the skill model it asks the second, by the analytic value (2a - 1)(2c - 1) / 2."""
     q = np.array([[0.5, 0.5]])
     w = np.array([[[0.7, 0.3], [0.3, 0.7]]] * 2)
     c = np.array([[[0.7, 0.3], [0.3, 0.7]], [[0.9, 0.1], [0.1, 0.9]]])
@@ -109,6 +110,29 @@ def test_elr_prefers_the_worker_the_skill_model_trusts_though_em_judges_them_ali
     skilled = elr(beliefs, rows, c, ScoreOptions()).ranking.numpy()[0]
     assert plain[0] == pytest.approx(plain[1]) == pytest.approx(0.4 * 0.4 / 2)
     assert skilled[0] == pytest.approx(0.4 * 0.4 / 2) and skilled[1] == pytest.approx(0.4 * 0.8 / 2)
+
+
+def test_the_skill_posterior_reweighs_the_answers_by_the_skill_models_confusions():
+    """r_i = EM's prior times each answer's C_j[., z]: rebuilt from scratch on random answers, and
+    equal to EM's posterior when C is What."""
+    rng = np.random.default_rng(5)
+    n, m, k = 7, 4, 3
+    prior = rng.dirichlet(np.ones(k), size=n)
+    w, c = _confusions(rng, m, k), _confusions(rng, m, k)
+    image, worker, label = rng.integers(0, n, 12), rng.integers(0, m, 12), rng.integers(0, k, 12)
+    log_lik = np.zeros((n, k))
+    np.add.at(log_lik, image, np.log(w[worker, :, label]))
+    post = prior * np.exp(log_lik)
+    post /= post.sum(1, keepdims=True)
+    beliefs = Beliefs(post, w, log_lik, answers=(image, worker, label))
+    rows = np.array([0, 2, 3, 6])
+    expected = prior[rows].copy()
+    for i, j, z in zip(image, worker, label):
+        if i in rows:
+            expected[list(rows).index(i)] *= c[j, :, z]
+    expected /= expected.sum(1, keepdims=True)
+    np.testing.assert_allclose(skill_posterior(beliefs, rows, c), expected, rtol=1e-10)
+    np.testing.assert_allclose(skill_posterior(beliefs, rows, w), post[rows], rtol=1e-10)
 
 
 def test_the_oracle_prefers_the_worker_who_is_right_on_the_true_class():

@@ -1,6 +1,6 @@
 """Acquisition scores of image-worker pairs: global and local influence, LA-BALD (SPEC 5)."""
 
-from labald.acquisition.gain import expected_accuracy_gain, expected_brier_gain
+from labald.acquisition.gain import expected_accuracy_gain, expected_brier_gain, expected_truth_gain
 from labald.acquisition.overlap import jaccard, top_k_jaccard, top_k_sets
 from labald.acquisition.posterior import annotation_posterior
 from labald.acquisition.scores import (
@@ -15,6 +15,7 @@ __all__ = [
     "InfluenceScores",
     "expected_accuracy_gain",
     "expected_brier_gain",
+    "expected_truth_gain",
     "annotation_posterior",
     "global_influence",
     "influence_scores",

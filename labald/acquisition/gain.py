@@ -39,8 +39,7 @@ def expected_accuracy_gain(posterior_N_K: Tensor, confusion_M_K_K: Tensor, chunk
     return _lookahead(posterior_N_K, confusion_M_K_K, chunk, "max")
 
 
-def expected_brier_gain(posterior_N_K: Tensor, confusion_M_K_K: Tensor, chunk: int = 512,
-                        answers_M_K_K: Tensor | None = None) -> Tensor:
+def expected_brier_gain(posterior_N_K: Tensor, confusion_M_K_K: Tensor, chunk: int = 512) -> Tensor:
     """g [N, M]: expected rise in sum_y q_i(y)^2 from one answer of worker j, the expected fall of
     the label's Brier score (the score of `method=elr`, `labald.samplers.pair_scores.elr`).
 
@@ -51,25 +50,48 @@ def expected_brier_gain(posterior_N_K: Tensor, confusion_M_K_K: Tensor, chunk: i
     and g_ij = that - sum_y q_i(y)^2 >= 0 (the square is convex). Unlike the 0-1 gain it credits an
     answer that moves the posterior without flipping its argmax, so an image that needs two answers
     is not worth zero to the first. Same shapes, blocks and cost as `expected_accuracy_gain`.
-
-    `answers_M_K_K` C: the confusions the answer is drawn from, when they differ from the W the
-    posterior is updated with (the update EM makes): with z ~ sum_y q_i(y) C_j[y, .],
-
-        g_ij = sum_z sum_y q_i(y) C_j[y, z] q_i(y) W_j[y, z] / p_W(z | i, j) - sum_y q_i(y)^2,
-
-    the expected rise of the posterior's mass on the label, y ~ q_i (`sum_y q_i(y) E[q'_i(y)]`); C = W
-    gives the form above.
     """
-    return _lookahead(posterior_N_K, confusion_M_K_K, chunk, "square", answers_M_K_K)
+    return _lookahead(posterior_N_K, confusion_M_K_K, chunk, "square")
 
 
-def _lookahead(posterior_N_K: Tensor, confusion_M_K_K: Tensor, chunk: int, utility: str,
-               answers_M_K_K: Tensor | None = None) -> Tensor:
-    """E_z[U(q'_i(. | z))] - U(q_i) for U = max (`max`) or the sum of squares (`square`); for
-    `square`, answers drawn from `answers_M_K_K` when given (`expected_brier_gain`)."""
+def expected_truth_gain(posterior_N_K: Tensor, belief_N_K: Tensor, confusion_M_K_K: Tensor,
+                        answers_M_K_K: Tensor, chunk: int = 512) -> Tensor:
+    """g [N, M]: the expected rise of the posterior q_i's mass on image i's true label when worker j
+    answers, with the truth unknown: the label y ~ r_i (`belief_N_K`), the answer z ~ C_j[y, .]
+    (`answers_M_K_K`), the update the one EM makes, q'_i(y | z) = q_i(y) W_j[y, z] / p_W(z | i, j)
+    with p_W(z | i, j) = sum_y q_i(y) W_j[y, z] (`confusion_M_K_K`):
+
+        g_ij = sum_y r_i(y) [ sum_z C_j[y, z] q'_i(y | z) - q_i(y) ].
+
+    It is the truth-knowing oracle's score (`labald.samplers.oracle.truth_gain`) averaged over what
+    the beliefs say of the label and the worker; with r = q and C = W it is `expected_brier_gain`.
+    Same blocks and cost as `expected_brier_gain`, O(N M K^2).
+    """
     confusion_M_K_K = check_probs_and_confusions(posterior_N_K[None], confusion_M_K_K)
-    if answers_M_K_K is not None:
-        answers_M_K_K = check_probs_and_confusions(posterior_N_K[None], answers_M_K_K)
+    answers_M_K_K = check_probs_and_confusions(posterior_N_K[None], answers_M_K_K)
+    belief_N_K = belief_N_K.to(posterior_N_K)
+    if belief_N_K.shape != posterior_N_K.shape or answers_M_K_K.shape != confusion_M_K_K.shape:
+        raise ValueError(f"belief {tuple(belief_N_K.shape)} must match the posterior {tuple(posterior_N_K.shape)} "
+                         f"and answers {tuple(answers_M_K_K.shape)} the confusions {tuple(confusion_M_K_K.shape)}")
+    check_chunk(chunk)
+    N, K = posterior_N_K.shape
+    M = confusion_M_K_K.shape[0]
+    chunk = max(1, min(chunk, _BLOCK_ELEMENTS // (M * K * K)))
+    gain_N_M = posterior_N_K.new_empty(N, M)
+    tiny = torch.finfo(posterior_N_K.dtype).tiny
+    for c0 in range(0, N, chunk):
+        q_b_K, r_b_K = posterior_N_K[c0:c0 + chunk], belief_N_K[c0:c0 + chunk]
+        joint_b_M_K_K = q_b_K[:, None, :, None] * confusion_M_K_K[None]  # q(y) W_j[y, z]: [b, M, y, z]
+        evidence_b_M_K = joint_b_M_K_K.sum(dim=2).clamp_min(tiny)  # p_W(z)
+        drawn_b_M_K_K = r_b_K[:, None, :, None] * answers_M_K_K[None]  # r(y) C_j[y, z]
+        after_b_M = ((drawn_b_M_K_K * joint_b_M_K_K).sum(dim=2) / evidence_b_M_K).sum(dim=-1)
+        gain_N_M[c0:c0 + chunk] = after_b_M - (r_b_K * q_b_K).sum(dim=-1, keepdim=True)
+    return gain_N_M
+
+
+def _lookahead(posterior_N_K: Tensor, confusion_M_K_K: Tensor, chunk: int, utility: str) -> Tensor:
+    """E_z[U(q'_i(. | z))] - U(q_i) for U = max (`max`) or the sum of squares (`square`)."""
+    confusion_M_K_K = check_probs_and_confusions(posterior_N_K[None], confusion_M_K_K)
     check_chunk(chunk)
     N, K = posterior_N_K.shape
     M = confusion_M_K_K.shape[0]
@@ -84,11 +106,7 @@ def _lookahead(posterior_N_K: Tensor, confusion_M_K_K: Tensor, chunk: int, utili
             before_b = q_b_K.amax(dim=-1, keepdim=True)
         else:
             evidence_b_M_K = joint_b_M_K_K.sum(dim=2).clamp_min(tiny)  # p(z)
-            if answers_M_K_K is None:
-                after_b_M = (joint_b_M_K_K.square().sum(dim=2) / evidence_b_M_K).sum(dim=-1)
-            else:  # sum_z sum_y q(y) C[y, z] q(y) W[y, z] / p_W(z)
-                drawn_b_M_K_K = q_b_K[:, None, :, None] * answers_M_K_K[None]
-                after_b_M = ((drawn_b_M_K_K * joint_b_M_K_K).sum(dim=2) / evidence_b_M_K).sum(dim=-1)
+            after_b_M = (joint_b_M_K_K.square().sum(dim=2) / evidence_b_M_K).sum(dim=-1)
             before_b = q_b_K.square().sum(dim=-1, keepdim=True)
         gain_N_M[c0:c0 + chunk] = after_b_M - before_b
     return gain_N_M

@@ -21,6 +21,7 @@ from labald.acquisition import (
     annotation_posterior,
     expected_accuracy_gain,
     expected_brier_gain,
+    expected_truth_gain,
     influence_scores,
     local_influence,
 )
@@ -108,12 +109,39 @@ def elr(beliefs: Beliefs, rows: np.ndarray, confusions_M_K_K: np.ndarray, option
     (`labald.acquisition.expected_brier_gain`), on EM's posterior q (the model's prediction as prior,
     the answers so far). It is the truth-knowing oracle's score (`labald.samplers.oracle`) with the
     unknown true label y_i and true confusions replaced by the beliefs: sum_y q_i(y) [sum_z What_j[y, z]
-    q'_i(y | z) - q_i(y)]."""
+    q'_i(y | z) - q_i(y)].
+
+    With a skill model other than EM's What (`acquisition.worker_skill`), its confusions C say how
+    workers answer and so what the label is: y_i ~ r_i, the posterior of the same prior and answers
+    under C (`skill_posterior`), z ~ C_j[y, .], and the update stays EM's (What), since EM makes it:
+    g_ij = sum_y r_i(y) [sum_z C_j[y, z] q'_i(y | z) - q_i(y)] (`labald.acquisition.expected_truth_gain`).
+    """
     em_M_K_K = beliefs.confusions_M_K_K
-    answers = None if confusions_M_K_K is em_M_K_K else torch.from_numpy(confusions_M_K_K)
-    gain = expected_brier_gain(torch.from_numpy(beliefs.posterior_N_K[rows]), torch.from_numpy(em_M_K_K),
-                               options.chunk, answers)
+    posterior = torch.from_numpy(beliefs.posterior_N_K[rows])
+    if confusions_M_K_K is em_M_K_K:
+        return PairScores(rows, expected_brier_gain(posterior, torch.from_numpy(em_M_K_K), options.chunk))
+    belief = torch.from_numpy(skill_posterior(beliefs, rows, confusions_M_K_K))
+    gain = expected_truth_gain(posterior, belief, torch.from_numpy(em_M_K_K), torch.from_numpy(confusions_M_K_K),
+                               options.chunk)
     return PairScores(rows, gain)
+
+
+def skill_posterior(beliefs: Beliefs, rows: np.ndarray, confusions_M_K_K: np.ndarray) -> np.ndarray:
+    """[R, K]: the label's posterior for the images `rows` under the confusions C of a skill model:
+    the prior EM used (its posterior with the answers' likelihood under What divided out) times each
+    answer's C_j[., z]. With C = What it is EM's posterior."""
+    tiny = np.finfo(np.float64).tiny
+    log_r = (np.log(np.maximum(beliefs.posterior_N_K[rows].astype(np.float64), tiny))
+             - beliefs.log_likelihood_N_K[rows].astype(np.float64))
+    image, worker, label = beliefs.answers
+    position = np.full(len(beliefs.posterior_N_K), -1)
+    position[rows] = np.arange(len(rows))
+    keep = position[image] >= 0
+    np.add.at(log_r, position[image[keep]],
+              np.log(np.maximum(confusions_M_K_K[worker[keep], :, label[keep]].astype(np.float64), tiny)))
+    log_r -= log_r.max(axis=1, keepdims=True)
+    r = np.exp(log_r)
+    return r / r.sum(axis=1, keepdims=True)
 
 
 def _influence(beliefs: Beliefs, rows: np.ndarray, confusions_M_K_K: np.ndarray, options: ScoreOptions,
