@@ -19,7 +19,7 @@ from labald.errors import LabaldError
 from labald.learner import CrossFitLearner, split_prototypes
 from labald.metrics import Evaluator
 from labald.samplers import JaccardOverlaps, Sampler, ScoreOptions, compose, uses_influence
-from labald.samplers.compose import ORACLE
+from labald.samplers.compose import ORACLE, skill_of
 from labald.samplers.custom import CUSTOM, make_custom_sampler
 from labald.samplers.observers import BatchObserver
 from labald.samplers.oracle import TruthGain
@@ -125,15 +125,16 @@ def build_sampler(settings: RunSettings, workers: WorkerPool | None = None,
     if settings.method == CUSTOM:
         return make_custom_sampler(settings.sampler, settings.sampler_options)
     skill: SkillModel = EMSkill()
-    if acq.worker_skill == "oracle":
+    worker_skill, skill_groups = skill_of(settings.method, acq.worker_skill, acq.skill_groups)
+    if worker_skill == "oracle":
         if workers is None:
             raise LabaldError("acquisition.worker_skill=oracle needs the simulated crew's true skills; "
                               "a campaign has none")
         skill = OracleSkill(np.diagonal(workers.confusions, axis1=1, axis2=2).mean(axis=1))
-    elif acq.worker_skill in ("one_coin", "group"):
-        if skill_groups_M is None and acq.skill_groups == "experts" and workers is not None:
+    elif worker_skill in ("one_coin", "group"):
+        if skill_groups_M is None and skill_groups == "experts" and workers is not None:
             skill_groups_M = workers.is_expert.astype(np.int64)  # who was hired as an expert: known
-        skill = OneCoinSkill(skill_groups_M) if acq.worker_skill == "one_coin" else GroupSkill(skill_groups_M)
+        skill = OneCoinSkill(skill_groups_M) if worker_skill == "one_coin" else GroupSkill(skill_groups_M)
     score_function = None
     if settings.method == ORACLE:
         if workers is None or truth_N is None:

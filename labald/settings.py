@@ -23,7 +23,7 @@ from labald.device import resolve_device
 from labald.errors import LabaldError
 from labald.learner import LearnerSettings
 from labald.paths import check_destination, file_tag
-from labald.samplers.compose import methods, parts, uses_influence
+from labald.samplers.compose import METHOD_SKILLS, methods, parts, uses_influence
 from labald.samplers.custom import CUSTOM, check_custom_sampler, custom_method_key
 from labald.stopping import RULES, StoppingSettings
 from labald.workers import WorkerSettings
@@ -517,6 +517,11 @@ def validate(s: RunSettings) -> None:
     if s.acquisition.per_cost and (s.method == CUSTOM or parts(s.method)[0] is None):
         raise LabaldError(f"acquisition.per_cost=true ranks a pair score per unit of money; method={s.method} has "
                           "no score of the package's (a custom sampler reads candidates.cost_M itself)")
+    if s.method in METHOD_SKILLS and (s.acquisition.worker_skill, s.acquisition.skill_groups) != ("em", "none"):
+        worker_skill, skill_groups = METHOD_SKILLS[s.method]
+        raise LabaldError(f"method={s.method} scores with worker_skill={worker_skill} and skill_groups={skill_groups} "
+                          "by definition; leave acquisition.worker_skill and skill_groups unset, or take method="
+                          f"{parts(s.method)[0]} with the skill model you want")
     if s.acquisition.skill_groups != "none" and s.acquisition.worker_skill not in ("one_coin", "group"):
         raise LabaldError(f"acquisition.skill_groups={s.acquisition.skill_groups} needs "
                           "acquisition.worker_skill=one_coin or group (the groups set the skills' priors or pools)")

@@ -55,7 +55,8 @@ from labald.loop import initial_state, run_steps  # noqa: E402
 from labald.samplers.base import Beliefs, Candidates, Selection  # noqa: E402
 from labald.samplers.compose import compose  # noqa: E402
 from labald.samplers.oracle import TruthGain  # noqa: E402
-from labald.samplers.pair_scores import PairScores, ScoreOptions, elr  # noqa: E402
+from labald.samplers.pair_scores import PairScores, ScoreOptions, elr, skill_posterior  # noqa: E402
+from labald.samplers.skill import group_confusions  # noqa: E402
 from labald.settings import AcquisitionSettings, AggregationSettings, RunSettings, validate  # noqa: E402
 from labald.stopping import StoppingSettings  # noqa: E402
 from labald.threads import apply_threads  # noqa: E402
@@ -141,6 +142,16 @@ class Recorder:
         rows = np.flatnonzero(eligible)
         elr_best = elr(beliefs, rows, beliefs.confusions_M_K_K, ScoreOptions()).ranking.numpy().max(1)
         confident = top >= self.confidence
+        # the label's posterior under each group's pooled confusions (experts, crowd): r_i
+        groups = is_expert.astype(np.int64)
+        pooled = group_confusions(beliefs, groups)
+        r = q if pooled is None else skill_posterior(beliefs, np.arange(len(q)), pooled[groups])
+        r_wrong = 1 - r[np.arange(len(q)), q.argmax(1)]  # r's chance that EM's label is wrong
+        for n in (0, 1, 2):
+            at = eligible & (counts == n)
+            row.update({f"eligible_{n}": int(at.sum()), f"wrong_{n}": int((at & wrong).sum()),
+                        f"q_expects_{n}": float((1 - top[at]).sum()), f"r_expects_{n}": float(r_wrong[at].sum())})
+        row.update(auc_pooled=auc(r_wrong[eligible], wrong[eligible]))
         row.update(
             eligible=int(eligible.sum()), eligible_wrong=int((eligible & wrong).sum()),
             expected_wrong=float((1 - top[eligible]).sum()),
@@ -173,6 +184,7 @@ def dissect(dataset: str, seed: int, n_per_class: int, trajectories: bool) -> tu
                                             truth_N=exp.pool.labels),
         "elr": lambda exp: build_sampler(dataclasses.replace(base, method="elr")),
         "labels_known": lambda exp: compose("oracle", score_function=LabelsKnown(exp.pool.labels)),
+        "elr_pooled": lambda exp: build_sampler(dataclasses.replace(base, method="elr_pooled"), exp.workers),
     }
     curve, rows = run(base, makers)
     steps = pd.DataFrame(rows)

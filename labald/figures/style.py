@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from labald.samplers.custom import custom_display_name, is_custom_key
 
-METHOD_ORDER = ("ss", "rand_i_greedy_w", "j_bald", "la_bald", "elr", "eag", "power_bald", "oracle")
+METHOD_ORDER = ("ss", "rand_i_greedy_w", "j_bald", "la_bald", "elr", "elr_pooled", "eag", "power_bald", "oracle")
 METHOD_NAMES = {"ss": "SS", "rand_i_greedy_w": "Rand-I+Greedy-W", "j_bald": "J-BALD", "la_bald": "LA-BALD",
-                "elr": "ELR", "eag": "EAG", "power_bald": "PowerBALD",
+                "elr": "ELR", "elr_pooled": "ELR-pooled", "eag": "EAG", "power_bald": "PowerBALD",
                 "oracle": "Oracle (knows labels)"}
 # Okabe & Ito's colour-blind-safe palette (Color Universal Design): the two samplers compared most,
 # J-BALD and LA-BALD, in bluish green and vermillion, told apart under every common colour deficiency.
 METHOD_COLOURS = {"ss": "#999999", "rand_i_greedy_w": "#0072B2", "j_bald": "#009E73", "la_bald": "#D55E00",
-                  "elr": "#56B4E9", "eag": "#CC79A7", "power_bald": "#E69F00", "oracle": "#000000"}
-_SPARE_COLOURS = ("#F0E442", "#882255", "#44AA99")
+                  "elr": "#56B4E9", "elr_pooled": "#882255", "eag": "#CC79A7", "power_bald": "#E69F00", "oracle": "#000000"}
+_SPARE_COLOURS = ("#F0E442", "#44AA99", "#332288")
 
 
 def method_name(method: str) -> str:

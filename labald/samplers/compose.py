@@ -48,8 +48,13 @@ METHOD_PARTS: dict[str, tuple[str | None, str]] = {
     "la_bald": ("la_bald", "greedy"),
     "eag": ("eag", "greedy"),
     "power_bald": ("j_bald", "power"),
+    "elr_pooled": ("elr", "greedy"),
     ORACLE: (ORACLE, "greedy"),
 }
+# method -> (worker_skill, skill_groups): the skill model a method is defined with; every other method
+# scores with `acquisition.worker_skill` (EM's What by default). `elr_pooled`: ELR on the beliefs of
+# each group's pooled confusion, hired experts and crowd apart (`labald.samplers.skill.GroupSkill`)
+METHOD_SKILLS: dict[str, tuple[str, str]] = {"elr_pooled": ("group", "experts")}
 
 
 def methods() -> tuple[str, ...]:
@@ -60,6 +65,12 @@ def methods() -> tuple[str, ...]:
 def parts(method: str) -> tuple[str | None, str]:
     """(pair score, assignment rule) of a built-in method."""
     return METHOD_PARTS.get(method, (method, "greedy"))
+
+
+def skill_of(method: str, worker_skill: str, skill_groups: str) -> tuple[str, str]:
+    """(worker_skill, skill_groups) a run scores with: the method's own (`METHOD_SKILLS`), else the
+    acquisition settings'."""
+    return METHOD_SKILLS.get(method, (worker_skill, skill_groups))
 
 
 def uses_influence(method: str) -> bool:
