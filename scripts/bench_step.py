@@ -111,7 +111,7 @@ def main() -> int:
     parser.add_argument("--dataset", default="commodity")
     parser.add_argument("--n-per-class", type=int, default=0, help="0 = the paper's 1,300 per class")
     parser.add_argument("--methods", nargs="+", default=list(METHODS),
-                        choices=[*METHODS, "elr", "eag", "j_bald-full", "la_bald-full"],
+                        choices=[*METHODS, "elr", "elr_pooled", "eag", "j_bald-full", "la_bald-full"],
                         help="a -full method scores every image (acquisition.prune=false): the unpruned reference")
     parser.add_argument("--warm-steps", type=int, default=5, help="SS steps before the timed step")
     parser.add_argument("--repeat", type=int, default=2, help="timed steps per method (fastest phase kept)")
@@ -151,7 +151,7 @@ def main() -> int:
         own = settings_for(method, args.dataset, args.n_per_class or None, args.device)
         settings = dataclasses.replace(base, method=own.method, acquisition=own.acquisition)
         for _ in range(args.repeat):
-            run = dataclasses.replace(exp, settings=settings, sampler=build_sampler(settings),
+            run = dataclasses.replace(exp, settings=settings, sampler=build_sampler(settings, exp.workers),
                                       observers=build_observers(settings),
                                       learner=copy.deepcopy(exp.learner), workers=copy.deepcopy(exp.workers))
             trial = copy.deepcopy(state)

@@ -225,7 +225,7 @@ def markdown(frame: pd.DataFrame, digits: int) -> str:
 def summarize(out: Path) -> str:
     steps = pd.read_csv(out / "steps.csv")
     steps["stage"] = np.where(steps["rise"] >= STAGE_AT, "plateau", "rise")
-    names = ("j_bald", "elr", "oracle", "labels_known")
+    names = ("j_bald", "elr", "elr_pooled", "oracle", "labels_known")
     lines = ["# The oracle's lead, dissected", "",
              f"{steps.groupby(['dataset', 'seed']).ngroups} J-BALD runs ({', '.join(sorted(steps.dataset.unique()))}; "
              f"seeds {', '.join(map(str, sorted(steps.seed.unique())))}); every batch taken from J-BALD's state. "

@@ -52,8 +52,9 @@ from labald.settings import protocol_diff, run_name
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("ss", "rand_i_greedy_w", "j_bald", "la_bald")
-MAIN_METHODS = (*METHODS, "elr", "oracle")  # ours, and the truth-knowing oracle as a reference point
-RAMP_METHODS = ("ss", "j_bald", "la_bald", "elr")  # the protocol study: each ramped, against the others ramped
+OURS = ("elr", "elr_pooled")  # the samplers of this package
+MAIN_METHODS = (*METHODS, *OURS, "oracle")  # ours, and the truth-knowing oracle as a reference point
+RAMP_METHODS = ("ss", "j_bald", "la_bald", *OURS)  # the protocol study: each ramped, against the others ramped
 AA_METHODS = ("j_bald", "la_bald")  # each compared with itself on one world: the A/A check
 # The seeds the power analysis asks for LA-BALD vs J-BALD within +-5 points on `plateau`, the mean over the
 # four subtasks (docs/results.md, "Power"); the protocol and A/A studies need fewer (their effects are
@@ -65,7 +66,7 @@ SUBTASK_CLASSES = {"dog": 19, "vertebrate": 18, "insect_fungus": 13, "commodity"
 FULL_N_PER_CLASS = 200  # the paper's scale is 1300 (ImageNet's train size): --paper
 PAPER_N_PER_CLASS = 1300
 # --paper: the paper's samplers and ours, every one asking B pairs a step (equal protocol)
-PAPER_METHODS = (*METHODS, "elr")
+PAPER_METHODS = (*METHODS, *OURS)
 # --real: real images and LabelMe with its real crowd, then the surrogate subtasks restricted to the real
 # subtasks' classes at the same pool size. Pool images per class (None: every image): dog at the main
 # study's 200; vertebrate's crowd is so accurate that 200 per class end in 11 steps, too few to part
