@@ -4,9 +4,9 @@
     python scripts/dissect_oracle.py --summarize results/dissect      # tables from steps.csv
 
 For each subtask and seed it runs J-BALD's loop (200 images per class, the default protocol) and,
-at every step, asks the oracle, ELR and any `--also` sampler what they would take from the same
-state (the same beliefs, candidates and selection stream), without asking it: the batches differ
-only in which pairs are chosen. Each batch is described by what the truth says of it
+at every step, asks the oracle, ELR, ELR-pooled and `labels_known` (below) what they would take
+from the same state (the same beliefs, candidates and selection stream), without asking it: the
+batches differ only in which pairs are chosen. Each batch is described by what the truth says of it
 
   - `wrong`: the share of its images whose current label (argmax of EM's posterior q) is wrong;
   - `top_q`: their mean max_y q_i(y); `answers`: answers they already have; `zero`: share with none;
@@ -19,9 +19,12 @@ only in which pairs are chosen. Each batch is described by what the truth says o
 and the eligible images (unconfident, under the per-image cap) by how well the beliefs rank their
 wrong labels: `eligible`, `eligible_wrong` (count), `expected_wrong` (sum of 1 - max q over them:
 q's own count), `auc_top_q` (area under the ROC curve of 1 - max q as a detector of a wrong label)
-and `auc_elr` (of the image's best ELR pair score), `wrong_confident` (labels with max q >= the
-confidence threshold that are wrong: out of every sampler's reach) and how many of those rest on
-no answer.
+and `auc_elr` (of the image's best ELR pair score), `auc_prior` (of 1 - max of the model's prior
+alone) and `auc_pooled` (of 1 - r_i(argmax q_i), r the label's posterior under each group's pooled
+confusion, hired experts and crowd apart: ELR-pooled's beliefs), the same counts and estimates per
+number of answers so far (`eligible_n`, `wrong_n`, `q_expects_n`, `r_expects_n`, n = 0, 1, 2: the
+calibration of "this label is wrong"), `wrong_confident` (labels with max q >= the confidence
+threshold that are wrong: out of every sampler's reach) and how many of those rest on no answer.
 
 `--trajectories` also runs the oracle, ELR and the decomposition samplers as whole runs:
 `labels_known` (the oracle's score with EM's What in place of the true confusions: it knows the
@@ -151,7 +154,10 @@ class Recorder:
             at = eligible & (counts == n)
             row.update({f"eligible_{n}": int(at.sum()), f"wrong_{n}": int((at & wrong).sum()),
                         f"q_expects_{n}": float((1 - top[at]).sum()), f"r_expects_{n}": float(r_wrong[at].sum())})
-        row.update(auc_pooled=auc(r_wrong[eligible], wrong[eligible]))
+        log_prior = np.log(np.maximum(q, 1e-300)) - beliefs.log_likelihood_N_K  # the model's prediction
+        prior_top = np.exp(log_prior.max(1) - np.logaddexp.reduce(log_prior, axis=1))
+        row.update(auc_pooled=auc(r_wrong[eligible], wrong[eligible]), auc_prior=auc(1 - prior_top[eligible],
+                                                                                     wrong[eligible]))
         row.update(
             eligible=int(eligible.sum()), eligible_wrong=int((eligible & wrong).sum()),
             expected_wrong=float((1 - top[eligible]).sum()),
@@ -240,15 +246,25 @@ def summarize(out: Path) -> str:
             cells = [f"{part[f'{name}_{f}'].mean():.3f}" for f in fields]
             lines.append(f"| {stage} ({len(part)} steps) | {name} | " + " | ".join(cells) + " |")
     lines += ["", "Eligible images (unconfident, under the cap) and the labels out of reach:", "",
-              "| stage | eligible | wrong among them | q's expected count | AUC 1 - max q | AUC ELR | "
-              "wrong confident | of them unanswered | one answer | wrong in all |",
-              "| --- |" + " ---: |" * 9]
+              "| stage | eligible | wrong among them | q's expected count | AUC 1 - max q | AUC model prior | "
+              "AUC ELR | AUC pooled r | wrong confident | of them unanswered | one answer | wrong in all |",
+              "| --- |" + " ---: |" * 11]
     for stage in ("rise", "plateau"):
         p = steps[steps.stage == stage]
         lines.append(f"| {stage} | {p.eligible.mean():.0f} | {p.eligible_wrong.mean():.1f} | "
-                     f"{p.expected_wrong.mean():.1f} | {p.auc_top_q.mean():.3f} | {p.auc_elr.mean():.3f} | "
+                     f"{p.expected_wrong.mean():.1f} | {p.auc_top_q.mean():.3f} | {p.auc_prior.mean():.3f} | "
+                     f"{p.auc_elr.mean():.3f} | {p.auc_pooled.mean():.3f} | "
                      f"{p.wrong_confident.mean():.1f} | {p.wrong_confident_unanswered.mean():.1f} | "
                      f"{p.wrong_confident_one.mean():.1f} | {p.wrong_total.mean():.1f} |")
+    lines += ["", "Calibration of \"this label is wrong\" among eligible images by answers so far: the share wrong, "
+              "q's own estimate (1 - max q) and the pooled beliefs' (1 - r(argmax q)), pooled over steps:", "",
+              "| stage | answers | eligible (image-steps) | wrong | q says | pooled r says |", "| --- |" + " ---: |" * 5]
+    for stage in ("rise", "plateau"):
+        p = steps[steps.stage == stage]
+        for n in (0, 1, 2):
+            count = p[f"eligible_{n}"].sum()
+            lines.append(f"| {stage} | {n} | {count} | {p[f'wrong_{n}'].sum() / count:.3f} | "
+                         f"{p[f'q_expects_{n}'].sum() / count:.3f} | {p[f'r_expects_{n}'].sum() / count:.3f} |")
     per_dataset = steps[steps.stage == "plateau"].groupby("dataset")[
         ["j_bald_wrong", "oracle_wrong", "elr_wrong", "j_bald_expert", "oracle_expert", "oracle_overlap",
          "eligible_wrong", "wrong_confident", "wrong_total"]].mean()

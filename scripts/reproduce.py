@@ -66,7 +66,8 @@ SUBTASK_CLASSES = {"dog": 19, "vertebrate": 18, "insect_fungus": 13, "commodity"
 FULL_N_PER_CLASS = 200  # the paper's scale is 1300 (ImageNet's train size): --paper
 PAPER_N_PER_CLASS = 1300
 # --paper: the paper's samplers and ours, every one asking B pairs a step (equal protocol)
-PAPER_METHODS = (*METHODS, *OURS)
+PAPER_METHODS = (*METHODS, "elr")
+REAL_METHODS = (*METHODS, *OURS)  # --real: the paper's samplers and ours
 # --real: real images and LabelMe with its real crowd, then the surrogate subtasks restricted to the real
 # subtasks' classes at the same pool size. Pool images per class (None: every image): dog at the main
 # study's 200; vertebrate's crowd is so accurate that 200 per class end in 11 steps, too few to part
@@ -194,7 +195,7 @@ def plan(args) -> list[Group]:
                *(("dynamics", args.datasets, seeds,
                   [*DYNAMIC_OVERRIDES[d], f"workers.cost_expert={_num(args.cost_expert)}"], None, None, 0)
                  for d in args.dynamics)]
-    methods = list(args.methods or PAPER_METHODS)
+    methods = list(args.methods or REAL_METHODS)
     if "real" in args.studies:
         for dataset in REAL_DATASETS:
             n = REAL_POOL_PER_CLASS[dataset]

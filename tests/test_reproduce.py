@@ -23,15 +23,15 @@ def test_full_plan_has_every_study_and_the_ramp_only_as_its_own_protocol_study(t
     runs = {g.study: 0 for g in groups}
     for g in groups:
         runs[g.study] += len(g.run_dirs(tmp_path))
-    assert runs == {"main": 4 * 6 * 14, "ramp": 4 * 4 * 6, "aa": 2 * 4 * 6, "imbalance": 4 * 4 * 14, "over": 4 * 4 * 2}
+    assert runs == {"main": 4 * 7 * 14, "ramp": 4 * 5 * 6, "aa": 2 * 4 * 6, "imbalance": 4 * 4 * 14, "over": 4 * 4 * 2}
     aa = [g for g in groups if g.study == "aa"]
     assert [g.overrides[-1] for g in aa] == ["rerun=1"]
     dirs = {d.parent.name for g in aa for d in g.run_dirs(tmp_path)}
     assert dirs == {f"{m}+n_per_class=200+rerun=1" for m in ("j_bald", "la_bald")}
     ramp = {d.parent.name for g in groups if g.study == "ramp" for d in g.run_dirs(tmp_path)}
-    assert ramp == {f"{m}+n_per_class=200+batch_ramp=1" for m in ("ss", "j_bald", "la_bald", "elr")}
+    assert ramp == {f"{m}+n_per_class=200+batch_ramp=1" for m in ("ss", "j_bald", "la_bald", "elr", "elr_pooled")}
     main = {d.parent.name for g in groups if g.study == "main" for d in g.run_dirs(tmp_path)}
-    assert main == {f"{m}+n_per_class=200" for m in ("ss", "rand_i_greedy_w", "j_bald", "la_bald", "elr", "oracle")}
+    assert main == {f"{m}+n_per_class=200" for m in ("ss", "rand_i_greedy_w", "j_bald", "la_bald", "elr", "elr_pooled", "oracle")}
 
 
 def test_quick_plan_reruns_once(tmp_path):
@@ -151,7 +151,7 @@ def test_an_override_may_not_choose_the_method_or_dataset(tmp_path):
 
 
 def test_real_plan_runs_the_real_subtasks_and_their_surrogates_where_run_py_writes(tmp_path):
-    """--real: the paper's four and ELR on dog_real, vertebrate_real and labelme, and on the surrogate
+    """--real: the paper's four, ELR and ELR-pooled on dog_real, vertebrate_real and labelme, and on the surrogate
     dog and vertebrate subtasks restricted to the real classes at the real pool size; every planned
     directory is the one run.py writes."""
     from labald.data.real import SUBTASKS
@@ -163,7 +163,7 @@ def test_real_plan_runs_the_real_subtasks_and_their_surrogates_where_run_py_writ
         ("real", ["dog_real"]), ("real", ["vertebrate_real"]), ("real", ["labelme"]), ("surrogate", ["dog"]),
         ("surrogate", ["vertebrate"])]
     assert all(g.seeds == list(range(reproduce.REAL_SEEDS)) for g in groups)
-    assert all(g.methods == ["ss", "rand_i_greedy_w", "j_bald", "la_bald", "elr"] for g in groups)
+    assert all(g.methods == ["ss", "rand_i_greedy_w", "j_bald", "la_bald", "elr", "elr_pooled"] for g in groups)
     for group, n in zip(groups[3:], (200, 490), strict=True):
         dataset = group.datasets[0]
         assert f"dataset.wnids=[{','.join(SUBTASKS[dataset])}]" in group.overrides
