@@ -97,6 +97,16 @@ def test_truth_gain_in_expectation_is_the_oracle_averaged_over_the_beliefs():
                                expected_brier_gain(t(q), t(w)).numpy(), rtol=1e-12, atol=1e-14)
 
 
+def test_truth_gain_refuses_beliefs_or_answers_of_another_shape():
+    rng = np.random.default_rng(6)
+    q = torch.from_numpy(rng.dirichlet(np.ones(3), size=4))
+    w = torch.from_numpy(_confusions(rng, 2, 3))
+    with pytest.raises(ValueError, match="must match"):
+        expected_truth_gain(q, q[:3], w, w)
+    with pytest.raises(ValueError, match="must match"):
+        expected_truth_gain(q, q, w, w[:1])
+
+
 def test_elr_prefers_the_worker_the_skill_model_trusts_though_em_judges_them_alike():
     """EM's What judges two workers alike (accuracy a = 0.7); the skill model says the second is right
     with c = 0.9. On a coin-flip image with no answers (r = q) ELR with EM's skill is indifferent, and

@@ -67,30 +67,18 @@ def expected_truth_gain(posterior_N_K: Tensor, belief_N_K: Tensor, confusion_M_K
     the beliefs say of the label and the worker; with r = q and C = W it is `expected_brier_gain`.
     Same blocks and cost as `expected_brier_gain`, O(N M K^2).
     """
-    confusion_M_K_K = check_probs_and_confusions(posterior_N_K[None], confusion_M_K_K)
     answers_M_K_K = check_probs_and_confusions(posterior_N_K[None], answers_M_K_K)
     belief_N_K = belief_N_K.to(posterior_N_K)
     if belief_N_K.shape != posterior_N_K.shape or answers_M_K_K.shape != confusion_M_K_K.shape:
         raise ValueError(f"belief {tuple(belief_N_K.shape)} must match the posterior {tuple(posterior_N_K.shape)} "
                          f"and answers {tuple(answers_M_K_K.shape)} the confusions {tuple(confusion_M_K_K.shape)}")
-    check_chunk(chunk)
-    N, K = posterior_N_K.shape
-    M = confusion_M_K_K.shape[0]
-    chunk = max(1, min(chunk, _BLOCK_ELEMENTS // (M * K * K)))
-    gain_N_M = posterior_N_K.new_empty(N, M)
-    tiny = torch.finfo(posterior_N_K.dtype).tiny
-    for c0 in range(0, N, chunk):
-        q_b_K, r_b_K = posterior_N_K[c0:c0 + chunk], belief_N_K[c0:c0 + chunk]
-        joint_b_M_K_K = q_b_K[:, None, :, None] * confusion_M_K_K[None]  # q(y) W_j[y, z]: [b, M, y, z]
-        evidence_b_M_K = joint_b_M_K_K.sum(dim=2).clamp_min(tiny)  # p_W(z)
-        drawn_b_M_K_K = r_b_K[:, None, :, None] * answers_M_K_K[None]  # r(y) C_j[y, z]
-        after_b_M = ((drawn_b_M_K_K * joint_b_M_K_K).sum(dim=2) / evidence_b_M_K).sum(dim=-1)
-        gain_N_M[c0:c0 + chunk] = after_b_M - (r_b_K * q_b_K).sum(dim=-1, keepdim=True)
-    return gain_N_M
+    return _lookahead(posterior_N_K, confusion_M_K_K, chunk, "truth", belief_N_K, answers_M_K_K)
 
 
-def _lookahead(posterior_N_K: Tensor, confusion_M_K_K: Tensor, chunk: int, utility: str) -> Tensor:
-    """E_z[U(q'_i(. | z))] - U(q_i) for U = max (`max`) or the sum of squares (`square`)."""
+def _lookahead(posterior_N_K: Tensor, confusion_M_K_K: Tensor, chunk: int, utility: str,
+               belief_N_K: Tensor | None = None, answers_M_K_K: Tensor | None = None) -> Tensor:
+    """E_z[U(q'_i(. | z))] - U(q_i) for U = max (`max`) or the sum of squares (`square`); `truth`:
+    E_{y ~ r, z ~ C}[q'_i(y | z)] - E_{y ~ r}[q_i(y)] (`expected_truth_gain`, r and C given)."""
     confusion_M_K_K = check_probs_and_confusions(posterior_N_K[None], confusion_M_K_K)
     check_chunk(chunk)
     N, K = posterior_N_K.shape
@@ -104,9 +92,15 @@ def _lookahead(posterior_N_K: Tensor, confusion_M_K_K: Tensor, chunk: int, utili
         if utility == "max":
             after_b_M = joint_b_M_K_K.amax(dim=2).sum(dim=-1)  # sum_z max_y
             before_b = q_b_K.amax(dim=-1, keepdim=True)
-        else:
+        elif utility == "square":
             evidence_b_M_K = joint_b_M_K_K.sum(dim=2).clamp_min(tiny)  # p(z)
             after_b_M = (joint_b_M_K_K.square().sum(dim=2) / evidence_b_M_K).sum(dim=-1)
             before_b = q_b_K.square().sum(dim=-1, keepdim=True)
+        else:
+            r_b_K = belief_N_K[c0:c0 + chunk]
+            evidence_b_M_K = joint_b_M_K_K.sum(dim=2).clamp_min(tiny)  # p_W(z)
+            drawn_b_M_K_K = r_b_K[:, None, :, None] * answers_M_K_K[None]  # r(y) C_j[y, z]
+            after_b_M = ((drawn_b_M_K_K * joint_b_M_K_K).sum(dim=2) / evidence_b_M_K).sum(dim=-1)
+            before_b = (r_b_K * q_b_K).sum(dim=-1, keepdim=True)
         gain_N_M[c0:c0 + chunk] = after_b_M - before_b
     return gain_N_M
