@@ -19,9 +19,9 @@ batches differ only in which pairs are chosen. Each batch is described by what t
 and the eligible images (unconfident, under the per-image cap) by how well the beliefs rank their
 wrong labels: `eligible`, `eligible_wrong` (count), `expected_wrong` (sum of 1 - max q over them:
 q's own count), `auc_top_q` (area under the ROC curve of 1 - max q as a detector of a wrong label)
-and `auc_elr` (of the image's best ELR pair score), `auc_prior` (of 1 - max of the model's prior
-alone) and `auc_pooled` (of 1 - r_i(argmax q_i), r the label's posterior under each group's pooled
-confusion, hired experts and crowd apart: ELR-pooled's beliefs), the same counts and estimates per
+and `auc_elr` (of the image's best ELR pair score) and `auc_pooled` (of 1 - r_i(argmax q_i), r the
+label's posterior under each group's pooled confusion, hired experts and crowd apart: ELR-pooled's
+beliefs), the same counts and estimates per
 number of answers so far (`eligible_n`, `wrong_n`, `q_expects_n`, `r_expects_n`, n = 0, 1, 2: the
 calibration of "this label is wrong"), `wrong_confident` (labels with max q >= the confidence
 threshold that are wrong: out of every sampler's reach) and how many of those rest on no answer.
@@ -154,10 +154,7 @@ class Recorder:
             at = eligible & (counts == n)
             row.update({f"eligible_{n}": int(at.sum()), f"wrong_{n}": int((at & wrong).sum()),
                         f"q_expects_{n}": float((1 - top[at]).sum()), f"r_expects_{n}": float(r_wrong[at].sum())})
-        log_prior = np.log(np.maximum(q, 1e-300)) - beliefs.log_likelihood_N_K  # the model's prediction
-        prior_top = np.exp(log_prior.max(1) - np.logaddexp.reduce(log_prior, axis=1))
-        row.update(auc_pooled=auc(r_wrong[eligible], wrong[eligible]), auc_prior=auc(1 - prior_top[eligible],
-                                                                                     wrong[eligible]))
+        row.update(auc_pooled=auc(r_wrong[eligible], wrong[eligible]))
         row.update(
             eligible=int(eligible.sum()), eligible_wrong=int((eligible & wrong).sum()),
             expected_wrong=float((1 - top[eligible]).sum()),
@@ -246,13 +243,13 @@ def summarize(out: Path) -> str:
             cells = [f"{part[f'{name}_{f}'].mean():.3f}" for f in fields]
             lines.append(f"| {stage} ({len(part)} steps) | {name} | " + " | ".join(cells) + " |")
     lines += ["", "Eligible images (unconfident, under the cap) and the labels out of reach:", "",
-              "| stage | eligible | wrong among them | q's expected count | AUC 1 - max q | AUC model prior | "
+              "| stage | eligible | wrong among them | q's expected count | AUC 1 - max q | "
               "AUC ELR | AUC pooled r | wrong confident | of them unanswered | one answer | wrong in all |",
-              "| --- |" + " ---: |" * 11]
+              "| --- |" + " ---: |" * 10]
     for stage in ("rise", "plateau"):
         p = steps[steps.stage == stage]
         lines.append(f"| {stage} | {p.eligible.mean():.0f} | {p.eligible_wrong.mean():.1f} | "
-                     f"{p.expected_wrong.mean():.1f} | {p.auc_top_q.mean():.3f} | {p.auc_prior.mean():.3f} | "
+                     f"{p.expected_wrong.mean():.1f} | {p.auc_top_q.mean():.3f} | "
                      f"{p.auc_elr.mean():.3f} | {p.auc_pooled.mean():.3f} | "
                      f"{p.wrong_confident.mean():.1f} | {p.wrong_confident_unanswered.mean():.1f} | "
                      f"{p.wrong_confident_one.mean():.1f} | {p.wrong_total.mean():.1f} |")

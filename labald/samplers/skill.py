@@ -47,6 +47,7 @@ from scipy.special import logsumexp
 from scipy.stats import beta as beta_distribution
 
 from labald.samplers.base import Beliefs
+from labald.workers.crowd import from_log_counts
 
 SKILL_GRID = np.linspace(0.0025, 0.9975, 200)  # values of a worker's one-coin skill a
 PRIOR_MEANS = SKILL_GRID[4::8]  # the type-II search over the shared prior's mean ...
@@ -79,8 +80,6 @@ def group_confusions(beliefs: Beliefs, groups_M: np.ndarray, smoothing: float = 
     (`leave_one_out_posteriors`: an answer never vouches for itself), and each row is smoothed as a
     real log's workers are (`labald.workers.crowd.from_log_counts`): `smoothing` pseudo-answers spread
     as all groups' pooled row plus 1/K, so a row the group never answered takes the crew's."""
-    from labald.workers.crowd import from_log_counts
-
     image, worker, label = beliefs.answers
     if len(image) == 0:
         return None
