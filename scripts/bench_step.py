@@ -117,6 +117,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=2, help="timed steps per method (fastest phase kept)")
     parser.add_argument("--threads", type=int, default=None, help="torch and BLAS threads (default: all cores)")
     parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--csv", type=Path, default=None,
+                        help="also write each method's fastest phases and the floors as CSV (method,phase,seconds)")
     parser.add_argument("--run", type=int, default=None, metavar="S",
                         help="time whole runs of S steps at most (0: until the stopping rule), interleaved")
     args = parser.parse_args()
@@ -172,6 +174,10 @@ def main() -> int:
             line += f"{f'{value:.3f}{ratio}':>17}"
         line += f"{floor[p]:>10.3f}" if p in floor else f"{'':>10}"
         print(line)
+    if args.csv is not None:
+        rows = [(mth, p.removeprefix("seconds_"), best[mth][p]) for mth in args.methods for p in PHASES]
+        rows += [("floor", p.removeprefix("seconds_"), floor[p]) for p in floor]
+        args.csv.write_text("method,phase,seconds\n" + "".join(f"{m},{p},{v:.6f}\n" for m, p, v in rows))
     if "ss" in best:
         ss = best["ss"]["seconds_step"]
         print("\nstep / SS step: " + ", ".join(f"{mth} {best[mth]['seconds_step'] / ss:.2f}" for mth in args.methods))

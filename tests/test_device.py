@@ -1,6 +1,6 @@
 """The `device` option: CPU results unchanged, CUDA refused without a device, CUDA runs close to CPU ones.
 
-The CUDA tests need a GPU (marker `cuda`); scripts/gpu_check.sh runs them on one.
+The CUDA tests need a GPU (marker `cuda`); scripts/gpu_check.sh runs them on one, and its own CPU half here.
 """
 
 from __future__ import annotations
@@ -108,3 +108,56 @@ def test_cuda_runs_repeat_themselves_and_stay_close_to_the_cpu_run(tmp_path):
     # ~1e-6, which can flip a tie in the selection, so whole runs agree to within a few percent, not bit for bit.
     gap = np.abs(runs["a"]["label_accuracy"].to_numpy() - runs["cpu"]["label_accuracy"].to_numpy())
     assert gap.max() < 0.05
+
+
+def _gpu_check():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "gpu_check.py"
+    spec = importlib.util.spec_from_file_location("gpu_check", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_gpu_checks_phases_fit_its_budget_and_its_summary_reads_both_devices(tmp_path):
+    """The phases' limits add up to at most 240 s; the summary table puts each phase's CPU and CUDA
+    seconds side by side with their ratio, MC inference against its floor, and the label accuracies
+    of the two devices with their largest difference; a phase that was cut shows as cut."""
+    check = _gpu_check()
+    assert check.BUDGET == 240 and sum(check.PHASES.values()) <= check.BUDGET
+    (tmp_path / "agreement_cpu.txt").write_text("step 0 label_accuracy 0.500000\nstep 1 label_accuracy 0.700000\n")
+    (tmp_path / "agreement_cuda.txt").write_text("step 0 label_accuracy 0.500000\nstep 1 label_accuracy 0.680000\n")
+    (tmp_path / "bench_cpu.csv").write_text("method,phase,seconds\nss,inference,2.0\nss,step,3.0\nfloor,inference,1.0\n")
+    (tmp_path / "bench_cuda.csv").write_text("method,phase,seconds\nss,inference,0.5\nss,step,1.5\nfloor,inference,0.1\n")
+    text = check.summary(tmp_path, True, {"device": (0, 1.0), "bench_cuda": (None, 60.0)})
+    assert "largest difference over 2 steps: 0.0200" in text
+    assert [line.split() for line in text.splitlines() if line.startswith("ss ")] == [
+        ["ss", "inference", "2.000", "0.500", "0.25"], ["ss", "step", "3.000", "1.500", "0.50"]]
+    assert "MC inference on cuda, ss: 0.500 s, 5.0x its GEMM floor (0.100 s)" in text
+    assert any(line.split()[:2] == ["bench_cuda", "cut"] for line in text.splitlines())
+
+
+@pytest.mark.slow
+def test_the_gpu_check_runs_its_cpu_half_within_its_budget_without_a_device(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present: the check runs both halves")
+    root = Path(__file__).resolve().parents[1]
+    started = time.monotonic()
+    env = {**os.environ, "OUT": str(tmp_path), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(["bash", "scripts/gpu_check.sh"], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert time.monotonic() - started <= 240
+    assert sum("no CUDA device" in line for line in done.stdout.splitlines()) >= 1
+    summary = (tmp_path / "summary.txt").read_text()
+    assert "CPU half only" in summary and "MC inference on cpu, la_bald" in summary
+    accuracies = _gpu_check().accuracies(tmp_path / "agreement_cpu.txt")
+    assert len(accuracies) == 5 and all(0 < a <= 1 for a in accuracies)  # step 0 and four steps
