@@ -34,7 +34,7 @@ from labald.errors import LabaldError
 from labald.experiment import Experiment
 from labald.learner import PoolPredictions, prototype_roles
 from labald.samplers import Beliefs, Candidates, Selection
-from labald.samplers.base import check_selection
+from labald.samplers.base import as_numpy, check_selection, tensor_fields
 from labald.samplers.custom import CUSTOM
 from labald.settings import RunSettings
 from labald.stopping import decide
@@ -190,6 +190,9 @@ def step_batch(settings: RunSettings, step: int) -> int:
     return int(min(settings.batch_size, settings.batch_ramp * 2 ** min(step - 1, 62)))
 
 
+_WARNED_TENSORS: set[str] = set()  # custom samplers already told that they return torch tensors
+
+
 def select_pairs(exp: Experiment, state: LoopState, phase: str, capacity_M: np.ndarray, step: int) -> Selection:
     """The sampler's batch for `step` under the constraints (SPEC 5): eligible images, new pairs,
     pairs the worker pool can answer, `capacity_M` tasks per worker; seeded by (seed, step).
@@ -221,7 +224,16 @@ def select_pairs(exp: Experiment, state: LoopState, phase: str, capacity_M: np.n
     rng = np.random.default_rng([s.luck_seed, streams.SELECTION, step])
     selection = exp.sampler.select(candidates, beliefs, rng)
     # a sampler a user brings is held to the constraints; the package's own meet them by construction
-    problem = check_selection(selection, candidates) if s.method == CUSTOM else None
+    problem = None
+    if s.method == CUSTOM:
+        cpu_tensors = [n for n, d in tensor_fields(selection).items() if d.type == "cpu"]
+        if cpu_tensors and s.method_key not in _WARNED_TENSORS:
+            _WARNED_TENSORS.add(s.method_key)  # once per sampler and process
+            log.warning("sampler %s returns %s as torch tensors; labald takes NumPy arrays and converts these, "
+                        "but on a GPU run they would be device tensors: return .cpu().numpy()", s.method_key,
+                        " and ".join(cpu_tensors))
+        selection = as_numpy(selection)
+        problem = check_selection(selection, candidates)
     if problem is not None:
         raise LabaldError(f"sampler {s.method_key} broke the constraints at step {step}: {problem}")
     observed = {}

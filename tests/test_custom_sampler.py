@@ -145,3 +145,42 @@ def test_check_selection_catches_a_worker_over_capacity():
                             capacity_M=np.array([1, 2]), batch_size=3)
     found = check_selection(Selection(np.array([0, 1]), np.array([0, 0])), candidates)
     assert found == "worker 0 gets more tasks than its capacity"
+
+
+def test_a_selection_of_device_tensors_is_one_named_problem_and_cpu_tensors_become_arrays():
+    """A sampler that returns torch tensors works on a CPU-only machine and would fail on the first
+    GPU: tensors on a device are named as the problem with the fix; CPU tensors are converted."""
+    import torch
+
+    from labald.samplers.base import Selection, as_numpy, check_selection
+
+    candidates = Candidates(eligible_N=np.ones(3, bool), asked_N_M=np.zeros((3, 2), bool),
+                            capacity_M=np.array([2, 2]), batch_size=2)
+    on_cpu = Selection(torch.tensor([0, 1]), torch.tensor([0, 1]))
+    converted = as_numpy(on_cpu)
+    assert isinstance(converted.images, np.ndarray) and check_selection(converted, candidates) is None
+    on_meta = Selection(torch.tensor([0, 1], device="meta"), np.array([0, 1]))  # a device that is not the CPU
+    problem = check_selection(as_numpy(on_meta), candidates)
+    assert problem == ("images is a torch tensor on meta; return NumPy arrays (images.cpu().numpy()), as on a "
+                       "CPU-only machine")
+
+
+TENSORS = '''
+import torch
+from labald.samplers.base import Selection
+
+class TensorSampler:
+    name = "tensors"
+
+    def select(self, candidates, beliefs, rng):
+        valid = torch.from_numpy(candidates.valid_N_M).nonzero()[:1]  # one valid (image, worker) pair
+        return Selection(valid[:, 0], valid[:, 1])
+'''
+
+
+def test_a_sampler_returning_cpu_tensors_runs_and_is_told_once(tmp_path):
+    (tmp_path / "tensor_samplers.py").write_text(TENSORS)
+    proc = _run_py(tmp_path, "method=custom", "method.sampler=tensor_samplers:TensorSampler", "max_steps=2")
+    assert proc.returncode == 0, proc.stderr
+    told = [line for line in proc.stderr.splitlines() if "as torch tensors" in line]
+    assert len(told) == 1 and "images and workers" in told[0] and ".cpu().numpy()" in told[0]

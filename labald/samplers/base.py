@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -96,10 +97,31 @@ class Sampler(Protocol):
     def select(self, candidates: Candidates, beliefs: Beliefs, rng: np.random.Generator) -> Selection: ...
 
 
+def tensor_fields(selection: Selection) -> dict[str, torch.device]:
+    """The index and score fields of a selection that are torch tensors, with their devices (a
+    selection holds NumPy arrays; `Beliefs.mc.take()` is the one field a sampler sees on the run's
+    device)."""
+    return {name: value.device for name in ("images", "workers", "scores")
+            if isinstance(value := getattr(selection, name), torch.Tensor)}
+
+
+def as_numpy(selection: Selection) -> Selection:
+    """The selection with any CPU tensor field as a NumPy array (device tensors stay: see
+    `check_selection`)."""
+    moved = {name: getattr(selection, name).numpy() for name, device in tensor_fields(selection).items()
+             if device.type == "cpu"}
+    return dataclasses.replace(selection, **moved) if moved else selection
+
+
 def check_selection(selection: Selection, candidates: Candidates) -> str | None:
     """What is wrong with a sampler's batch under this step's constraints, or None: equal-length
     integer index arrays, at most `batch_size` pairs, each a valid pair (eligible image, not asked
     before, worker with capacity), at most one pair per image, no worker over its capacity."""
+    on_device = {name: device for name, device in tensor_fields(selection).items() if device.type != "cpu"}
+    if on_device:
+        name, device = next(iter(on_device.items()))
+        return (f"{name} is a torch tensor on {device}; return NumPy arrays ({name}.cpu().numpy()), as on a "
+                "CPU-only machine")
     images, workers = np.asarray(selection.images), np.asarray(selection.workers)
     n, m = candidates.asked_N_M.shape
     if images.shape != workers.shape or images.ndim != 1:
