@@ -43,3 +43,16 @@ def compose_config(overrides: list[str]) -> dict:
 
 def make_settings(overrides: list[str], tmp_path: Path) -> RunSettings:
     return settings_from_config(compose_config([f"results_dir={tmp_path}", *overrides]))
+
+
+def script_module(name: str):
+    """scripts/<name>.py loaded as a module (the scripts are not a package)."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module

@@ -212,13 +212,9 @@ def test_rise_profile_gives_each_target_on_its_own_and_tends_to_target():
 
 def _check_script():
     """scripts/check_comparison.py, the independent re-implementation of `rise`, as a module."""
-    import importlib.util
-    from pathlib import Path
-    path = Path(__file__).resolve().parents[1] / "scripts" / "check_comparison.py"
-    spec = importlib.util.spec_from_file_location("check_comparison", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from tests.helpers import script_module
+
+    return script_module("check_comparison")
 
 
 def test_the_independent_recomputation_matches_the_table_and_catches_a_slip(tmp_path, capsys):

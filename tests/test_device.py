@@ -111,14 +111,9 @@ def test_cuda_runs_repeat_themselves_and_stay_close_to_the_cpu_run(tmp_path):
 
 
 def _gpu_check():
-    import importlib.util
-    from pathlib import Path
+    from tests.helpers import script_module
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "gpu_check.py"
-    spec = importlib.util.spec_from_file_location("gpu_check", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return script_module("gpu_check")
 
 
 def test_the_gpu_checks_phases_fit_its_budget_and_its_summary_reads_both_devices(tmp_path):
