@@ -6,6 +6,7 @@ import dataclasses
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from hypothesis import given, settings
@@ -577,6 +578,59 @@ def test_training_dropout_masks_keep_units_at_one_minus_p_and_follow_the_seed():
     assert torch.equal(masks[0], masks[1]) and set(masks[0].unique().tolist()) == {0.0, 1.0}
     big = _keep_mask((999, 1001), 0.3, np.random.default_rng(8))  # an odd size: draws cut to length
     assert big.shape == (999, 1001) and abs(float(big.mean()) - 0.7) < 3e-3
+
+
+def _one_update_at_a_time(batches, rng, total, block, layer_shape, p, device):
+    """The reference: each update's batch and masks drawn and moved on their own (`_keep_mask`)."""
+    from labald.learner.learner import _keep_mask
+
+    for _ in range(total):
+        idx = next(batches)
+        keep = _keep_mask((layer_shape[0], len(idx), layer_shape[1]), p, rng).to(device) if p > 0 else [None] * 2
+        yield idx.to(device), keep
+
+
+@pytest.mark.parametrize("block", [1, 3, 7])
+def test_masks_drawn_a_block_at_a_time_are_those_drawn_one_update_at_a_time(block):
+    """Batches of uneven length (one of 7 rows, 2 x 7 x 5 = 70 mask values: not a whole number of
+    64-bit words) in blocks of 1, 3 and 7 updates: every update's indices and masks are equal."""
+    from labald.learner.learner import _update_blocks
+
+    def batches():
+        generator = torch.Generator().manual_seed(3)
+        while True:
+            yield from torch.randperm(23, generator=generator).split(8)  # 8, 8, 7
+
+    shape, total = (2, 5), 10
+    fast = list(_update_blocks(batches(), np.random.default_rng(4), total, block, shape, 0.3, "cpu"))
+    slow = list(_one_update_at_a_time(batches(), np.random.default_rng(4), total, block, shape, 0.3, "cpu"))
+    assert len(fast) == len(slow) == total
+    for (i_fast, k_fast), (i_slow, k_slow) in zip(fast, slow, strict=True):
+        assert torch.equal(i_fast, i_slow) and torch.equal(k_fast, k_slow)
+
+
+@pytest.mark.parametrize("method", ["ss", "la_bald"])
+def test_block_drawn_masks_leave_a_runs_metrics_byte_identical(tmp_path, monkeypatch, method):
+    """SS and LA-BALD on digits: the metrics and answers of a run whose learner draws its masks and
+    batches a block at a time are those of one drawing them one update at a time."""
+    import labald.learner.learner as learner_module
+    from labald.metrics import TIMING_COLUMNS
+    from labald.runner import run_experiment
+    from tests.helpers import make_settings
+
+    def run(where):
+        settings = make_settings([f"method={method}", "dataset=digits", "max_steps=3", "learner.mc_samples=20"],
+                                 tmp_path / where)
+        run_experiment(settings, progress=False)
+        metrics = pd.read_csv(settings.output_dir / "metrics.csv")
+        return metrics.drop(columns=[c for c in TIMING_COLUMNS if c in metrics]), \
+            (settings.output_dir / "answers.csv").read_text()
+
+    blocks = run("blocks")
+    monkeypatch.setattr(learner_module, "_update_blocks", _one_update_at_a_time)
+    single = run("single")
+    pd.testing.assert_frame_equal(blocks[0], single[0], check_exact=True)
+    assert blocks[1] == single[1]
 
 
 def test_flat_adam_takes_torch_adams_steps_with_weight_decay():
