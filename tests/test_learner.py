@@ -681,3 +681,16 @@ def test_cross_fitted_prior_comes_from_the_model_that_did_not_train_on_the_image
         assert torch.equal(probs[:, mine], alone.predict_mc(x_train[mine], 1))
     single = CrossFitLearner(LearnerSettings(mc_samples=10, max_epochs=3, min_updates=0, cross_fit=1), 64, 10, 4)
     assert single.learners[0].seed == 4 and not single.folds(5).any()
+
+
+def test_the_validation_nll_checks_its_labels_once_and_is_nll():
+    from labald.learner.calibration import nll, nll_against
+
+    rng = torch.Generator().manual_seed(9)
+    logits, labels = torch.randn(11, 4, generator=rng), torch.randint(0, 4, (11,), generator=rng)
+    of = nll_against(labels, 4)
+    assert of(logits) == nll(logits, labels)
+    with pytest.raises(ValueError, match="labels must lie in"):
+        nll_against(torch.tensor([0, 4]), 4)
+    with pytest.raises(ValueError, match="logits must be"):
+        of(torch.randn(11, 3))

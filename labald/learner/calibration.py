@@ -37,6 +37,20 @@ def nll(logits: Tensor, labels_N: Tensor, temperature: float = 1.0) -> float:
     return _nll(logits.double(), labels_N.long()[:, None], temperature)
 
 
+def nll_against(labels_N: Tensor, n_classes: int):
+    """`nll(logits, labels_N)` as a function of the logits alone, the labels checked once here: a
+    validation that runs every few updates then waits on the device once, for its value."""
+    _check_logits_labels(torch.zeros(len(labels_N), n_classes, device=labels_N.device), labels_N, "logits")
+    labels_N_1 = labels_N.long()[:, None]
+
+    def of(logits: Tensor) -> float:
+        if logits.shape[-2:] != (len(labels_N), n_classes):
+            raise ValueError(f"logits must be [N, K] = [{len(labels_N)}, {n_classes}], got {tuple(logits.shape)}")
+        return _nll(logits.double(), labels_N_1, 1.0)
+
+    return of
+
+
 def _nll(logits: Tensor, labels_N_1: Tensor, temperature: float) -> float:
     log_p = torch.log_softmax(logits / temperature, dim=-1)
     if log_p.ndim == 3:  # log of the mean over the T samples

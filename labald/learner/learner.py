@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from labald import streams
-from labald.learner.calibration import fit_temperature, nll
+from labald.learner.calibration import fit_temperature, nll, nll_against
 from labald.learner.mc import mc_dropout_logits, mc_dropout_predict
 from labald.learner.mlp import MLP
 from labald.learner.settings import (
@@ -143,6 +143,7 @@ class MCDropoutLearner:
         masks = np.random.default_rng(derive_seed(self.seed, step, streams.LEARNER_DROPOUT))
         p, n_hidden = model.dropout_p, len(model.linears) - 1
         blocks = _update_blocks(batches, masks, total, every, (n_hidden, s.hidden), p, self.device)
+        validation_nll = nll_against(y_val, self.n_classes)  # the labels checked once: one wait per validation
         best_nll, best, stale, updates = math.inf, None, 0, 0
         for updates in range(1, total + 1):
             idx, keep = next(blocks)
@@ -150,7 +151,7 @@ class MCDropoutLearner:
             adam_step(net.theta, net.grad, adam, lr, s.weight_decay)
             if updates % every and updates < total:
                 continue
-            val = nll(net.logits(x_val), y_val)
+            val = validation_nll(net.logits(x_val))
             if val < best_nll or best is None:
                 best_nll, stale = val, 0
                 best = (net.theta.clone(), adam.clone())
