@@ -34,7 +34,7 @@ from labald.errors import LabaldError
 from labald.experiment import Experiment
 from labald.learner import PoolPredictions, prototype_roles
 from labald.samplers import Beliefs, Candidates, Selection
-from labald.samplers.base import as_numpy, check_selection, tensor_fields
+from labald.samplers.base import as_numpy, check_selection
 from labald.samplers.custom import CUSTOM
 from labald.settings import RunSettings
 from labald.stopping import decide
@@ -226,13 +226,12 @@ def select_pairs(exp: Experiment, state: LoopState, phase: str, capacity_M: np.n
     # a sampler a user brings is held to the constraints; the package's own meet them by construction
     problem = None
     if s.method == CUSTOM:
-        cpu_tensors = [n for n, d in tensor_fields(selection).items() if d.type == "cpu"]
+        selection, cpu_tensors = as_numpy(selection)
         if cpu_tensors and s.method_key not in _WARNED_TENSORS:
             _WARNED_TENSORS.add(s.method_key)  # once per sampler and process
             log.warning("sampler %s returns %s as torch tensors; labald takes NumPy arrays and converts these, "
                         "but on a GPU run they would be device tensors: return .cpu().numpy()", s.method_key,
                         " and ".join(cpu_tensors))
-        selection = as_numpy(selection)
         problem = check_selection(selection, candidates)
     if problem is not None:
         raise LabaldError(f"sampler {s.method_key} broke the constraints at step {step}: {problem}")

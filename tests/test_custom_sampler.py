@@ -157,10 +157,11 @@ def test_a_selection_of_device_tensors_is_one_named_problem_and_cpu_tensors_beco
     candidates = Candidates(eligible_N=np.ones(3, bool), asked_N_M=np.zeros((3, 2), bool),
                             capacity_M=np.array([2, 2]), batch_size=2)
     on_cpu = Selection(torch.tensor([0, 1]), torch.tensor([0, 1]))
-    converted = as_numpy(on_cpu)
+    converted, names = as_numpy(on_cpu)
+    assert names == ["images", "workers"]
     assert isinstance(converted.images, np.ndarray) and check_selection(converted, candidates) is None
     on_meta = Selection(torch.tensor([0, 1], device="meta"), np.array([0, 1]))  # a device that is not the CPU
-    problem = check_selection(as_numpy(on_meta), candidates)
+    problem = check_selection(as_numpy(on_meta)[0], candidates)
     assert problem == ("images is a torch tensor on meta; return NumPy arrays (images.cpu().numpy()), as on a "
                        "CPU-only machine")
 

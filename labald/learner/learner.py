@@ -243,36 +243,25 @@ class MCDropoutLearner:
 def _update_blocks(batches, rng: np.random.Generator, total: int, block: int, layer_shape: tuple[int, int], p: float,
                    device: torch.device):
     """(batch indices, keep-masks) of each update, on `device`, drawn `block` updates at a time: the
-    batches in the order the generator gives them, each update's masks from the same PCG64 words as
-    `_keep_mask` draws one update at a time (ceil(n / 4) 64-bit words for n 16-bit values, the rest
-    of the last word unused), so the values and their order are those of drawing update by update.
-    Each block goes to the device in one copy (from pinned memory on CUDA) instead of one per update."""
+    batches in the order the generator gives them, each update's masks by `_keep_mask` in that order,
+    so the values are those of drawing update by update. Each block goes to the device in one copy
+    (from pinned memory on CUDA) instead of one per update."""
     n_hidden, hidden = layer_shape
     cuda = torch.device(device).type == "cuda"
-    done = 0
-    while done < total:
-        size = min(block, total - done)
-        idx = [next(batches) for _ in range(size)]
-        lengths = [len(i) for i in idx]
-        if p > 0:
-            counts = [n_hidden * n * hidden for n in lengths]
-            words = [-(-c // 4) for c in counts]
-            raw = rng.bit_generator.random_raw(sum(words)).view(np.uint16)
-            starts = np.concatenate([[0], np.cumsum(words)[:-1]]) * 4
-            keep = np.concatenate([raw[a:a + c] for a, c in zip(starts, counts)]) >= round(p * (1 << 16))
-            keep = torch.from_numpy(keep.astype(np.float32))
-        flat_idx = torch.cat(idx)
-        if cuda:
-            flat_idx = flat_idx.pin_memory()
-            keep = keep.pin_memory() if p > 0 else None
-        flat_idx = flat_idx.to(device, non_blocking=cuda)
-        keep = keep.to(device, non_blocking=cuda) if p > 0 else None
-        offset = mask_offset = 0
-        for n, count in zip(lengths, [n_hidden * n * hidden for n in lengths]):
-            masks = keep[mask_offset:mask_offset + count].view(n_hidden, n, hidden) if p > 0 else [None] * n_hidden
-            yield flat_idx[offset:offset + n], masks
-            offset, mask_offset = offset + n, mask_offset + count
-        done += size
+
+    def to_device(t: Tensor) -> Tensor:
+        return t.pin_memory().to(device, non_blocking=True) if cuda else t.to(device)
+
+    for done in range(0, total, block):
+        idx = [next(batches) for _ in range(min(block, total - done))]
+        flat_idx = to_device(torch.cat(idx))
+        keeps = to_device(torch.cat([_keep_mask((n_hidden, len(i), hidden), p, rng) for i in idx], dim=1)) \
+            if p > 0 else None
+        offset = 0
+        for i in idx:
+            masks = keeps[:, offset:offset + len(i)] if p > 0 else [None] * n_hidden
+            yield flat_idx[offset:offset + len(i)], masks
+            offset += len(i)
 
 
 def _keep_mask(shape: tuple[int, ...], p: float, rng: np.random.Generator) -> Tensor:

@@ -105,12 +105,12 @@ def tensor_fields(selection: Selection) -> dict[str, torch.device]:
             if isinstance(value := getattr(selection, name), torch.Tensor)}
 
 
-def as_numpy(selection: Selection) -> Selection:
+def as_numpy(selection: Selection) -> tuple[Selection, list[str]]:
     """The selection with any CPU tensor field as a NumPy array (device tensors stay: see
-    `check_selection`)."""
+    `check_selection`), and the names of the fields converted."""
     moved = {name: getattr(selection, name).numpy() for name, device in tensor_fields(selection).items()
              if device.type == "cpu"}
-    return dataclasses.replace(selection, **moved) if moved else selection
+    return (dataclasses.replace(selection, **moved) if moved else selection), list(moved)
 
 
 def check_selection(selection: Selection, candidates: Candidates) -> str | None:
