@@ -19,8 +19,8 @@ from labald.errors import LabaldError
 from labald.learner import CrossFitLearner, split_prototypes
 from labald.metrics import Evaluator
 from labald.samplers import JaccardOverlaps, Sampler, ScoreOptions, compose, uses_influence
-from labald.samplers.compose import ORACLE, skill_of
-from labald.samplers.custom import CUSTOM, make_custom_sampler
+from labald.methods import CUSTOM, ORACLE, skill_of
+from labald.samplers.custom import make_custom_sampler
 from labald.samplers.observers import BatchObserver
 from labald.samplers.oracle import TruthGain
 from labald.samplers.skill import EMSkill, GroupSkill, OneCoinSkill, OracleSkill, SkillModel

@@ -33,9 +33,9 @@ from labald.costs import affordable_answers, affordable_prefix, spent
 from labald.errors import LabaldError
 from labald.experiment import Experiment
 from labald.learner import PoolPredictions, prototype_roles
+from labald.methods import CUSTOM
 from labald.samplers import Beliefs, Candidates, Selection
 from labald.samplers.base import as_numpy, check_selection
-from labald.samplers.custom import CUSTOM
 from labald.settings import RunSettings
 from labald.stopping import decide
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from labald import checks
 from labald.costs import SLACK
+from labald.errors import LabaldError
 
 RULES = ("unconfident", "budget", "plateau", "cost")
 SPENDING_RULES = ("budget", "cost")  # rules that spend a budget, over-annotating once the paper's rule fires
@@ -19,6 +21,18 @@ class StoppingSettings:
     annotations_per_image: float | None = None
     patience: int = 5
     cost_per_image: float | None = None
+
+    def __post_init__(self) -> None:
+        checks.choice("stopping", self.rule, RULES)
+        checks.integer("stopping.patience", self.patience, 1)
+        if self.rule == "budget":
+            if self.annotations_per_image is None:
+                raise LabaldError("stopping=budget needs stopping.annotations_per_image=<number>, e.g. 2")
+            checks.number("stopping.annotations_per_image", self.annotations_per_image, 0.0, strict=True)
+        if self.rule == "cost":
+            if self.cost_per_image is None:
+                raise LabaldError("stopping=cost needs stopping.cost_per_image=<money per pool image>, e.g. 2")
+            checks.number("stopping.cost_per_image", self.cost_per_image, 0.0, strict=True)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from labald.errors import LabaldError
+from labald.methods import ORACLE
 
 __all__ = ["main"]
 
@@ -26,12 +27,13 @@ DEFAULT_METHOD = "la_bald"
 
 
 class _Methods:
-    """`propose --method`'s choices: the samplers' registry (labald.samplers.compose.methods) but the
-    oracle, read when a --method is checked or --help printed, since importing it loads torch:
-    building the parser, and so `aggregate`, `features` and a propose without --method, does not."""
+    """`propose --method`'s choices: every method a campaign can run (`labald.methods`'s, and any
+    other registered pair score), but the oracle; the registered scores are read when a --method is
+    checked or --help printed, since importing them loads torch: building the parser, and so
+    `aggregate`, `features` and a propose without --method, does not."""
 
     def __iter__(self):
-        from labald.samplers.compose import ORACLE, methods
+        from labald.samplers.compose import methods
 
         return (name for name in methods() if name != ORACLE)
 
@@ -41,8 +43,6 @@ class _Methods:
 
 def _proposable(text: str) -> str:
     """A --method as given; the oracle is refused with its reason (the rest is `_Methods`'s check)."""
-    from labald.samplers.compose import ORACLE
-
     if text == ORACLE:
         raise argparse.ArgumentTypeError(
             f"{ORACLE} ranks pairs by the true labels and the workers' true skills, which only a simulation "

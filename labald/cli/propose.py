@@ -65,14 +65,15 @@ def _chosen_method(args) -> str:
     if args.sampler is None:
         method = args.method or DEFAULT_METHOD
         if args.worker_skill != "em":
-            from labald.samplers.compose import parts
+            from labald.methods import parts
 
             if parts(method)[0] is None:
                 raise LabaldError(f"{changes}; --method {method} has no score")
         return method
     if args.worker_skill != "em":
         raise LabaldError(f"{changes}; a --sampler of your own reads EM's itself (drop --worker-skill)")
-    from labald.samplers.custom import CUSTOM, check_custom_sampler
+    from labald.methods import CUSTOM
+    from labald.samplers.custom import check_custom_sampler
 
     check_custom_sampler(args.sampler)
     return CUSTOM

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from labald import streams
+from labald import checks, streams
 from labald.data import similarity as sim
 from labald.data.amt import AmtData
 from labald.data.features import load_labelled_features, prepare_features
-from labald.data.pool import Pool, make_pool
+from labald.data.pool import Pool, make_pool, require_classes
 from labald.data.real import DATASETS as REAL_IMAGE_DATASETS
 from labald.data.sandbox import sandbox_features
 from labald.data.subtasks import SUBTASKS
@@ -63,6 +63,25 @@ class DatasetSettings:
     extract_batch_size: int = 64  # folder: images per forward pass while extracting
     extract_workers: int = 2  # folder: DataLoader processes decoding images while extracting
     replay: bool = False  # labelme: replay the real answer log on its 1,000 answered images
+
+    def __post_init__(self) -> None:
+        checks.choice("dataset.kind", self.kind, KINDS)
+        if self.kind == "real" and self.name not in REAL_DATASETS:
+            raise LabaldError(f"dataset.kind=real is for the committed real-image subtasks "
+                              f"({', '.join(REAL_DATASETS)}); dataset.name={self.name} is none of them")
+        checks.boolean("dataset.replay", self.replay)
+        if self.replay and self.kind != "labelme":
+            raise LabaldError("dataset.replay=true replays LabelMe's real log (dataset=labelme); to replay a log of "
+                              "your own use dataset=replay")
+        checks.integer("dataset.n_per_class", self.n_per_class, 1, optional=True)
+        checks.integer("dataset.n_prototypes", self.n_prototypes, 2)
+        checks.number("dataset.imbalance_ratio", self.imbalance_ratio, 1.0)
+        checks.integer("dataset.feature_dim", self.feature_dim, 1)
+        checks.number("dataset.separation", self.separation, 0.0, strict=True)
+        checks.boolean("dataset.standardize", self.standardize)
+        if self.wnids is not None:
+            require_classes(list(self.wnids), f"dataset.wnids={list(self.wnids)}",
+                            "list two or more, or leave dataset.wnids unset for the subtask's classes")
 
 
 def load_pool(settings: DatasetSettings, amt: AmtData | None, seed: int, device: str = "auto",

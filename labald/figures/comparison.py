@@ -23,7 +23,8 @@ from labald.comparison import (  # noqa: E402
     X_AXES,
     rerun_of,
 )
-from labald.figures.style import method_colour, method_name, setting_title  # noqa: E402
+from labald.figures.style import setting_title  # noqa: E402
+from labald.methods import display_colour, display_name  # noqa: E402
 
 MEASURE_TITLES = {"plateau": "near the plateau (primary)", "target": "at the plateau target (the paper's wording)",
                   "error_area": "mean label error over the run",
@@ -37,8 +38,8 @@ def pair_name(method: str, baseline: str) -> str:
     """`LA-BALD vs SS`, or `J-BALD vs itself (rerun 1)` for an A/A pair."""
     original = rerun_of(method)
     if original is not None:
-        return f"{method_name(original)} vs itself (rerun {method.split('=')[-1]})"
-    return f"{method_name(method)} vs {method_name(baseline)}"
+        return f"{display_name(original)} vs itself (rerun {method.split('=')[-1]})"
+    return f"{display_name(method)} vs {display_name(baseline)}"
 
 
 def _cell(row: pd.Series) -> str:
@@ -190,7 +191,7 @@ def forest_sets(table: pd.DataFrame, setting: str) -> list[tuple[str, list[tuple
         mine = [(m, b) for m, b, k in pairs if k == "sampler" and m == method]
         name = "forest" if method == LA else "forest_" + re.sub(r"[^A-Za-z0-9_]+", "_", method)
         whom = "the paper's baselines" if method == LA else "the samplers it meets"
-        sets.append((name, mine, f"{method_name(method)} against {whom}, same protocol"))
+        sets.append((name, mine, f"{display_name(method)} against {whom}, same protocol"))
     protocol = [(m, b) for m, b, k in pairs if k == "protocol"]
     if protocol:
         sets.append(("protocol", protocol, "A protocol setting's effect: each sampler against itself without it"))
@@ -227,7 +228,7 @@ def forest_figure(table: pd.DataFrame, setting: str, pairs: list[tuple[str, str]
     paper_drawn = False
     for ax, (method, baseline) in zip(axes, pairs):
         pair = cells[(cells["method"] == method) & (cells["baseline"] == baseline)]
-        colour = method_colour((rerun_of(method) or method).split("@")[0])
+        colour = display_colour((rerun_of(method) or method).split("@")[0])
         ax.axvline(0.0, color="black", lw=0.8)
         for measure, (marker, alpha, dy) in _MARKS.items():
             by = pair[pair["measure"] == measure].set_index("dataset")
@@ -337,7 +338,7 @@ def crews_figure(table: pd.DataFrame, settings: list[str], baseline: str = "ss",
                 if method not in crew.index:
                     continue
                 r = crew.loc[method]
-                colour = method_colour(method.split("@")[0])
+                colour = display_colour(method.split("@")[0])
                 if not math.isnan(r["ci_low"]):
                     ax.plot([r["ci_low"], r["ci_high"]], [yi, yi], color=colour, lw=2.4 if method == best else 1.4)
                 ax.plot(r["mean"], yi, "D" if method == best else "o", color=colour, ms=7 if method == best else 5)
@@ -345,9 +346,9 @@ def crews_figure(table: pd.DataFrame, settings: list[str], baseline: str = "ss",
                             xytext=(3, 0), textcoords="offset points", va="center", fontsize=7, color="0.35")
             if measure == rows[0]:
                 ax.set_title(f"crew: {crew_of(setting)[0]}", fontsize=9)
-            ax.set_xlabel(f"{measure}: {less} {X_AXES[x]} than {method_name(baseline)} (%)", fontsize=8)
+            ax.set_xlabel(f"{measure}: {less} {X_AXES[x]} than {display_name(baseline)} (%)", fontsize=8)
             ax.grid(axis="x", alpha=0.3)
-        axes[0].set_yticks(y, [method_name(m) for m in methods])
+        axes[0].set_yticks(y, [display_name(m) for m in methods])
         axes[0].set_ylim(-0.7, len(methods) - 0.3)
     where = "the mean over datasets" if over == ALL_DATASETS else over
     fig.suptitle(f"Samplers when skills change ({setting_title(crew_of(order[0])[1])}), {where}: mean over seeds, "

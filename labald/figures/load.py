@@ -18,7 +18,7 @@ import pandas as pd
 import yaml
 
 from labald.errors import LabaldError
-from labald.samplers.custom import CUSTOM, custom_method_key
+from labald.methods import CUSTOM, custom_method_key
 from labald.settings import protocol_diff, study_slug
 
 RUN_COLUMNS = ("run", "panel", "dataset", "setting", "method", "seed")

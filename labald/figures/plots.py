@@ -20,7 +20,8 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from labald.figures.style import method_colour, method_name, setting_title, sorted_methods  # noqa: E402
+from labald.figures.style import setting_title  # noqa: E402
+from labald.methods import display_colour, display_name, in_order  # noqa: E402
 
 GRID_POINTS = 200
 X_LABEL = "annotations per image"
@@ -88,7 +89,7 @@ def accuracy_figure(frame: pd.DataFrame, column: str = "label_accuracy", setting
     for ax, panel_name in zip(axes, panels):
         panel = frame[frame["panel"] == panel_name]
         grid, drawn = _panel_grid(panel, x), False
-        for method in sorted_methods(panel["method"].unique()):
+        for method in in_order(panel["method"].unique()):
             runs = panel[panel["method"] == method]
             xs, values, switch = seed_curves(runs, column, grid, x)
             if values.size == 0:
@@ -117,7 +118,7 @@ def _seed_words(panel: pd.DataFrame) -> str:
         return ""
     n = int(counts.iloc[0])
     return f" ({n} seed{'s' if n != 1 else ''})" if (counts == n).all() else (
-        " (seeds " + "/".join(str(int(counts[m])) for m in sorted_methods(counts.index)) + ")")
+        " (seeds " + "/".join(str(int(counts[m])) for m in in_order(counts.index)) + ")")
 
 
 def _figure_legend(fig: Figure, axes: list, over: bool = False) -> None:
@@ -137,9 +138,9 @@ def _draw_mean(ax, method: str, x: np.ndarray, values: np.ndarray, switch: float
                upper: float | None = None) -> bool:
     """Mean line (solid, then dotted past `switch`) and ±1 s.d. band, the band kept within [0, upper]
     (a share or an accuracy cannot leave [0, 1]); True if a dotted part was drawn."""
-    colour, mean = method_colour(method), values.mean(axis=0)
+    colour, mean = display_colour(method), values.mean(axis=0)
     solid = x <= switch if switch is not None else np.ones_like(x, dtype=bool)
-    (line,) = ax.plot(x[solid], mean[solid], color=colour, linestyle="-", label=method_name(method))
+    (line,) = ax.plot(x[solid], mean[solid], color=colour, linestyle="-", label=display_name(method))
     line.set_gid(f"{method}:label")
     if len(values) > 1:
         sd = values.std(axis=0, ddof=1)
@@ -164,10 +165,10 @@ def jaccard_figure(frame: pd.DataFrame, setting: str = "main") -> Figure | None:
     fig, axes = _axes_grid(len(panels), "Overlap of the top-50 pair sets through time\n"
                                         f"{setting_title(setting)}; mean over seeds")
     styles = {m: JACCARD_STYLES[i % len(JACCARD_STYLES)]
-              for i, m in enumerate(sorted_methods(frame["method"].unique()))}
+              for i, m in enumerate(in_order(frame["method"].unique()))}
     for ax, panel_name in zip(axes, panels):
         panel = frame[frame["panel"] == panel_name]
-        for method in sorted_methods(panel["method"].unique()):
+        for method in in_order(panel["method"].unique()):
             runs = panel[panel["method"] == method]
             for column in columns:
                 by_step = runs.groupby("step")[column].mean().dropna()
@@ -175,7 +176,7 @@ def jaccard_figure(frame: pd.DataFrame, setting: str = "main") -> Figure | None:
                     continue
                 name, colour = JACCARD_PAIRS[column]
                 (line,) = ax.plot(by_step.index, by_step.to_numpy(), color=colour, linestyle=styles[method],
-                                  label=f"{method_name(method)}: {name}")
+                                  label=f"{display_name(method)}: {name}")
                 line.set_gid(f"{method}:{column}")
         ax.set_title(panel_name)
         ax.set_xlabel("step (one batch of B pairs)")
@@ -206,7 +207,7 @@ def diagnostics_figure(frame: pd.DataFrame, setting: str = "main", x: str = "ann
             axes.append(ax)
             panel = frame[frame["panel"] == panel_name]
             grid = _panel_grid(panel, x)
-            for method in sorted_methods(panel["method"].unique()):
+            for method in in_order(panel["method"].unique()):
                 runs = panel[panel["method"] == method]
                 xs, values, switch = seed_curves(runs, column, grid, x)
                 if values.size:
@@ -233,7 +234,7 @@ def scoring_time_figure(bench: pd.DataFrame) -> tuple[Figure, dict[str, float]]:
     for ax, param in zip(axes, params):
         rows = bench[(bench["param"] == param) & (bench["seconds"] > 0)].sort_values(sizes[param][0])
         x, y = rows[sizes[param][0]].to_numpy(float), rows["seconds"].to_numpy(float)
-        ax.loglog(x, y, "o-", color=method_colour("la_bald"), label="measured")
+        ax.loglog(x, y, "o-", color=display_colour("la_bald"), label="measured")
         if len(x) >= 2:
             slope, intercept = np.polyfit(np.log(x), np.log(y), 1)
             slopes[param] = float(slope)

@@ -7,7 +7,8 @@ import math
 
 import pandas as pd
 
-from labald.figures.style import method_name, setting_title, sorted_methods
+from labald.figures.style import setting_title
+from labald.methods import display_name, in_order
 
 PHASES = {"seconds_em": "EM", "seconds_train": "training", "seconds_inference": "MC inference",
           "seconds_scoring": "scoring", "seconds_selection": "selection"}
@@ -38,7 +39,7 @@ def timing_table(frame: pd.DataFrame, summaries: pd.DataFrame | None = None) -> 
         loads = (summaries.dropna(subset=["load_1min"]).groupby(KEY)
                  .agg(load_median=("load_1min", "median"), load_max=("load_1min", "max"), cores=("cores", "max")))
         table = table.merge(loads.reset_index(), on=KEY, how="left")
-    table["_order"] = table["method"].map({m: i for i, m in enumerate(sorted_methods(table["method"]))})
+    table["_order"] = table["method"].map({m: i for i, m in enumerate(in_order(table["method"]))})
     return table.sort_values(["setting", "panel", "_order"]).drop(columns="_order").reset_index(drop=True)
 
 
@@ -65,7 +66,7 @@ def to_markdown(table: pd.DataFrame) -> str:
                   "| --- | --- | ---: | ---: | " + " | ".join("---:" for _ in phases) + " | ---: | "
                   + ("---: | ---: | " if spread else "") + "--- |"]
         for _, r in study.iterrows():
-            cells = [r["panel"], method_name(r["method"]), str(r["runs"]), f"{r['steps_per_run']:.1f}",
+            cells = [r["panel"], display_name(r["method"]), str(r["runs"]), f"{r['steps_per_run']:.1f}",
                      *(f"{r[p]:.3f}" for p in phases), f"{r.get('seconds_step', float('nan')):.3f}"]
             if spread:
                 cells += [f"{r['step_min']:.3f} / {r['step_median']:.3f} / {r['step_max']:.3f}", _load(r)]

@@ -5,7 +5,8 @@ model and an assignment rule; `method=custom` runs a sampler a user brings (`lab
 """
 
 from labald.samplers.base import Beliefs, Candidates, Sampler, Selection
-from labald.samplers.compose import ComposedSampler, compose, methods, uses_influence
+from labald.methods import uses_influence
+from labald.samplers.compose import ComposedSampler, compose, methods
 from labald.samplers.observers import JaccardOverlaps
 from labald.samplers.pair_scores import PAIR_SCORES, PairScores, ScoreOptions, pair_score
 from labald.samplers.selection import greedy_select

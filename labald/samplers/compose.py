@@ -11,9 +11,10 @@ assignment rule, each a small named object.
   PowerBALD's stochastic image order; with `per_cost`, any of them on score per unit of money
   (`PerCost`).
 
-`METHOD_PARTS` says which score and assignment each built-in method is; any other registered pair
-score is a method that takes its pairs by score. Batch diagnostics (the Jaccard overlaps of the top
-pairs) are not the sampler's business: the loop's observers read the scores' parts afterwards.
+`labald.methods` says which score, assignment and skill model each built-in method is; any other
+registered pair score is a method that takes its pairs by score. Batch diagnostics (the Jaccard
+overlaps of the top pairs) are not the sampler's business: the loop's observers read the scores'
+parts afterwards.
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from labald.methods import BY_NAME, NAMES, parts
 from labald.samplers.base import Beliefs, Candidates, Selection
 from labald.samplers.observers import JACCARD_TOP
 from labald.samplers.pair_scores import (
     BOUNDED_SCORES,
-    INFLUENCE_SCORES,
     PAIR_SCORES,
     InfluenceBound,
     PairScore,
@@ -38,45 +39,10 @@ from labald.samplers.pair_scores import (
 from labald.samplers.selection import ASSIGNMENTS, Assignment, PerCost, PowerOrder
 from labald.samplers.skill import EMSkill, SkillModel
 
-ORACLE = "oracle"  # knows the true labels and skills: `labald.samplers.oracle`, built with the simulation's truth
-# method -> (pair score or None, assignment rule); registered pair scores not listed here take
-# their pairs by score ("greedy", or `acquisition.assignment`)
-METHOD_PARTS: dict[str, tuple[str | None, str]] = {
-    "ss": (None, "random_images"),
-    "rand_i_greedy_w": ("rand_i_greedy_w", "random_images"),
-    "j_bald": ("j_bald", "greedy"),
-    "la_bald": ("la_bald", "greedy"),
-    "eag": ("eag", "greedy"),
-    "power_bald": ("j_bald", "power"),
-    "elr_pooled": ("elr", "greedy"),
-    ORACLE: (ORACLE, "greedy"),
-}
-# method -> (worker_skill, skill_groups): the skill model a method is defined with; every other method
-# scores with `acquisition.worker_skill` (EM's What by default). `elr_pooled`: ELR on the beliefs of
-# each group's pooled confusion, hired experts and crowd apart (`labald.samplers.skill.GroupSkill`)
-METHOD_SKILLS: dict[str, tuple[str, str]] = {"elr_pooled": ("group", "experts")}
-
 
 def methods() -> tuple[str, ...]:
-    """Every built-in method: the table's, then any other registered pair score."""
-    return (*METHOD_PARTS, *(name for name in PAIR_SCORES if name not in METHOD_PARTS))
-
-
-def parts(method: str) -> tuple[str | None, str]:
-    """(pair score, assignment rule) of a built-in method."""
-    return METHOD_PARTS.get(method, (method, "greedy"))
-
-
-def skill_of(method: str, worker_skill: str, skill_groups: str) -> tuple[str, str]:
-    """(worker_skill, skill_groups) a run scores with: the method's own (`METHOD_SKILLS`), else the
-    acquisition settings'."""
-    return METHOD_SKILLS.get(method, (worker_skill, skill_groups))
-
-
-def uses_influence(method: str) -> bool:
-    """Whether the method's score has the global and local influence as parts (the Jaccard columns;
-    `acquisition.local` changes its results)."""
-    return parts(method)[0] in INFLUENCE_SCORES
+    """Every built-in method: the registry's (`labald.methods`), then any other registered pair score."""
+    return (*NAMES, *(name for name in PAIR_SCORES if name not in BY_NAME))
 
 
 @dataclass(frozen=True, eq=False)

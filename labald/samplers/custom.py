@@ -23,9 +23,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from labald.errors import LabaldError
+from labald.methods import CUSTOM
 from labald.samplers.base import Sampler
 
-CUSTOM = "custom"  # the method name of a sampler a user brings
 _PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
@@ -75,28 +75,6 @@ def make_custom_sampler(path: str | None, options: Iterable[tuple[str, Any]] = (
 
 def _arguments(options: Iterable[tuple[str, Any]]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in options)
-
-
-def custom_method_key(path: str, options: Iterable[tuple[str, Any]] = ()) -> str:
-    """The method name figures and tables use for a custom sampler: `module.Class`, with `[k=v,...]`
-    when it has options, so two option sets are two methods."""
-    key = str(path).replace(":", ".")
-    options = list(options)
-    return key + (f"[{','.join(f'{k}={_text(v)}' for k, v in options)}]" if options else "")
-
-
-def custom_display_name(key: str) -> str:
-    """`Class` (and its options) of a `custom_method_key`."""
-    base, bracket, rest = key.partition("[")
-    return base.rsplit(".", 1)[-1] + bracket + rest
-
-
-def is_custom_key(method: str) -> bool:
-    return "." in method.partition("[")[0]
-
-
-def _text(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _repository_root() -> str:

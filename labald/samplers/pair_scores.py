@@ -56,8 +56,6 @@ class PairScores:
 
 PairScore = Callable[[Beliefs, np.ndarray, np.ndarray, ScoreOptions], PairScores]
 PAIR_SCORES: dict[str, PairScore] = {}
-# scores whose parts are the global and local influence (the Jaccard columns of metrics.csv)
-INFLUENCE_SCORES = ("j_bald", "la_bald")
 
 
 def pair_score(name: str) -> Callable[[PairScore], PairScore]:

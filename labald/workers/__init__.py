@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from labald import streams
+from labald import checks, streams
 from labald.annotations import Annotations
 from labald.data.amt import AmtData
 from labald.data.pool import Pool
@@ -71,6 +71,23 @@ class WorkerSettings(DynamicsSettings):
     max_per_worker: int | None = None  # None = no total cap
     cost_crowd: float = 1.0  # money per answer of a crowd worker (labald.costs); a replayed log's workers too
     cost_expert: float = 1.0  # money per answer of a hired expert
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        checks.choice("workers.source", self.source, ("amt", "synthetic"))  # labelme: an alias (labald.config)
+        checks.integer("workers.n_crowd", self.n_crowd, 0)
+        checks.integer("workers.n_expert", self.n_expert, 0)
+        if self.n_crowd + self.n_expert < 1:
+            raise LabaldError("workers.n_crowd + workers.n_expert is 0; at least one worker is needed")
+        if self.mean_accuracy is not None:
+            checks.open_unit("workers.mean_accuracy", self.mean_accuracy)
+        cap = self.per_worker_per_step  # "none": no per-step cap (the paper names none)
+        if cap != "none" and (cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1)):
+            raise LabaldError(f"workers.per_worker_per_step={cap!r} is invalid; it must be an integer >= 1, null "
+                              "(ceil(2B/M), the default) or none (no per-step cap)")
+        checks.integer("workers.max_per_worker", self.max_per_worker, 1, optional=True)
+        checks.number("workers.cost_crowd", self.cost_crowd, 0.0, strict=True)
+        checks.number("workers.cost_expert", self.cost_expert, 0.0, strict=True)
 
 
 class AnswerSource(Protocol):

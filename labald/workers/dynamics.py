@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from labald import streams
+from labald import checks, streams
 
 DYNAMICS = ("static", "learning", "fatigue", "drift")
 
@@ -60,6 +60,15 @@ class DynamicsSettings:
     drift_sd: float = 0.05  # sd of each logit's step per labeling step
     spammer_share: float = 0.0  # share of the crowd workers who turn spammer
     spammer_by_step: int = 20  # each turns at a step drawn uniformly in 1..this
+
+    def __post_init__(self) -> None:
+        checks.choice("workers.dynamics", self.dynamics, DYNAMICS)
+        for key in ("learning_gain", "fatigue_loss", "fatigue_recovery", "spammer_share"):
+            checks.unit(f"workers.{key}", getattr(self, key))
+        for key in ("learning_answers", "fatigue_answers"):
+            checks.number(f"workers.{key}", getattr(self, key), 0.0, strict=True)
+        checks.number("workers.drift_sd", self.drift_sd, 0.0)
+        checks.integer("workers.spammer_by_step", self.spammer_by_step, 1)
 
     @property
     def is_static(self) -> bool:
