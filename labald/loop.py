@@ -1,4 +1,4 @@
-"""The online labeling loop (SPEC 1): select pairs, ask them, aggregate, retrain, record.
+"""The online labeling loop: select pairs, ask them, aggregate, retrain, record.
 
 The loop never sees the true labels: the answer source (the simulated crowd, a replayed log) answers
 the chosen pairs, and the evaluator (`labald.metrics.Evaluator`) scores the labels.
@@ -60,7 +60,7 @@ class LoopState:
 
 
 def initial_state(exp: Experiment) -> LoopState:
-    """Step 0: no answers yet; the learner trains on the training prototypes alone (SPEC 1, 4)."""
+    """Step 0: no answers yet; the learner trains on the training prototypes alone."""
     n, k, m = exp.pool.n_images, exp.pool.n_classes, exp.workers.n_workers
     state = LoopState(
         step=0,
@@ -142,7 +142,7 @@ class Round:
 
 
 def advance(exp: Experiment, state: LoopState, phase: str, given: Round | None = None) -> bool:
-    """One step (SPEC 1): select, answer, aggregate, retrain, re-aggregate with the new model as prior
+    """One step: select, answer, aggregate, retrain, re-aggregate with the new model as prior
     (`aggregation.reinfer`, as Liao et al. do, so the next selection, the stopping rule and the metrics
     see labels from the model just trained), record. The sampler chooses the pairs and the answer
     source (`exp.workers`) answers them, unless the step is `given` (a campaign's logged round).
@@ -194,7 +194,7 @@ _WARNED_TENSORS: set[str] = set()  # custom samplers already told that they retu
 
 
 def select_pairs(exp: Experiment, state: LoopState, phase: str, capacity_M: np.ndarray, step: int) -> Selection:
-    """The sampler's batch for `step` under the constraints (SPEC 5): eligible images, new pairs,
+    """The sampler's batch for `step` under the constraints: eligible images, new pairs,
     pairs the worker pool can answer, `capacity_M` tasks per worker; seeded by (seed, step).
 
     Under a budget in money (`stopping=cost`) the step asks only what the rest pays for: each worker
@@ -268,7 +268,7 @@ def aggregate(exp: Experiment, state: LoopState) -> _Aggregated:
 
 def retrain(exp: Experiment, state: LoopState, images: np.ndarray, labels: np.ndarray) -> dict:
     """Retrain on confident images (pseudo-labels) plus the prototypes the learner's policy trains
-    on (the rest validate); adopt the new model only if it validates no worse (SPEC 4)."""
+    on (the rest validate); adopt the new model only if it validates no worse (keep-best, paper appendix F)."""
     if exp.learner is None:
         return {"model_adopted": False, "seconds_train": 0.0, "seconds_inference": 0.0}
     pool = exp.pool
@@ -323,7 +323,7 @@ def _row(
     exp: Experiment, state: LoopState, em: EMResult, phase: str, n_eligible: int, timing: dict, started: float,
     extra: dict | None = None,
 ) -> dict:
-    """The metrics row of the step just completed (SPEC 7)."""
+    """The metrics row of the step just completed."""
     model_probs = state.prior_N_K if exp.learner is not None else None
     cost = spent(exp.cost_M, state.annotations.worker)
     row = {

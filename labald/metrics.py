@@ -1,4 +1,4 @@
-"""Per-step metrics (SPEC 7) and the `metrics.csv` they are written to."""
+"""Per-step metrics (one row per step) and the `metrics.csv` they are written to."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The run directory: atomic writes of metrics, config, summary and checkpoint (SPEC 7)."""
+"""The run directory: atomic writes of metrics, config, summary and checkpoint."""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""Stopping rules (SPEC 6), decided from the metrics so far so that they need no state of their own."""
+"""Stopping rules, decided from the metrics so far so that they need no state of their own.
+
+`unconfident` is the paper's rule (appendix F); `budget` and `cost` over-annotate past it (appendix H);
+`plateau` is Liao et al.'s: stop once the number of confident images has not risen above its best for
+`patience` steps.
+"""
 
 from __future__ import annotations
 

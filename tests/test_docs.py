@@ -55,6 +55,21 @@ def test_docs_say_what_the_software_does_not_how_it_was_developed():
         assert not re.search(r"\bissues? \d+", path.read_text()), f"{path.relative_to(ROOT)} names an issue"
 
 
+def test_package_cites_the_paper_not_a_spec_users_do_not_have():
+    """Docstrings and comments cite the paper (section, equation, appendix) or say the rule in words:
+    a user's clone has no SPEC document to look a "SPEC n" up in."""
+    citing = []
+    for path in sorted((ROOT / "labald").rglob("*")):
+        if not path.is_file() or "__pycache__" in path.parts:
+            continue
+        data = path.read_bytes()
+        if b"\0" in data:  # a binary file (.npz)
+            continue
+        lines = data.decode("utf-8", "replace").splitlines()
+        citing += [f"{path.relative_to(ROOT)}:{n}" for n, line in enumerate(lines, 1) if re.search(r"SPEC [0-9]", line)]
+    assert citing == [], "cites SPEC, which a user's clone does not have: " + ", ".join(citing)
+
+
 # --- the README's results against results/reference ----------------------------------------------------
 
 _CELL = re.compile(r"\*{0,2}(-?\d+\.\d) \((-?\d+\.\d) to (-?\d+\.\d)\), (\d+)/(\d+)\*{0,2}")

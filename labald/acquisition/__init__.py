@@ -1,4 +1,4 @@
-"""Acquisition scores of image-worker pairs: global and local influence, LA-BALD (SPEC 5)."""
+"""Acquisition scores of image-worker pairs: global and local influence and LA-BALD, their sum (paper, appendix B.1)."""
 
 from labald.acquisition.gain import expected_accuracy_gain, expected_brier_gain, expected_truth_gain
 from labald.acquisition.overlap import jaccard, top_k_jaccard, top_k_sets

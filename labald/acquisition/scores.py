@@ -1,7 +1,7 @@
 """Pair scores of LA-BALD: global influence I(z_ij; theta) and local influence I(z_ij; y_i | theta).
 
-Notation (SPEC section 5): q_t(i, y) is the t-th MC posterior of image i's label, W_j the confusion
-matrix of worker j in the layout ``confusion_M_K_K[j, true, answered]``, and
+Notation: q_t(i, y) is the t-th MC posterior of image i's label, W_j the confusion matrix of worker j
+in the layout ``confusion_M_K_K[j, true, answered]``, and
 
     p_t(z | i, j) = sum_y q_t(i, y) W_j[y, z]          (the predicted answer of worker j on i).
 

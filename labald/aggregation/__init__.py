@@ -1,4 +1,4 @@
-"""Label aggregation: Dawid-Skene EM with the learner's prediction as per-image prior (SPEC 3)."""
+"""Label aggregation: Dawid-Skene EM with the learner's prediction as per-image prior (paper, appendix F)."""
 
 from labald.aggregation.em import (
     EMResult,
@@ -12,5 +12,5 @@ __all__ = ["EMResult", "annotation_log_likelihood", "dawid_skene", "dirichlet_pr
 
 
 def confidence(posterior_N_K):
-    """max_y q_i(y) [N]; the risk of SPEC 3 is 1 minus it, an image is confident when it is >= 0.9."""
+    """max_y q_i(y) [N]; an image's risk is 1 minus it, and it is confident when it is >= 0.9 (paper, appendix F)."""
     return posterior_N_K.max(axis=1)

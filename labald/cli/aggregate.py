@@ -1,10 +1,10 @@
 """`labald aggregate`: labels, confidence and risk per task, and estimated accuracy per worker.
 
-EM (SPEC 3) over the answer log, with the learner's calibrated prediction as per-image prior when
-features and gold prototypes are given. The log is replayed round by round as the online loop
-would have seen it (labald.cli.campaign; one round without a `round` column), then `--refine`
-more EM solves, the learner retrained on the confident tasks between them. `--refine 0` gives
-exactly the loop's labels after the log's last round.
+Dawid-Skene EM (paper, appendix F) over the answer log, with the learner's calibrated prediction as
+per-image prior when features and gold prototypes are given. The log is replayed round by round as
+the online loop would have seen it (labald.cli.campaign; one round without a `round` column), then
+`--refine` more EM solves, the learner retrained on the confident tasks between them. `--refine 0`
+gives exactly the loop's labels after the log's last round.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ CROWD_MAX_ITER = 100
 
 @dataclass(frozen=True)
 class Options:
-    """What the command line sets; the rest are the run defaults (configs/, SPEC 3-5)."""
+    """What the command line sets; the rest are the run defaults (configs/)."""
 
     seed: int = 0
     method: str = "la_bald"  # a built-in method, or custom: `sampler`, a sampler a user brings

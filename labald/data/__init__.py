@@ -37,7 +37,7 @@ def kind_of(name: str) -> str:
 
 @dataclass(frozen=True)
 class DatasetSettings:
-    """`dataset.*` config keys (SPEC 9). `kind`: sandbox subtask, digits, custom (features file),
+    """`dataset.*` config keys. `kind`: sandbox subtask, digits, custom (features file),
     replay (features, true labels and a real answer log; see labald/data/replay.py), folder
     (a `class/image` folder of images; see labald/data/images.py), real (dog_real, vertebrate_real:
     committed features of real ImageNet images; labald/data/real.py) or labelme (LabelMe-AMT's

@@ -1,4 +1,4 @@
-"""The paper's ImageNet100 subtasks (SPEC 2) and their group in Liao et al.'s AMT worker data."""
+"""The paper's ImageNet100 subtasks and their group in Liao et al.'s AMT worker data."""
 
 SUBTASKS: dict[str, list[str]] = {
     "dog": (
@@ -21,10 +21,11 @@ SUBTASKS: dict[str, list[str]] = {
     ).split(),
 }
 
-# Group ids of `group_workers.json` (SPEC 2): 0 dog, 1 vertebrate, 2 insect_fungus, 4 commodity.
+# Group ids of `group_workers.json` in Liao et al.'s release: 0 dog, 1 vertebrate, 2 insect_fungus, 4 commodity.
 AMT_GROUP: dict[str, str] = {"dog": "0", "vertebrate": "1", "insect_fungus": "2", "commodity": "4"}
 
-# Mean crowd accuracy per subtask, used by the synthetic crowd when the AMT file is absent (SPEC 2).
+# Mean crowd accuracy per subtask, about that of its AMT-derived crowd; used by the synthetic crowd when
+# the AMT file is absent.
 CROWD_ACCURACY: dict[str, float] = {
     "dog": 0.45,
     "vertebrate": 0.75,

@@ -1,4 +1,4 @@
-"""Figures and tables from run directories (SPEC 7): `python -m labald.figures` or `make figures`."""
+"""Figures and tables from run directories: `python -m labald.figures` or `make figures`."""
 
 from labald.figures.load import FiguresError, load_runs
 from labald.figures.make import make_figures

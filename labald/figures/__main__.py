@@ -1,4 +1,4 @@
-"""`python -m labald.figures --runs results/runs --out results/figures`: every figure and table of SPEC 7.
+"""`python -m labald.figures --runs results/runs --out results/figures`: every figure and table.
 
 Problems (no runs, unreadable files) print one line, `labald: error: ...`, and exit with status 2;
 LABALD_DEBUG=1 shows the traceback."""

@@ -1,6 +1,6 @@
 """Read run directories into one long pandas frame, grouped by what each run's config.yaml says.
 
-A run is any directory holding `metrics.csv` and `config.yaml` (SPEC 7). Runs are grouped by their
+A run is any directory holding `metrics.csv` and `config.yaml`. Runs are grouped by their
 settings, never by their path, so a layout change or an explicit `run_dir` does not mix settings:
 - `panel`: the dataset as plotted, its name plus the pool size when `dataset.n_per_class` is set;
 - `setting`: the study a run belongs to: what its settings change from the paper's protocol

@@ -1,4 +1,4 @@
-"""Write every figure and table of SPEC 7 from a runs directory and the scoring benchmark CSV."""
+"""Write every figure and table from a runs directory and the scoring benchmark CSV."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The figures of SPEC 7 as functions of a runs frame (see `load.load_runs`) returning a Figure.
+"""The figures (the paper's Fig. 5 and 10-13, the scoring time of appendix B.2, diagnostics) as
+functions of a runs frame (see `load.load_runs`) returning a Figure.
 
 Curves over seeds: each seed's curve is interpolated linearly onto a common grid of annotations per
 image (or of money per image, `x="cost_per_image"`), on the range every seed of that method covers (no

@@ -1,4 +1,4 @@
-"""The learner (SPEC 4): MC-dropout MLP, temperature calibration, keep-best, prototype split."""
+"""The learner (paper, appendix F): MC-dropout MLP, temperature calibration, keep-best, prototype split."""
 
 from labald.learner.calibration import expected_calibration_error, fit_temperature, nll
 from labald.learner.crossfit import CrossFitLearner

@@ -1,4 +1,5 @@
-"""The MC-dropout MLP learner of SPEC 4: class-balanced, warm-started, early-stopped, calibrated, keep-best."""
+"""The MC-dropout MLP learner of the paper's appendix F: class-balanced, warm-started, early-stopped,
+calibrated, keep-best."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The once-per-seed split of the gold prototypes into training and validation halves (SPEC 4)."""
+"""The once-per-seed split of the gold prototypes into training and validation halves."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def split_prototypes(labels: np.ndarray, n_train_per_class: int,
 
 def prototype_roles(labels: np.ndarray, train_half: np.ndarray, pseudo_labels: np.ndarray, n_classes: int,
                     policy: str) -> tuple[np.ndarray, np.ndarray]:
-    """Which prototypes train and which validate this step (SPEC 4; indices into ``labels``).
+    """Which prototypes train and which validate this step (indices into ``labels``).
 
     ``split``: the fixed half ``train_half`` trains and the rest validates, always. ``adaptive``
     (Liao et al.): a class validates on all its prototypes once it has at least as many confident

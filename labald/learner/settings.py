@@ -22,7 +22,7 @@ def derive_seed(seed: int, step: int, purpose: int) -> int:
 
 @dataclass(frozen=True)
 class LearnerSettings:
-    """Hyper-parameters of the learner (config group ``learner``; SPEC 4, appendix F).
+    """Hyper-parameters of the learner (config group ``learner``; paper, appendix F).
 
     The paper fixes the network, dropout, weight decay, batch size, T, temperature scaling and
     "keep the model with the lowest validation error"; the rest is ours, chosen by how well the

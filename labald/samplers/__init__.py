@@ -1,4 +1,4 @@
-"""Task samplers: which image-worker pairs to ask next (SPEC 5).
+"""Task samplers: which image-worker pairs to ask next.
 
 Every built-in sampler is a composition (`labald.samplers.compose`): a pair score, a worker-skill
 model and an assignment rule; `method=custom` runs a sampler a user brings (`labald.samplers.custom`).

@@ -1,4 +1,4 @@
-"""Pair scores: how much asking worker j about image i is worth (SPEC 5), one function each.
+"""Pair scores: how much asking worker j about image i is worth, one function each.
 
 A pair score takes the beliefs, the images still worth scoring (`rows`, those with a valid pair)
 and the worker confusions the skill model hands it, and returns the scores of those images' pairs,

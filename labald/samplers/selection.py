@@ -1,4 +1,4 @@
-"""Constrained batch selection (SPEC 5), shared by every sampler, and the assignment rules built on it.
+"""Constrained batch selection, shared by every sampler, and the assignment rules built on it.
 
 Pairs are taken in descending score, skipping any that would give an image a second pair this
 step, repeat an (image, worker) pair, or exceed a worker's capacity, until B pairs are chosen.
@@ -187,7 +187,7 @@ def matching_select(
 
 
 # Assignment rules: how a sampler turns its pair scores ([N, M], -inf where not scored; None for a
-# sampler without scores) into a batch under the step's constraints. `method` picks one (SPEC 5);
+# sampler without scores) into a batch under the step's constraints. `method` picks one;
 # `acquisition.assignment` swaps `greedy` for `matching`.
 Assignment = Callable[[np.ndarray | None, Candidates, np.random.Generator], tuple[np.ndarray, np.ndarray]]
 

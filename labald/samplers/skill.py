@@ -187,7 +187,7 @@ class GroupSkill:
 
 
 class EMSkill:
-    """`em`: EM's What as it stands (SPEC 5)."""
+    """`em`: EM's What as it stands, the estimate the paper's scores read."""
 
     name = "em"
 

@@ -1,4 +1,4 @@
-"""Confusion matrices of simulated workers (SPEC 2): real AMT-derived crowds, experts, synthetic crowds.
+"""Confusion matrices of simulated workers: AMT-derived crowds and experts (paper, appendix F), synthetic crowds.
 
 Layout everywhere: `confusion[j, y, z] = p(z | y, w_j)`, rows sum to 1.
 """
@@ -10,13 +10,13 @@ import numpy as np
 EXPERT_BOOST = 0.5  # probability mass added to the diagonal of an expert (W + 0.5 I) / 1.5
 AMT_PERSONAL_WEIGHT = 10.0  # C = S + 10 A
 AMT_WORKERS_PER_SIMULATED = 3
-SYNTHETIC_ROW_TOTAL = 20.0  # prior pseudo-counts per row for synthetic crowds (SPEC 3)
+SYNTHETIC_ROW_TOTAL = 20.0  # prior pseudo-counts per row for synthetic crowds (AMT count rows hold about 20-25)
 LOG_SMOOTHING = 1.0  # pseudo-answers per confusion row of a worker estimated from a real log
 
 
 def normalize_rows(counts: np.ndarray, empty_accuracy: float) -> np.ndarray:
     """Rows normalized to probabilities; an empty row gets `empty_accuracy` on the diagonal and the
-    rest spread evenly (the smoothing SPEC 2 asks for)."""
+    rest spread evenly, so a class with no annotations still has a distribution."""
     k = counts.shape[-1]
     rows = counts.sum(axis=-1, keepdims=True)
     fallback = np.full((k, k), (1.0 - empty_accuracy) / max(k - 1, 1))
