@@ -17,9 +17,9 @@ from labald.data.amt import AmtData, amt_file, load_amt
 from labald.device import pin_numerics, resolve_device
 from labald.errors import LabaldError
 from labald.learner import CrossFitLearner, split_prototypes
+from labald.methods import CUSTOM, ORACLE, skill_of
 from labald.metrics import Evaluator
 from labald.samplers import JaccardOverlaps, Sampler, ScoreOptions, compose, uses_influence
-from labald.methods import CUSTOM, ORACLE, skill_of
 from labald.samplers.custom import make_custom_sampler
 from labald.samplers.observers import BatchObserver
 from labald.samplers.oracle import TruthGain

@@ -1,12 +1,10 @@
-"""One run end to end: its directory, checkpoint and resume, metrics.csv and summary (SPEC 7, 8)."""
+"""One run end to end: its directory, checkpoint and resume, metrics.csv, answers.csv and summary.json."""
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import io
-import json
 import logging
 import os
 import pickle
@@ -18,78 +16,35 @@ import numpy as np
 import torch
 import yaml
 
-from labald import metrics
+from labald import compat, metrics
 from labald.annotations import Annotations
-from labald.costs import spent
-from labald.data import DatasetSettings
 from labald.errors import LabaldError
 from labald.experiment import Experiment, build_experiment
+from labald.identity import accepted_fingerprints, fingerprint, input_tags, output_dir, protocol_diff
 from labald.loop import LoopState, initial_state, refresh_predictions, run_steps
 from labald.rundir import atomic_write_text, remove_interrupted_writes, save_checkpoint, write_json
-from labald.settings import FILE_KEYS, AcquisitionSettings, AggregationSettings, RunSettings, file_tag
-from labald.stopping import StoppingSettings
+from labald.settings import RunSettings
 from labald.threads import apply_threads
-from labald.workers import WorkerSettings
-from labald.workers.dynamics import DynamicsSettings
 
 log = logging.getLogger("labald")
 
 CHECKPOINT = "checkpoint.pt"
 ANSWERS = "answers.csv"
 RUN_FILES = ("config.yaml", "metrics.csv", ANSWERS, CHECKPOINT, "summary.json")  # what a run directory holds
-# How simulated answers are drawn, part of every fingerprint: a checkpoint whose answers were drawn
-# another way never resumes into this world.
-ANSWER_DRAWS = "per-pair"
-# Settings a checkpoint's fingerprint may have been taken without: left out of a fingerprint while at
-# their defaults, so such a run resumes (a value off its default changes the fingerprint as any setting does).
-_LATER_KEYS = {"dataset": ("standardize", "root", "backbone", "weights", "extract_batch_size", "extract_workers",
-                           "replay"),
-               "workers": (*(f.name for f in dataclasses.fields(DynamicsSettings)), "cost_crowd", "cost_expert"),
-               "acquisition": ("per_cost",),
-               "stopping": ("cost_per_image",),
-               "aggregation": ("forgetting",)}
-_DEFAULTS = {"dataset": DatasetSettings(name=""), "workers": WorkerSettings(), "acquisition": AcquisitionSettings(),
-             "stopping": StoppingSettings(), "aggregation": AggregationSettings()}
-_RUN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunSettings)}
-_LATER_TOP_LEVEL = ("batch_ramp",)  # top-level keys of the same kind: out of the fingerprint at their defaults
-# Keys that may change between a run and its resumption without changing its results.
-_NOT_FINGERPRINTED = {"results_dir", "run_dir", "data_dir", "max_steps", "threads", "device"}
-
-
-def fingerprint(settings: RunSettings) -> str:
-    """Hash of every setting that affects results."""
-    values = {k: v for k, v in dataclasses.asdict(settings).items() if k not in _NOT_FINGERPRINTED}
-    del values["acquisition"]["prune"]  # how the batch is found, not which
-    for group, keys in _LATER_KEYS.items():  # at their defaults they change no result
-        for key in keys:
-            if values[group].get(key) == getattr(_DEFAULTS[group], key):
-                del values[group][key]
-    for key in _LATER_TOP_LEVEL:
-        if values[key] == _RUN_DEFAULTS[key]:
-            del values[key]
-    if settings.sampler is None:  # a built-in sampler: the custom-sampler keys stay out of its fingerprint
-        del values["sampler"], values["sampler_options"]
-    values["answer_draws"] = ANSWER_DRAWS
-    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def input_tags(settings: RunSettings) -> dict[str, str]:
-    """`dataset.<key>: content hash` of every input file the run reads (features, labels, answer log):
-    a checkpoint resumes only on the same content."""
-    d = settings.dataset
-    return {f"dataset.{key}": file_tag(getattr(d, key)) for key in sorted(FILE_KEYS) if getattr(d, key)}
 
 
 def run_experiment(settings: RunSettings, resume: bool = True, progress: bool = True, log_every: int = 0) -> dict:
-    """Run (or resume) one experiment and return its summary; all files go to settings.output_dir.
+    """Run (or resume) one experiment and return its summary; all files go to `output_dir(settings)`.
     `progress`: a progress bar; `log_every`: a log line every that many steps (see `run_steps`)."""
-    out = settings.output_dir
+    out = output_dir(settings)
     if settings.threads is not None:
         apply_threads(settings.threads)
         log.info("threads: %d (torch and BLAS)", settings.threads)
     saved = _load_checkpoint(out / CHECKPOINT, settings) if resume else None
     wall = time.perf_counter()
     exp = build_experiment(settings)
+    if saved is not None:
+        saved = compat.upgrade_checkpoint(saved, exp.cost_M, exp.pool.n_images)
     if out.is_dir():
         for tmp in remove_interrupted_writes(out, RUN_FILES):
             log.info("removed %s, left by an interrupted write", tmp.name)
@@ -156,13 +111,13 @@ def _load_checkpoint(path: Path, settings: RunSettings) -> dict | None:
             f"checkpoint {path} is corrupt ({type(e).__name__}); delete it or rerun with resume=false to start over"
         ) from None
     for key, tag in input_tags(settings).items():
-        before = saved.get("inputs", {}).get(key, tag)
+        before = saved.get("inputs", {}).get(key, tag)  # none recorded (labald.compat): nothing to compare
         if before != tag:
             raise LabaldError(
                 f"{key}={getattr(settings.dataset, key.split('.', 1)[1])} changed since {path.parent} was run on it "
                 f"(content {before} -> {tag}); restore the file, or rerun with resume=false to start over"
             )
-    if saved["fingerprint"] != fingerprint(settings):
+    if saved["fingerprint"] not in accepted_fingerprints(settings):
         raise LabaldError(
             f"{path.parent} holds a run with a different config; rerun with resume=false to start over "
             "or set results_dir=... for a separate run"
@@ -176,22 +131,12 @@ def _restore(exp: Experiment, saved: dict) -> LoopState:
     state = LoopState(
         step=saved["step"], annotations=annotations, posterior_N_K=saved["posterior"],
         confusions_M_K_K=saved["confusions"], prior_N_K=saved["prior"], mc_step=saved["mc_step"],
-        rows=[_with_cost(exp, annotations, row) for row in saved["rows"]],
-        periods=saved.get("periods"), period_confusions=saved.get("period_confusions"),
+        rows=saved["rows"], periods=saved["periods"], period_confusions=saved["period_confusions"],
     )  # the stop reason is decided afresh: a larger max_steps lets a finished run go on
     if exp.learner is not None:
         exp.learner.load_state_dict(saved["learner"])
         refresh_predictions(exp, state, state.mc_step)
     return state
-
-
-def _with_cost(exp: Experiment, annotations: Annotations, row: dict) -> dict:
-    """A saved row with the cost columns, added when the row lacks them: the prices of the answers
-    collected up to the row's step."""
-    if "cost" in row:
-        return row
-    cost = spent(exp.cost_M, annotations.worker[annotations.step <= row["step"]])
-    return {**row, "cost": cost, "cost_per_image": cost / exp.pool.n_images}
 
 
 def _summary(exp: Experiment, state: LoopState, seconds: float) -> dict:
@@ -200,7 +145,7 @@ def _summary(exp: Experiment, state: LoopState, seconds: float) -> dict:
         "dataset": exp.settings.dataset.name,
         "method": exp.settings.method_key,
         "seed": exp.settings.seed,
-        "protocol_diff": exp.settings.protocol_diff(),  # what differs from the paper's protocol
+        "protocol_diff": protocol_diff(exp.settings),  # what differs from the paper's protocol
         "stop_reason": state.stop_reason,
         "steps": state.step,
         "n_images": exp.pool.n_images,

@@ -45,18 +45,14 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from labald.config import validate  # noqa: E402
 from labald.data import DatasetSettings  # noqa: E402
 from labald.device import resolve_device  # noqa: E402
 from labald.experiment import build_experiment, build_observers, build_sampler  # noqa: E402
 from labald.learner import LearnerSettings  # noqa: E402
 from labald.loop import advance, eligible, initial_state  # noqa: E402
 from labald.samplers import uses_influence  # noqa: E402
-from labald.settings import (  # noqa: E402
-    AcquisitionSettings,
-    AggregationSettings,
-    RunSettings,
-    validate,
-)
+from labald.settings import AcquisitionSettings, AggregationSettings, RunSettings  # noqa: E402
 from labald.stopping import StoppingSettings  # noqa: E402
 from labald.threads import apply_threads  # noqa: E402
 from labald.workers import WorkerSettings  # noqa: E402

@@ -51,6 +51,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from labald.comparison import plateau  # noqa: E402
+from labald.config import validate  # noqa: E402
 from labald.data import DatasetSettings  # noqa: E402
 from labald.experiment import build_experiment, build_sampler  # noqa: E402
 from labald.learner import LearnerSettings  # noqa: E402
@@ -60,7 +61,7 @@ from labald.samplers.compose import compose  # noqa: E402
 from labald.samplers.oracle import TruthGain  # noqa: E402
 from labald.samplers.pair_scores import PairScores, ScoreOptions, elr, skill_posterior  # noqa: E402
 from labald.samplers.skill import group_confusions  # noqa: E402
-from labald.settings import AcquisitionSettings, AggregationSettings, RunSettings, validate  # noqa: E402
+from labald.settings import AcquisitionSettings, AggregationSettings, RunSettings  # noqa: E402
 from labald.stopping import StoppingSettings  # noqa: E402
 from labald.threads import apply_threads  # noqa: E402
 from labald.workers import WorkerSettings  # noqa: E402

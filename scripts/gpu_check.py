@@ -44,7 +44,8 @@ from labald.data import DatasetSettings
 from labald.experiment import build_experiment
 from labald.learner import LearnerSettings
 from labald.loop import initial_state, run_steps
-from labald.settings import AcquisitionSettings, AggregationSettings, RunSettings, validate
+from labald.config import validate
+from labald.settings import AcquisitionSettings, AggregationSettings, RunSettings
 from labald.stopping import StoppingSettings
 from labald.workers import WorkerSettings
 settings = RunSettings(seed=0, method="la_bald", dataset=DatasetSettings(name="commodity", n_per_class=100),

@@ -48,7 +48,7 @@ import yaml
 
 from labald.data.real import DATASETS as REAL_IMAGE_DATASETS
 from labald.data.real import SUBTASKS as REAL_CLASSES
-from labald.settings import protocol_diff, run_name
+from labald.identity import protocol_diff, run_name
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("ss", "rand_i_greedy_w", "j_bald", "la_bald")

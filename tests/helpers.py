@@ -8,7 +8,8 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from labald.settings import RunSettings, settings_from_config
+from labald.config import settings_from_config
+from labald.settings import RunSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = ROOT / "configs"

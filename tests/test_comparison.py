@@ -13,7 +13,7 @@ from scipy import stats
 
 from labald import comparison as cmp
 from labald.figures import load_runs
-from labald.figures.style import method_name
+from labald.methods import display_name
 from tests.test_figures import write_run
 
 X = [0.0, 0.5, 1.0]
@@ -152,7 +152,7 @@ def test_a_ramped_sampler_meets_ramped_samplers_and_itself_at_b_only_as_a_protoc
     row = table[(table["method"] == "elr@batch_ramp=1") & (table["baseline"] == "elr")
                 & (table["measure"] == "early_rise") & (table["dataset"] == "a")].iloc[0]
     assert row["mean"] == pytest.approx(cmp.early_rise(X, [0.5, 0.85, 0.9], X, [0.5, 0.7, 0.9]))  # the same each seed
-    assert method_name("elr@batch_ramp=1") == "ELR, ramp from 1"
+    assert display_name("elr@batch_ramp=1") == "ELR, ramp from 1"
     assert all(math.isnan(p) for p in table.loc[table["method"] != "la_bald", "paper"])  # the paper's figure: LA-BALD
 
 
@@ -253,7 +253,7 @@ def test_a_sampler_ranking_per_unit_of_money_meets_its_own_sampler_and_the_basel
     joined = cmp.with_settings_joined(frame)
     assert list(joined["setting"]) == ["workers.cost_expert=5"] * 2
     assert list(joined["method"]) == [per_cost, "la_bald"]
-    assert method_name(per_cost) == "LA-BALD, per cost"
+    assert display_name(per_cost) == "LA-BALD, per cost"
 
 
 def test_a_sampler_with_em_that_forgets_joins_its_study_and_meets_its_own_sampler(tmp_path):
@@ -282,7 +282,7 @@ def test_a_sampler_with_em_that_forgets_joins_its_study_and_meets_its_own_sample
                 & (table["measure"] == "early_rise") & (table["dataset"] == "a")].iloc[0]
     assert row["kind"] == "protocol"
     assert row["wins"] == 0  # below LA-BALD's 0.76-0.8 at the middle point on every seed
-    assert method_name("elr@batch_ramp=1@aggregation.forgetting=0.8") == "ELR, ramp from 1, forgetting 0.8"
+    assert display_name("elr@batch_ramp=1@aggregation.forgetting=0.8") == "ELR, ramp from 1, forgetting 0.8"
 
 
 def test_the_crews_figure_puts_each_crew_in_its_panel_and_marks_its_best_sampler():

@@ -7,8 +7,8 @@ import pytest
 
 from labald import metrics
 from labald.experiment import build_experiment
+from labald.identity import output_dir, protocol_diff, run_name
 from labald.loop import advance, initial_state
-from labald.settings import run_name
 from tests.helpers import make_settings
 
 
@@ -57,11 +57,11 @@ def test_confident_accuracy_and_ece_metrics():
 def test_a_run_that_changes_a_core_option_is_named_after_it(tmp_path):
     default = make_settings(["dataset=digits"], tmp_path)
     ablated = make_settings(["dataset=digits", "learner.cross_fit=1", "aggregation.reinfer=false"], tmp_path)
-    assert default.protocol_diff() == {}
-    assert ablated.protocol_diff() == {"aggregation.reinfer": "false", "learner.cross_fit": "1"}
-    assert ablated.output_dir.parent.name == "ss+aggregation.reinfer=false+learner.cross_fit=1"
-    assert ablated.output_dir != default.output_dir
-    assert run_name("ss", {}) == default.output_dir.parent.name
+    assert protocol_diff(default) == {}
+    assert protocol_diff(ablated) == {"aggregation.reinfer": "false", "learner.cross_fit": "1"}
+    assert output_dir(ablated).parent.name == "ss+aggregation.reinfer=false+learner.cross_fit=1"
+    assert output_dir(ablated) != output_dir(default)
+    assert run_name("ss", {}) == output_dir(default).parent.name
 
 
 def test_the_loop_never_reads_the_true_labels(tmp_path):

@@ -17,8 +17,9 @@ from labald.experiment import build_experiment
 from labald.figures import load_runs
 from labald.figures.__main__ import main as figures_main
 from labald.figures.plots import accuracy_figure
+from labald.identity import fingerprint, output_dir
 from labald.loop import initial_state, run_steps
-from labald.runner import answers_csv, fingerprint
+from labald.runner import answers_csv
 from labald.samplers import Candidates, compose
 from labald.samplers.selection import ASSIGNMENTS, PerCost
 from labald.stopping import StoppingSettings, decide
@@ -52,7 +53,7 @@ def test_default_prices_make_cost_the_answer_count(tmp_path):
 
 def test_experts_at_five_cost_five_times_their_answers(tmp_path):
     exp, state = _run(tmp_path, ["workers.cost_expert=5", "max_steps=4"])
-    assert exp.settings.output_dir.parent.name.endswith("+workers.cost_expert=5+workers.n_crowd=8+workers.n_expert=2")
+    assert output_dir(exp.settings).parent.name.endswith("+workers.cost_expert=5+workers.n_crowd=8+workers.n_expert=2")
     expert = exp.workers.is_expert[state.annotations.worker]
     assert 0 < expert.sum() < len(expert)
     for row in state.rows:
@@ -67,7 +68,7 @@ def test_experts_at_five_cost_five_times_their_answers(tmp_path):
 def test_a_money_budget_stops_when_the_rest_pays_for_no_answer_and_never_overspends(tmp_path):
     exp, state = _run(tmp_path, ["method=la_bald", "workers.cost_expert=5", "stopping=cost",
                                  "stopping.cost_per_image=1.01"])
-    assert exp.settings.output_dir.parent.name.startswith("la_bald+cost=1.01+")
+    assert output_dir(exp.settings).parent.name.startswith("la_bald+cost=1.01+")
     budget = 1.01 * exp.pool.n_images  # 303 in money
     last = state.rows[-1]
     assert last["cost"] <= budget + 1e-9
@@ -132,7 +133,7 @@ def test_new_keys_at_their_defaults_keep_the_fingerprint_and_off_them_name_the_r
                         (["stopping=cost", "stopping.cost_per_image=3"], "+cost=3")):
         other = make_settings(["method=la_bald", "dataset=commodity", "dataset.n_per_class=200", *extra], tmp_path)
         assert fingerprint(other) != fingerprint(base)
-        assert name in other.output_dir.parent.name and other.output_dir != base.output_dir
+        assert name in output_dir(other).parent.name and output_dir(other) != output_dir(base)
     assert fingerprint(base) == "4d4d6452025ca99b"
 
 

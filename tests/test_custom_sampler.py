@@ -13,7 +13,8 @@ import pytest
 
 from labald.errors import LabaldError
 from labald.figures.make import make_figures
-from labald.figures.style import method_colour, method_name
+from labald.identity import output_dir
+from labald.methods import display_colour, display_name
 from labald.runner import run_experiment
 from labald.samplers import Candidates
 from labald.samplers.base import Beliefs
@@ -52,9 +53,9 @@ def test_the_example_runs_resumes_and_shows_in_figures_beside_the_paper_samplers
     rows = table[(table["method"] == KEY) & (table["baseline"] == "la_bald")]
     assert not rows.empty and set(rows["measure"]) >= {"plateau", "error_area"}
     assert "UncertaintySampler vs LA-BALD" in (out / "comparison.md").read_text()
-    assert method_name(KEY) == "UncertaintySampler"
-    assert method_name(KEY + "[worker=best]") == "UncertaintySampler[worker=best]"
-    assert method_colour(KEY) != method_colour("la_bald")
+    assert display_name(KEY) == "UncertaintySampler"
+    assert display_name(KEY + "[worker=best]") == "UncertaintySampler[worker=best]"
+    assert display_colour(KEY) != display_colour("la_bald")
 
 
 @pytest.mark.parametrize("args, message", [
@@ -89,7 +90,7 @@ def test_settings_name_a_custom_sampler_by_its_path_and_options(tmp_path):
     settings = make_settings(["method=custom", f"method.sampler={EXAMPLE}", "+method.options.worker=best", *FAST],
                              tmp_path)
     assert settings.method_key == KEY + "[worker=best]"
-    assert settings.output_dir.parent.name == f"{KEY}+method.options.worker=best+learner=none"
+    assert output_dir(settings).parent.name == f"{KEY}+method.options.worker=best+learner=none"
     with pytest.raises(LabaldError, match="only|for method=custom"):
         make_settings(["method=ss", "+method.options.worker=best", *FAST], tmp_path)
     assert run_experiment(make_settings(["method=custom", f"method.sampler={EXAMPLE}", "max_steps=1", *FAST],

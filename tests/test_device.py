@@ -12,6 +12,7 @@ import torch
 
 from labald.device import pin_numerics, resolve_device
 from labald.errors import LabaldError
+from labald.identity import output_dir
 from labald.learner import LearnerSettings, MCDropoutLearner
 from labald.metrics import TIMING_COLUMNS
 from labald.runner import run_experiment
@@ -22,7 +23,7 @@ ARGS = ["dataset=digits", "method=la_bald", "max_steps=4", "learner.mc_samples=2
 
 
 def _metrics(settings) -> pd.DataFrame:
-    m = pd.read_csv(settings.output_dir / "metrics.csv")
+    m = pd.read_csv(output_dir(settings) / "metrics.csv")
     return m.drop(columns=[c for c in TIMING_COLUMNS if c in m])
 
 

@@ -7,7 +7,7 @@ import importlib.util
 import re
 from pathlib import Path
 
-from labald.settings import config_keys
+from labald.config import config_keys
 
 ROOT = Path(__file__).resolve().parents[1]
 

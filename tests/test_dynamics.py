@@ -13,10 +13,11 @@ import pytest
 from labald.aggregation import annotation_log_likelihood, dawid_skene
 from labald.aggregation.em import _m_step, _one_hot
 from labald.annotations import Annotations
+from labald.config import validate
 from labald.errors import LabaldError
+from labald.identity import fingerprint, output_dir
 from labald.metrics import TIMING_COLUMNS
-from labald.runner import fingerprint, run_experiment
-from labald.settings import validate
+from labald.runner import run_experiment
 from labald.workers import WorkerPool
 from labald.workers.dynamics import DynamicsSettings
 from tests.helpers import make_settings
@@ -337,18 +338,18 @@ def test_runs_repeat_and_resume_under_every_dynamic(tmp_path, dynamic, method):
     resumed = make_settings([*ARGS, *extra, "max_steps=2"], tmp_path / "resumed")
     run_experiment(resumed, progress=False)
     run_experiment(dataclasses.replace(resumed, max_steps=4), progress=False)
-    pd.testing.assert_frame_equal(_metrics(straight.output_dir / "metrics.csv"),
-                                  _metrics(resumed.output_dir / "metrics.csv"))
-    assert (straight.output_dir / "answers.csv").read_text() == (resumed.output_dir / "answers.csv").read_text()
+    pd.testing.assert_frame_equal(_metrics(output_dir(straight) / "metrics.csv"),
+                                  _metrics(output_dir(resumed) / "metrics.csv"))
+    assert (output_dir(straight) / "answers.csv").read_text() == (output_dir(resumed) / "answers.csv").read_text()
 
 
 def test_dynamics_and_forgetting_name_their_runs_and_leave_older_fingerprints_alone(tmp_path):
     paper = make_settings(ARGS, tmp_path)
     learning = make_settings([*ARGS, "workers.dynamics=learning", "aggregation.forgetting=0.9"], tmp_path)
-    assert learning.output_dir.parent.name == "ss+learner=none+aggregation.forgetting=0.9+workers.dynamics=learning"
+    assert output_dir(learning).parent.name == "ss+learner=none+aggregation.forgetting=0.9+workers.dynamics=learning"
     assert fingerprint(learning) != fingerprint(paper)
     explicit = make_settings([*ARGS, "workers.dynamics=static", "aggregation.forgetting=1.0"], tmp_path)
-    assert fingerprint(explicit) == fingerprint(paper) and explicit.output_dir == paper.output_dir
+    assert fingerprint(explicit) == fingerprint(paper) and output_dir(explicit) == output_dir(paper)
 
 
 @pytest.mark.parametrize("override, key", [("workers.learning_gain=1.5", "learning_gain"),
@@ -371,7 +372,7 @@ def test_default_learning_and_fatigue_show_in_the_answer_accuracy_of_a_digits_ru
         settings = make_settings(["dataset=digits", "method=ss", "learner=none", "stopping=budget",
                                   "stopping.annotations_per_image=3", f"workers.dynamics={dynamic}"], tmp_path)
         run_experiment(settings, progress=False)
-        accuracy = pd.read_csv(settings.output_dir / "metrics.csv")["answer_accuracy"].dropna().to_numpy()
+        accuracy = pd.read_csv(output_dir(settings) / "metrics.csv")["answer_accuracy"].dropna().to_numpy()
         late[dynamic] = accuracy[len(accuracy) // 2:].mean()
     assert late["learning"] - late["static"] > 0.03  # +6.5 points: at most +5 a worker, more for the
     assert late["static"] - late["fatigue"] > 0.01  # workers EM now trusts; fatigue -2.5 points

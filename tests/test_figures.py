@@ -16,7 +16,7 @@ from labald.figures.__main__ import main as figures_main
 from labald.figures.comparison import forest_figure, forest_sets
 from labald.figures.make import _scoring_time
 from labald.figures.plots import accuracy_figure, diagnostics_figure, jaccard_figure, scoring_time_figure
-from labald.figures.style import METHOD_COLOURS
+from labald.methods import display_colour
 from labald.metrics import JACCARD_COLUMNS
 
 METHODS = ("ss", "rand_i_greedy_w", "j_bald", "la_bald")
@@ -75,7 +75,7 @@ def test_accuracy_figure_has_a_panel_per_dataset_and_a_coloured_line_per_method(
         assert ax.get_xlabel() == "annotations per image" and "label accuracy" in ax.get_ylabel()
         solid = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-"]
         assert [ln.get_label() for ln in solid] == ["SS", "Rand-I+Greedy-W", "J-BALD", "LA-BALD"]
-        assert [ln.get_color() for ln in solid] == [METHOD_COLOURS[m] for m in METHODS]
+        assert [ln.get_color() for ln in solid] == [display_colour(m) for m in METHODS]
         assert ax.get_legend() is None  # one legend for the figure
     (legend,) = fig.legends
     assert [t.get_text() for t in legend.get_texts()] == ["SS", "Rand-I+Greedy-W", "J-BALD", "LA-BALD",

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.datasets import load_digits
 
+from labald.identity import output_dir
 from labald.learner import (
     MLP,
     CrossFitLearner,
@@ -622,9 +623,9 @@ def test_block_drawn_masks_leave_a_runs_metrics_byte_identical(tmp_path, monkeyp
         settings = make_settings([f"method={method}", "dataset=digits", "max_steps=3", "learner.mc_samples=20"],
                                  tmp_path / where)
         run_experiment(settings, progress=False)
-        metrics = pd.read_csv(settings.output_dir / "metrics.csv")
+        metrics = pd.read_csv(output_dir(settings) / "metrics.csv")
         return metrics.drop(columns=[c for c in TIMING_COLUMNS if c in metrics]), \
-            (settings.output_dir / "answers.csv").read_text()
+            (output_dir(settings) / "answers.csv").read_text()
 
     blocks = run("blocks")
     monkeypatch.setattr(learner_module, "_update_blocks", _one_update_at_a_time)

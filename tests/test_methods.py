@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from labald.identity import output_dir
 from labald.runner import run_experiment
 from tests.helpers import make_settings
 
@@ -13,7 +14,7 @@ from tests.helpers import make_settings
 def _run(tmp_path, overrides):
     settings = make_settings(["dataset=digits", *overrides], tmp_path)
     run_experiment(settings, progress=False)
-    return pd.read_csv(settings.output_dir / "metrics.csv")
+    return pd.read_csv(output_dir(settings) / "metrics.csv")
 
 
 def _annotations_to_reach(m: pd.DataFrame, accuracy: float) -> float:

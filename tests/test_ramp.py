@@ -7,10 +7,11 @@ import dataclasses
 import numpy as np
 import pytest
 
+from labald.config import validate
 from labald.errors import LabaldError
 from labald.experiment import build_experiment
+from labald.identity import output_dir
 from labald.loop import advance, initial_state, step_batch
-from labald.settings import validate
 from tests.helpers import make_settings
 
 
@@ -24,7 +25,7 @@ def test_step_batch_doubles_from_the_ramp_up_to_b(tmp_path):
 
 def test_a_ramped_run_asks_the_ramp_and_is_named_apart(tmp_path):
     settings = make_settings(["dataset=digits", "method=elr", "learner=none", "batch_ramp=2"], tmp_path)
-    assert settings.output_dir.parent.name == "elr+learner=none+batch_ramp=2"
+    assert output_dir(settings).parent.name == "elr+learner=none+batch_ramp=2"
     exp = build_experiment(settings)
     state = initial_state(exp)
     for _ in range(4):

@@ -10,6 +10,7 @@ import torch
 from labald.acquisition import top_k_jaccard
 from labald.experiment import build_experiment
 from labald.figures.load import setting_slug
+from labald.identity import output_dir
 from labald.loop import advance, initial_state
 from tests.helpers import make_settings
 
@@ -87,7 +88,7 @@ def test_batch_diagnostics_describe_the_batch(tmp_path):
 ])
 def test_each_reading_names_its_runs_and_its_figure_study(tmp_path, override, tag):
     settings = make_settings(["dataset=digits", override], tmp_path)
-    assert settings.output_dir.parent.name == f"ss+{tag}"
+    assert output_dir(settings).parent.name == f"ss+{tag}"
     group, rest = override.split(".", 1)
     key, value = rest.split("=")
     assert tag in setting_slug({group: {key: value}, "learner": {"cross_fit": 3}})

@@ -9,6 +9,7 @@ import torch
 
 from labald.data import load_pool
 from labald.errors import LabaldError
+from labald.identity import output_dir
 from labald.runner import run_experiment
 from labald.workers import build_workers
 from tests.helpers import make_settings
@@ -67,7 +68,7 @@ def test_a_replay_run_asks_only_logged_pairs_and_gets_the_logged_answers(log_fil
                              tmp_path / "results")
     summary = run_experiment(settings, progress=False)
     pool = load_pool(settings.dataset, None, settings.seed)
-    ann = torch.load(settings.output_dir / "checkpoint.pt", weights_only=False)["annotations"]
+    ann = torch.load(output_dir(settings) / "checkpoint.pt", weights_only=False)["annotations"]
     assert len(ann["image"]) > 20 and summary["n_workers"] == N_WORKERS
     assert "replayed log" in summary["worker_source"]
     logged = _logged(log_files)
@@ -172,7 +173,7 @@ def test_replay_has_no_per_worker_cap_unless_asked(log_files, tmp_path, one_thre
     assert build_experiment(capped).capacity_per_step == 1
     settings = make_settings(_overrides(log_files, "learner=none", "method=ss", "max_steps=5"), tmp_path)
     run_experiment(settings, progress=False)
-    per_step = pd.read_csv(settings.output_dir / "metrics.csv")["n_annotations"].diff().dropna()
+    per_step = pd.read_csv(output_dir(settings) / "metrics.csv")["n_annotations"].diff().dropna()
     assert (per_step == 20).all()  # full batches, where ceil(2B / M) = 3 tasks per worker cut some short
 
 
@@ -205,7 +206,7 @@ def test_resuming_after_an_input_file_changed_is_refused_in_one_line(log_files, 
 
 def test_replay_run_names_carry_only_settings_that_apply_to_a_log(log_files, tmp_path):
     settings = make_settings(_overrides(log_files, "workers=synthetic", "workers.n_crowd=7"), tmp_path)
-    name = settings.output_dir.parent.name
+    name = output_dir(settings).parent.name
     assert "workers" not in name and name.startswith("ss+")
-    capped = make_settings(_overrides(log_files, "workers.per_worker_per_step=5"), tmp_path).output_dir.parent.name
+    capped = output_dir(make_settings(_overrides(log_files, "workers.per_worker_per_step=5"), tmp_path)).parent.name
     assert "+workers.per_worker_per_step=5" in capped

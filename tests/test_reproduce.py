@@ -6,6 +6,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from labald.identity import output_dir
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -103,7 +105,7 @@ def test_every_planned_run_directory_is_the_one_run_py_writes(tmp_path):
     for group in groups:
         for method, directory in zip(group.methods, group.run_names(), strict=True):
             settings = make_settings([f"method={method}", "dataset=dog", "seed=0", *group.overrides], tmp_path)
-            assert settings.output_dir.parent.name == directory
+            assert output_dir(settings).parent.name == directory
     names = {d.parent.name for g in groups for d in g.run_dirs(tmp_path)}
     assert ("elr+n_per_class=200+batch_ramp=1+aggregation.forgetting=0.8+workers.cost_expert=5"
             "+workers.spammer_share=0.2") in names
@@ -122,7 +124,7 @@ def test_a_dynamics_arm_of_samplers_per_unit_of_money_with_the_papers_em_only(tm
     names = [d.parent.name for d in group.run_dirs(tmp_path)]
     for method, directory in zip(group.methods, names, strict=True):
         settings = make_settings([f"method={method}", "dataset=dog", "seed=0", *group.overrides], tmp_path)
-        assert settings.output_dir.parent.name == directory and settings.acquisition.per_cost
+        assert output_dir(settings).parent.name == directory and settings.acquisition.per_cost
     assert "la_bald+n_per_class=200+acquisition.per_cost=true+workers.cost_expert=5" in names
 
 
@@ -137,8 +139,8 @@ def test_group_choices_in_overrides_name_the_runs_as_run_py_does(tmp_path):
                                      "--override", *overrides, "--results", str(tmp_path)])
         (group,) = reproduce.plan(args)
         settings = make_settings(["method=ss", "dataset=dog", "seed=0", *group.overrides], tmp_path)
-        assert [d.parent.name for d in group.run_dirs(tmp_path)] == [settings.output_dir.parent.name]
-    assert settings.output_dir.parent.name == "ss+cost=2+n_per_class=200"
+        assert [d.parent.name for d in group.run_dirs(tmp_path)] == [output_dir(settings).parent.name]
+    assert output_dir(settings).parent.name == "ss+cost=2+n_per_class=200"
 
 
 def test_an_override_may_not_choose_the_method_or_dataset(tmp_path):
@@ -169,7 +171,7 @@ def test_real_plan_runs_the_real_subtasks_and_their_surrogates_where_run_py_writ
         assert f"dataset.wnids=[{','.join(SUBTASKS[dataset])}]" in group.overrides
         for method, directory in zip(group.methods, group.run_names(), strict=True):
             settings = make_settings([f"method={method}", f"dataset={dataset}", "seed=0", *group.overrides], tmp_path)
-            assert settings.output_dir.parent.name == directory
+            assert output_dir(settings).parent.name == directory
             assert settings.dataset.wnids == SUBTASKS[dataset] and settings.dataset.n_per_class == n
     assert {d.parent.name for d in groups[0].run_dirs(tmp_path)} == {f"{m}+n_per_class=200" for m in groups[0].methods}
     for group in groups[1:3]:  # every image of vertebrate_real and labelme

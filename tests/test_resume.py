@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from labald.identity import output_dir
 from labald.metrics import TIMING_COLUMNS
 from labald.runner import run_experiment
 from tests.helpers import ROOT, make_settings
@@ -32,8 +33,8 @@ def test_same_seed_same_metrics_with_learner_and_joint_sampler(tmp_path):
     for name in ("a", "b"):
         settings = make_settings([*ARGS, "max_steps=4"], tmp_path / name)
         run_experiment(settings, progress=False)
-        runs.append(_metrics(settings.output_dir / "metrics.csv"))
-        answers.append((settings.output_dir / "answers.csv").read_text())
+        runs.append(_metrics(output_dir(settings) / "metrics.csv"))
+        answers.append((output_dir(settings) / "answers.csv").read_text())
     pd.testing.assert_frame_equal(*runs)
     assert answers[0] == answers[1] and len(answers[0].splitlines()) == 1 + runs[0]["n_annotations"].iloc[-1]
     assert runs[0]["model_accuracy"].notna().all() and runs[0]["jaccard_la_local"].notna().iloc[1:].all()
@@ -47,10 +48,10 @@ def _command(results):
 def test_killed_runs_resume_to_the_uninterrupted_metrics(tmp_path):
     reference = tmp_path / "reference"
     subprocess.run(_command(reference), check=True, capture_output=True, timeout=600)
-    expected = _metrics(make_settings(ARGS, reference).output_dir / "metrics.csv")
+    expected = _metrics(output_dir(make_settings(ARGS, reference)) / "metrics.csv")
 
     results = tmp_path / "killed"
-    metrics = make_settings(ARGS, results).output_dir / "metrics.csv"
+    metrics = output_dir(make_settings(ARGS, results)) / "metrics.csv"
     for kill_after_rows in (1, 3, 5):  # header + step 0, then later steps: kill at several points
         proc = subprocess.Popen(_command(results), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
@@ -65,14 +66,14 @@ def test_killed_runs_resume_to_the_uninterrupted_metrics(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "resuming" in done.stderr
     pd.testing.assert_frame_equal(_metrics(metrics), expected)
-    reference_answers = make_settings(ARGS, reference).output_dir / "answers.csv"
+    reference_answers = output_dir(make_settings(ARGS, reference)) / "answers.csv"
     assert (metrics.parent / "answers.csv").read_text() == reference_answers.read_text()
 
 
 def test_resume_removes_what_an_interrupted_write_left_and_nothing_else(tmp_path):
     settings = make_settings([*ARGS, "max_steps=2"], tmp_path)
     run_experiment(settings, progress=False)
-    out = settings.output_dir
+    out = output_dir(settings)
     torn = [out / ".checkpoint.pt.k3x9_q.tmp", out / ".metrics.csv.a81zz0.tmp"]
     for path in torn:
         path.write_bytes(b"PK\x03\x04 half a zip")  # what a SIGKILL during a write leaves
@@ -83,7 +84,7 @@ def test_resume_removes_what_an_interrupted_write_left_and_nothing_else(tmp_path
     assert not any(p.exists() for p in torn) and foreign.read_text() == "the user's own file\n"
     straight = make_settings([*ARGS, "max_steps=3"], tmp_path / "straight")
     run_experiment(straight, progress=False)
-    pd.testing.assert_frame_equal(_metrics(out / "metrics.csv"), _metrics(straight.output_dir / "metrics.csv"))
+    pd.testing.assert_frame_equal(_metrics(out / "metrics.csv"), _metrics(output_dir(straight) / "metrics.csv"))
 
 
 def test_a_replicate_redraws_the_world_of_answers_on_the_same_pool_and_crowd(tmp_path):
@@ -91,14 +92,14 @@ def test_a_replicate_redraws_the_world_of_answers_on_the_same_pool_and_crowd(tmp
     replicate 0 is the seed's world itself (same directory, same fingerprint)."""
     from labald.experiment import build_experiment
     from labald.figures.load import setting_slug
-    from labald.runner import fingerprint
+    from labald.identity import fingerprint
 
     base = make_settings([*ARGS, "max_steps=3"], tmp_path / "a")
     again = make_settings([*ARGS, "max_steps=3", "replicate=0", "rerun=0"], tmp_path / "a")
     other = make_settings([*ARGS, "max_steps=3", "replicate=1"], tmp_path / "a")
-    assert again.output_dir == base.output_dir and fingerprint(again) == fingerprint(base)
+    assert output_dir(again) == output_dir(base) and fingerprint(again) == fingerprint(base)
     assert again.answer_seed == again.luck_seed == base.seed
-    assert other.output_dir.parent.name.endswith("+replicate=1") and fingerprint(other) != fingerprint(base)
+    assert output_dir(other).parent.name.endswith("+replicate=1") and fingerprint(other) != fingerprint(base)
     assert other.luck_seed == base.seed and other.answer_seed != base.seed
     assert setting_slug({"replicate": 1}) == "replicate=1" and setting_slug({"replicate": 0}) == "main"
     one, two = build_experiment(base), build_experiment(other)
@@ -110,12 +111,12 @@ def test_a_replicate_redraws_the_world_of_answers_on_the_same_pool_and_crowd(tmp
     runs = []
     for settings in (base, other):
         run_experiment(settings, progress=False)
-        runs.append(_metrics(settings.output_dir / "metrics.csv"))
+        runs.append(_metrics(output_dir(settings) / "metrics.csv"))
     assert not runs[0]["label_accuracy"].iloc[1:].equals(runs[1]["label_accuracy"].iloc[1:])
 
 
 def _answers(settings):
-    return pd.read_csv(settings.output_dir / "answers.csv", dtype={"label": str})
+    return pd.read_csv(output_dir(settings) / "answers.csv", dtype={"label": str})
 
 
 def test_samplers_on_one_seed_face_one_world_of_answers(tmp_path):
@@ -126,10 +127,10 @@ def test_samplers_on_one_seed_face_one_world_of_answers(tmp_path):
                           tmp_path) for m, extra in (("ss", []), ("j_bald", []), ("j_bald", ["rerun=1"]))]
     for settings in runs:
         run_experiment(settings, progress=False)
-    assert runs[2].output_dir.parent.name.endswith("+rerun=1") and runs[2].answer_seed == runs[1].answer_seed
+    assert output_dir(runs[2]).parent.name.endswith("+rerun=1") and runs[2].answer_seed == runs[1].answer_seed
     ss, jb, jb_rerun = (_answers(s) for s in runs)
     assert list(ss.columns) == ["task", "worker", "label", "step"]
-    assert len(jb) == _metrics(runs[1].output_dir / "metrics.csv")["n_annotations"].iloc[-1]
+    assert len(jb) == _metrics(output_dir(runs[1]) / "metrics.csv")["n_annotations"].iloc[-1]
     assert set(ss["label"]) <= {str(c) for c in range(10)} and ss["step"].min() == 1
     for a, b in ((ss, jb), (jb, jb_rerun)):
         both = a.merge(b, on=["task", "worker"], suffixes=("_a", "_b"))
@@ -146,7 +147,7 @@ def test_samplers_on_one_seed_face_one_world_of_answers(tmp_path):
     from labald.cli import main as cli
 
     (tmp_path / "agg").mkdir()
-    assert cli(["aggregate", "--annotations", str(runs[0].output_dir / "answers.csv"),
+    assert cli(["aggregate", "--annotations", str(output_dir(runs[0]) / "answers.csv"),
                 "-o", str(tmp_path / "agg" / "labels.csv")]) == 0
     labels = pd.read_csv(tmp_path / "agg" / "labels.csv")
     assert len(labels) == ss["task"].nunique() and labels["n_answers"].sum() == len(ss)
@@ -156,7 +157,7 @@ def test_samplers_on_one_seed_face_one_world_of_answers(tmp_path):
 def test_settings_added_later_keep_older_checkpoints_resumable(tmp_path):
     """The fingerprint that the published 200/class runs recorded (LA-BALD, commodity, seed 0) is
     still this config's: options added since, at their defaults, leave it alone."""
-    from labald.runner import fingerprint
+    from labald.identity import fingerprint
 
     settings = make_settings(["method=la_bald", "dataset=commodity", "dataset.n_per_class=200"], tmp_path)
     assert fingerprint(settings) == "4d4d6452025ca99b"

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from labald.identity import output_dir
 from labald.metrics import TIMING_COLUMNS
 from labald.runner import run_experiment
 from tests.helpers import CONFIG_DIR, ROOT, compose_config, make_settings, shared_data
@@ -17,13 +18,13 @@ from tests.helpers import CONFIG_DIR, ROOT, compose_config, make_settings, share
 def _run(tmp_path, overrides):
     settings = make_settings(overrides, tmp_path)
     summary = run_experiment(settings, progress=False)
-    return settings, summary, pd.read_csv(settings.output_dir / "metrics.csv")
+    return settings, summary, pd.read_csv(output_dir(settings) / "metrics.csv")
 
 
 def test_ss_on_digits_labels_the_pool_within_the_constraints(tmp_path):
     settings, summary, m = _run(tmp_path, ["dataset=digits", "method=ss", "learner=none"])
     out = tmp_path / "runs" / "digits" / "ss+learner=none" / "seed=0"
-    assert settings.output_dir == out
+    assert output_dir(settings) == out
     for name in ("metrics.csv", "config.yaml", "summary.json", "checkpoint.pt"):
         assert (out / name).is_file()
     assert m["label_accuracy"].iloc[-1] > 0.8
@@ -135,7 +136,7 @@ def test_bad_command_line_exits_2_with_one_line_and_writes_nothing(tmp_path, arg
 
 
 def test_runs_of_different_settings_get_their_own_directories(tmp_path):
-    paper = make_settings(["method=la_bald"], tmp_path).output_dir
+    paper = output_dir(make_settings(["method=la_bald"], tmp_path))
     assert paper == tmp_path / "runs" / "commodity" / "la_bald" / "seed=0"
     variants = [
         ["method=la_bald", "stopping=budget"],
@@ -146,12 +147,12 @@ def test_runs_of_different_settings_get_their_own_directories(tmp_path):
         ["method=la_bald", "seed=1"],
         ["method=j_bald"],
     ]
-    dirs = {make_settings(v, tmp_path).output_dir for v in variants}
+    dirs = {output_dir(make_settings(v, tmp_path)) for v in variants}
     assert len(dirs) == len(variants) and paper not in dirs
-    assert make_settings(["method=la_bald", "stopping=budget"], tmp_path).output_dir.parent.name == (
+    assert output_dir(make_settings(["method=la_bald", "stopping=budget"], tmp_path)).parent.name == (
         "la_bald+budget=2")
     # the local form only names joint methods' runs; SS ignores it
-    assert make_settings(["acquisition.local=exact"], tmp_path).output_dir.parent.name == "ss"
+    assert output_dir(make_settings(["acquisition.local=exact"], tmp_path)).parent.name == "ss"
 
 
 def test_a_submitit_sweep_writes_every_run_and_reports_a_failing_job(tmp_path):
@@ -248,19 +249,18 @@ def test_changing_any_result_changing_option_changes_the_run_directory(tmp_path)
     the run to another directory, so two different experiments never share one."""
     import dataclasses
 
-    from labald.runner import _NOT_FINGERPRINTED
-    from labald.settings import NOT_RESULTS, unused_keys
+    from labald.identity import NOT_RESULTS, fingerprint, unused_keys
 
     base = make_settings(["method=la_bald", "stopping=budget", "stopping.annotations_per_image=1"], tmp_path)
-    seen = {base.output_dir}
+    seen = {output_dir(base)}
     checked = 0
     for field in dataclasses.fields(base):
         value = getattr(base, field.name)
-        if field.name in _NOT_FINGERPRINTED:
+        if field.name in NOT_RESULTS:
             continue
         if dataclasses.is_dataclass(value):
             for sub in dataclasses.fields(value):
-                if sub.name in NOT_RESULTS.get(field.name, set()) or (field.name, sub.name) == ("dataset", "name"):
+                if f"{field.name}.{sub.name}" in NOT_RESULTS or (field.name, sub.name) == ("dataset", "name"):
                     continue
                 if f"{field.name}.{sub.name}" in unused_keys(dataclasses.asdict(value)):  # the sandbox ignores it
                     continue
@@ -268,32 +268,34 @@ def test_changing_any_result_changing_option_changes_the_run_directory(tmp_path)
                     continue
                 changed = dataclasses.replace(value, **{sub.name: _other_value(getattr(value, sub.name), sub.name,
                                                                                  tmp_path)})
-                out = dataclasses.replace(base, **{field.name: changed}).output_dir
+                moved = dataclasses.replace(base, **{field.name: changed})
+                out = output_dir(moved)
                 assert out not in seen, f"{field.name}.{sub.name}"
+                assert fingerprint(moved) != fingerprint(base), f"{field.name}.{sub.name}"  # names and hashes agree
                 seen.add(out)
                 checked += 1
         elif field.name not in ("method", "sampler", "sampler_options"):  # the latter two: method=custom only
-            out = dataclasses.replace(base, **{field.name: _other_value(value, field.name, tmp_path)}).output_dir
+            out = output_dir(dataclasses.replace(base, **{field.name: _other_value(value, field.name, tmp_path)}))
             assert out not in seen, field.name
             seen.add(out)
             checked += 1
     assert checked > 50  # the walk reached every group
-    money = [make_settings(["stopping=cost", f"stopping.cost_per_image={c}"], tmp_path).output_dir for c in (1, 2)]
+    money = [output_dir(make_settings(["stopping=cost", f"stopping.cost_per_image={c}"], tmp_path)) for c in (1, 2)]
     assert money[0] != money[1] and not set(money) & seen
     custom = make_settings(["method=custom", "method.sampler=examples.samplers.uncertainty:UncertaintySampler"],
                            tmp_path)
     other_options = dataclasses.replace(custom, sampler_options=(("worker", "best"),))
     other_class = dataclasses.replace(custom, sampler="examples.samplers.other:UncertaintySampler")
-    assert len({custom.output_dir, other_options.output_dir, other_class.output_dir} | seen) == len(seen) + 3
+    assert len({output_dir(custom), output_dir(other_options), output_dir(other_class)} | seen) == len(seen) + 3
     # the content of a features file names the run, not its path: a copy shares the runs, an edit does not
     features = tmp_path / "f.npy"
     features.write_bytes(b"one")
     copy = tmp_path / "copy.npy"
     copy.write_bytes(b"one")
-    dirs = [dataclasses.replace(base, dataset=dataclasses.replace(base.dataset, features_path=str(p))).output_dir
+    dirs = [output_dir(dataclasses.replace(base, dataset=dataclasses.replace(base.dataset, features_path=str(p))))
             for p in (features, copy)]
     assert dirs[0] == dirs[1] and dirs[0].parent.name.endswith(f"+dataset.features_path={_sha8(b'one')}")
-    assert make_settings([], tmp_path).output_dir.parent.name == "ss"  # the paper's protocol: no tags
+    assert output_dir(make_settings([], tmp_path)).parent.name == "ss"  # the paper's protocol: no tags
 
 
 def _sha8(data: bytes) -> str:
@@ -304,15 +306,15 @@ def _sha8(data: bytes) -> str:
 
 def test_one_protocol_diff_names_the_run_is_in_its_summary_and_groups_its_figures(tmp_path):
     from labald.figures.load import load_runs
-    from labald.settings import run_name
+    from labald.identity import run_name
 
     overrides = ["dataset=digits", "method=ss", "learner=none", "max_steps=2", "batch_size=50",
                  "dataset.imbalance_ratio=2", "aggregation.reinfer=false", "rerun=1"]
     settings, summary, _ = _run(tmp_path, overrides)
     diff = {"imbalance": "2", "learner": "none", "batch_size": "50", "aggregation.reinfer": "false", "rerun": "1"}
     assert summary["protocol_diff"] == diff and list(summary["protocol_diff"]) == list(diff)
-    assert json.loads((settings.output_dir / "summary.json").read_text())["protocol_diff"] == diff
-    assert settings.output_dir.parent.name == run_name("ss", diff)
+    assert json.loads((output_dir(settings) / "summary.json").read_text())["protocol_diff"] == diff
+    assert output_dir(settings).parent.name == run_name("ss", diff)
     frame = load_runs(tmp_path / "runs")
     assert set(frame["setting"]) == {",".join(f"{k}={v}" for k, v in diff.items())}
 

@@ -5,6 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
+from labald.identity import output_dir
 from labald.samplers import Beliefs, Candidates, compose
 from labald.samplers.selection import greedy_select, greedy_select_reference, matching_select
 
@@ -166,10 +167,10 @@ def test_a_new_pair_score_is_one_function(tmp_path):
     confusions, pairs taken by score under the constraints (or by matching), named in run directories."""
     import dataclasses
 
+    from labald.config import validate
     from labald.experiment import build_experiment
     from labald.loop import advance, eligible, initial_state
     from labald.samplers import PAIR_SCORES, PairScores, pair_score
-    from labald.settings import validate
     from tests.helpers import make_settings
 
     @pair_score("test_margin")
@@ -187,7 +188,7 @@ def test_a_new_pair_score_is_one_function(tmp_path):
                                            acquisition=dataclasses.replace(base.acquisition, assignment=assignment))
             validate(settings)
             tag = "+acquisition.assignment=matching" if assignment == "matching" else ""
-            assert settings.output_dir.parent.name.startswith(f"test_margin+batch_size=20{tag}")
+            assert output_dir(settings).parent.name.startswith(f"test_margin+batch_size=20{tag}")
             exp = build_experiment(settings)
             state = initial_state(exp)
             margin_N = 1 - np.diff(np.sort(state.posterior_N_K, axis=1)[:, -2:], axis=1)[:, 0]

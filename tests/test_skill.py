@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from labald.experiment import build_experiment
+from labald.identity import output_dir
 from labald.loop import advance, initial_state, select_pairs
 from labald.samplers import Beliefs
 from labald.samplers.skill import (
@@ -210,7 +211,7 @@ def test_skill_groups_experts_hands_the_sampler_who_is_an_expert(tmp_path):
     exp = build_experiment(make_settings([*DIGITS_J, "acquisition.worker_skill=one_coin",
                                           "acquisition.skill_groups=experts"], tmp_path))
     np.testing.assert_array_equal(exp.sampler.skill.groups_M, exp.workers.is_expert.astype(int))
-    assert exp.settings.output_dir.parent.name.startswith(
+    assert output_dir(exp.settings).parent.name.startswith(
         "j_bald+acquisition.skill_groups=experts+acquisition.worker_skill=one_coin+")
 
 

@@ -4,7 +4,7 @@ A run is any directory holding `metrics.csv` and `config.yaml`. Runs are grouped
 settings, never by their path, so a layout change or an explicit `run_dir` does not mix settings:
 - `panel`: the dataset as plotted, its name plus the pool size when `dataset.n_per_class` is set;
 - `setting`: the study a run belongs to: what its settings change from the paper's protocol
-  (`labald.settings.protocol_diff`, the same comparison that names run directories and is written to
+  (`labald.identity.protocol_diff`, the same comparison that names run directories and is written to
   summary.json) but the pool size, joined by commas; `main` for the paper's protocol.
 """
 
@@ -19,7 +19,7 @@ import yaml
 
 from labald.errors import LabaldError
 from labald.methods import CUSTOM, custom_method_key
-from labald.settings import protocol_diff, study_slug
+from labald.identity import protocol_diff, study_slug
 
 RUN_COLUMNS = ("run", "panel", "dataset", "setting", "method", "seed")
 
@@ -29,7 +29,7 @@ class FiguresError(LabaldError):
 
 
 def setting_slug(config: dict) -> str:
-    """The study of a run: its differences from the paper's protocol (`labald.settings.protocol_diff`)
+    """The study of a run: its differences from the paper's protocol (`labald.identity.protocol_diff`)
     but the pool size, `main` for none; `core=old` for a run of the older learning core, so such runs
     never join the main study's curves."""
     diff = protocol_diff(config)

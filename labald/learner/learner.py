@@ -235,7 +235,7 @@ class MCDropoutLearner:
         self._adam = None if state["optimizer"] is None else AdamState.from_dict(state["optimizer"], self.device)
         self._temperature = float(state["temperature"])
         self._kept_step = int(state["kept_step"])
-        self._kept_n_train = int(state.get("kept_n_train", 0))  # 0: unknown (a checkpoint without it), warm starts
+        self._kept_n_train = int(state["kept_n_train"])  # 0: unknown (labald.compat), the next fit warm-starts
         self._fitted = bool(state["fitted"])
         self._kept_val = None
         self.seed = int(state["seed"])

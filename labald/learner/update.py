@@ -95,16 +95,9 @@ class AdamState:
 
     @classmethod
     def from_dict(cls, state: dict, device: torch.device | str = "cpu") -> AdamState:
-        """From ``to_dict()``, or from a ``torch.optim.Adam`` state dict over ``MLP.parameters()``
-        (a checkpoint holding torch's Adam state), onto `device`."""
-        if "state" in state:
-            per_param = [state["state"][i] for i in sorted(state["state"])]
-            return cls(int(per_param[0]["step"]),
-                       torch.cat([p["exp_avg"].reshape(-1) for p in per_param]).to(device),
-                       torch.cat([p["exp_avg_sq"].reshape(-1) for p in per_param]).to(device),
-                       state["param_groups"][0]["lr"])
+        """From ``to_dict()`` (an older checkpoint's form is upgraded by `labald.compat`), onto `device`."""
         moments = (state[key].to(device, copy=True) for key in ("exp_avg", "exp_avg_sq"))
-        return cls(int(state["step"]), *moments, state.get("lr"))
+        return cls(int(state["step"]), *moments, state["lr"])
 
 
 def adam_step(theta: Tensor, grad: Tensor, state: AdamState, lr: float, weight_decay: float) -> None:

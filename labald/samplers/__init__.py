@@ -4,8 +4,8 @@ Every built-in sampler is a composition (`labald.samplers.compose`): a pair scor
 model and an assignment rule; `method=custom` runs a sampler a user brings (`labald.samplers.custom`).
 """
 
-from labald.samplers.base import Beliefs, Candidates, Sampler, Selection
 from labald.methods import uses_influence
+from labald.samplers.base import Beliefs, Candidates, Sampler, Selection
 from labald.samplers.compose import ComposedSampler, compose, methods
 from labald.samplers.observers import JaccardOverlaps
 from labald.samplers.pair_scores import PAIR_SCORES, PairScores, ScoreOptions, pair_score

@@ -23,7 +23,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from labald.errors import LabaldError
-from labald.methods import CUSTOM
 from labald.samplers.base import Sampler
 
 _PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
