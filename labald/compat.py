@@ -75,7 +75,7 @@ def upgrade_checkpoint(saved: dict, cost_M: np.ndarray, n_images: int) -> dict:
                      for row in saved["rows"]]
     if saved.get("learner") is not None:
         saved["learner"] = {**saved["learner"],
-                            "learners": [_learner_state(s) for s in saved["learner"]["learners"]]}
+                            "learners": [upgrade_learner_state(s) for s in saved["learner"]["learners"]]}
     return saved
 
 
@@ -88,7 +88,7 @@ def _with_cost(row: dict, worker: np.ndarray, step: np.ndarray, cost_M: np.ndarr
     return {**row, "cost": cost, "cost_per_image": cost / n_images}
 
 
-def _learner_state(state: dict) -> dict:
+def upgrade_learner_state(state: dict) -> dict:
     """One learner's saved state with today's optimizer form and the kept model's training-set size."""
     state = {"kept_n_train": 0, **state}
     optimizer = state.get("optimizer")

@@ -283,3 +283,15 @@ def test_a_sampler_outside_the_paper_gets_a_forest_plot_of_its_own(tmp_path):
     assert labels == ["plateau (primary), 95% interval", "target", "error_area"]  # no paper figure for ELR
     lead = forest_figure(table, "main", sets["forest"], "LA-BALD")
     assert "the paper's claim" not in [t.get_text() for t in lead.legends[0].get_texts()]  # one dataset: no mean row
+
+
+def test_figures_and_run_identity_load_no_torch():
+    """Drawing figures, naming runs and reading their settings need no model code: on a machine
+    with the results alone, none of it imports torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys, labald.figures, labald.identity, labald.settings, labald.methods, labald.compat; "
+            "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('torch'))[:3]")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -649,7 +649,10 @@ def test_flat_adam_takes_torch_adams_steps_with_weight_decay():
         net.grad.copy_(torch.cat([g.reshape(-1) for g in grads]))
         adam_step(net.theta, net.grad, state, 0.01, 1e-3)
     assert torch.allclose(net.theta, torch.cat([p.detach().reshape(-1) for p in reference]), atol=1e-6)
-    converted = AdamState.from_dict(opt.state_dict())  # a checkpoint written by torch's Adam
+    from labald.compat import upgrade_learner_state
+
+    # a checkpoint written by torch's Adam, upgraded to the flat form
+    converted = AdamState.from_dict(upgrade_learner_state({"optimizer": opt.state_dict()})["optimizer"])
     assert converted.step == state.step == 5 and converted.lr == 0.01
     assert torch.allclose(converted.exp_avg, state.exp_avg) and torch.allclose(converted.exp_avg_sq, state.exp_avg_sq)
 

@@ -6,6 +6,7 @@ from labald.acquisition.posterior import annotation_posterior
 from labald.acquisition.scores import (
     InfluenceScores,
     global_influence,
+    influence_ranking,
     influence_scores,
     la_bald,
     local_influence,
@@ -18,6 +19,7 @@ __all__ = [
     "expected_truth_gain",
     "annotation_posterior",
     "global_influence",
+    "influence_ranking",
     "influence_scores",
     "la_bald",
     "local_influence",

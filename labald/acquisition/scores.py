@@ -36,6 +36,13 @@ _BLOCK_ELEMENTS_CUDA = 2**26
 _LOG_FLOOR = 1e-12
 
 
+def influence_ranking(global_, local, with_local: bool = True):
+    """What a pair is ranked by: LA-BALD's global + local influence (paper, appendix B.1), or, with
+    `with_local` false, J-BALD's global influence alone. The one place the sum is written; tensors or
+    arrays, any shape."""
+    return global_ + local if with_local else global_
+
+
 class InfluenceScores(NamedTuple):
     """All pair scores from one pass over the MC samples, each [N, M] in nats."""
 
@@ -46,7 +53,7 @@ class InfluenceScores(NamedTuple):
     @property
     def la_bald_N_M(self) -> Tensor:
         """LA-BALD's ranking score, global + local (paper form)."""
-        return self.global_N_M + self.local_paper_N_M
+        return influence_ranking(self.global_N_M, self.local_paper_N_M)
 
 
 def _answer_probs(probs_R_K1: Tensor, confusion_K1_MK: Tensor, out: Tensor | None = None) -> Tensor:

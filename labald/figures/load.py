@@ -18,8 +18,8 @@ import pandas as pd
 import yaml
 
 from labald.errors import LabaldError
-from labald.methods import CUSTOM, custom_method_key
 from labald.identity import protocol_diff, study_slug
+from labald.methods import CUSTOM, custom_method_key
 
 RUN_COLUMNS = ("run", "panel", "dataset", "setting", "method", "seed")
 

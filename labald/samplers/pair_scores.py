@@ -22,6 +22,7 @@ from labald.acquisition import (
     expected_accuracy_gain,
     expected_brier_gain,
     expected_truth_gain,
+    influence_ranking,
     influence_scores,
     local_influence,
 )
@@ -147,8 +148,8 @@ def _influence(beliefs: Beliefs, rows: np.ndarray, confusions_M_K_K: np.ndarray,
     probs_T_R_K = annotation_posteriors(beliefs, rows)
     scores = influence_scores(probs_T_R_K, torch.from_numpy(confusions_M_K_K).to(probs_T_R_K), options.chunk)
     local = scores.local_paper_N_M if options.local == "paper" else scores.local_exact_N_M
-    ranking = scores.global_N_M + local if with_local else scores.global_N_M
-    return PairScores(rows, ranking, {"global": scores.global_N_M, "local": local})
+    return PairScores(rows, influence_ranking(scores.global_N_M, local, with_local),
+                      {"global": scores.global_N_M, "local": local})
 
 
 # Scores whose greedy batch can be found without scoring every image (`InfluenceBound`).
@@ -184,7 +185,7 @@ class InfluenceBound:
         self.global_bound_R_M = bald_R[:, None] * np.minimum(dobrushin_M, 1.0)[None, :] + BOUND_MARGIN
         self.local_np_R_M = self.local_R_M.double().cpu().numpy()
         # bounds of global plus local influence (LA-BALD's ranking), and of the score ranked by
-        self.both_bound_R_M = self.global_bound_R_M + self.local_np_R_M
+        self.both_bound_R_M = influence_ranking(self.global_bound_R_M, self.local_np_R_M)
         self.bound_R_M = self.both_bound_R_M if with_local else self.global_bound_R_M
 
         self.global_R_M = self.local_R_M.new_full(self.local_R_M.shape, -torch.inf)  # -inf: not scored yet
@@ -197,7 +198,7 @@ class InfluenceBound:
             index = torch.as_tensor(subset, dtype=torch.int64, device=self.probs_T_R_K.device)
             scores = influence_scores(self.probs_T_R_K.index_select(1, index), self.confusions, self.options.chunk)
             self.global_R_M[index] = scores.global_N_M
-        ranking = self.global_R_M + self.local_R_M if self.with_local else self.global_R_M
+        ranking = influence_ranking(self.global_R_M, self.local_R_M, self.with_local)
         return PairScores(self.rows, ranking, {"global": self.global_R_M, "local": self.local_R_M})
 
 
