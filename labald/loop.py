@@ -22,7 +22,9 @@ from tqdm.auto import tqdm
 
 from labald import metrics, streams
 from labald.aggregation import (
+    EMOptions,
     EMResult,
+    Forgetting,
     annotation_log_likelihood,
     confidence,
     dawid_skene,
@@ -213,13 +215,17 @@ def select_pairs(exp: Experiment, state: LoopState, phase: str, capacity_M: np.n
     candidates = Candidates(eligible(exp, state, phase), unavailable, capacity_M, batch_size, exp.cost_M)
     ann = state.annotations
     beliefs = Beliefs(
-        state.posterior_N_K,
-        state.confusions_M_K_K,
-        annotation_log_likelihood(ann.image, ann.worker, ann.label, state.confusions_M_K_K, exp.pool.n_images,
-                                  ann.step, state.periods, state.period_confusions),
-        state.mc,
-        (ann.image, ann.worker, ann.label),
-        ann.step, state.periods, state.period_confusions, s.aggregation.forgetting,
+        posterior_N_K=state.posterior_N_K,
+        confusions_M_K_K=state.confusions_M_K_K,
+        log_likelihood_N_K=annotation_log_likelihood(ann.image, ann.worker, ann.label, state.confusions_M_K_K,
+                                                     exp.pool.n_images, ann.step, state.periods,
+                                                     state.period_confusions),
+        mc=state.mc,
+        answers=(ann.image, ann.worker, ann.label),
+        answer_steps=ann.step,
+        periods=state.periods,
+        period_confusions=state.period_confusions,
+        forgetting=s.aggregation.forgetting,
     )
     rng = np.random.default_rng([s.luck_seed, streams.SELECTION, step])
     selection = exp.sampler.select(candidates, beliefs, rng)
@@ -257,9 +263,10 @@ def aggregate(exp: Experiment, state: LoopState) -> _Aggregated:
     start = time.perf_counter()
     result = dawid_skene(
         ann.image, ann.worker, ann.label, state.prior_N_K, exp.alpha_K_K, exp.workers.n_workers,
-        init_confusions=state.confusions_M_K_K, init_periods=state.periods,
-        init_period_confusions=state.period_confusions, max_iter=agg.max_iter, tol=agg.tol, step=ann.step,
-        forgetting=agg.forgetting,
+        init_confusions=state.confusions_M_K_K,
+        options=EMOptions(max_iter=agg.max_iter, tol=agg.tol),
+        forgetting=Forgetting(factor=agg.forgetting, step=ann.step, init_periods=state.periods,
+                              init_period_confusions=state.period_confusions),
     )
     state.posterior_N_K, state.confusions_M_K_K = result.posterior, result.confusions
     state.periods, state.period_confusions = result.periods, result.period_confusions

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labald.aggregation import (
+    EMOptions,
     annotation_log_likelihood,
     dawid_skene,
     dirichlet_prior,
@@ -105,7 +106,7 @@ def _toy():
 def test_toy_crowd_truth_recovered_and_bad_worker_ranked_last(strength):
     image, worker, label = _toy()
     alpha = dirichlet_prior(3, 0.7, row_total=3.0, strength=strength)
-    res = dawid_skene(image, worker, label, _uniform(8, 3), alpha, n_workers=5, max_iter=50)
+    res = dawid_skene(image, worker, label, _uniform(8, 3), alpha, n_workers=5, options=EMOptions(max_iter=50))
     np.testing.assert_array_equal(res.posterior.argmax(1), TOY_TRUTH)
     accuracy = np.einsum("jyy->jy", res.confusions).mean(axis=1)
     assert accuracy.argmin() == 4
@@ -126,7 +127,7 @@ def test_matches_textbook_dawid_skene_without_prior(n_iter):
     w0 = np.broadcast_to(prior_mean(k, 0.7), (m, k, k))
     q_ref, w_ref = reference_dawid_skene(image, worker, label, _uniform(n, k), w0, n_iter)
     no_alpha = np.zeros((k, k))
-    res = dawid_skene(image, worker, label, _uniform(n, k), no_alpha, m, max_iter=n_iter, tol=0.0)
+    res = dawid_skene(image, worker, label, _uniform(n, k), no_alpha, m, options=EMOptions(max_iter=n_iter, tol=0.0))
     assert res.iterations == n_iter
     np.testing.assert_array_equal(res.posterior.argmax(1), q_ref.argmax(1))
     np.testing.assert_allclose(res.posterior, q_ref, rtol=1e-6, atol=1e-12)
@@ -142,7 +143,7 @@ def test_init_confusions_are_used_as_the_starting_point():
     q_ref, _ = reference_dawid_skene(image, worker, label, _uniform(n, k), w0, n_iter=2)
     no_alpha = np.zeros((k, k))
     res = dawid_skene(
-        image, worker, label, _uniform(n, k), no_alpha, m, init_confusions=w0, max_iter=2, tol=0
+        image, worker, label, _uniform(n, k), no_alpha, m, init_confusions=w0, options=EMOptions(max_iter=2, tol=0)
     )
     np.testing.assert_allclose(res.posterior, q_ref, rtol=1e-6, atol=1e-12)
 
@@ -214,7 +215,7 @@ def small_crowds(draw):
 def test_em_never_lowers_its_objective(crowd):
     image, worker, label, prior, alpha, m = crowd
     objectives = [
-        dawid_skene(image, worker, label, prior, alpha, m, max_iter=t, tol=0.0).objective
+        dawid_skene(image, worker, label, prior, alpha, m, options=EMOptions(max_iter=t, tol=0.0)).objective
         for t in range(7)
     ]
     for before, after in zip(objectives, objectives[1:], strict=False):
@@ -229,7 +230,7 @@ def test_rows_sum_to_one_and_inputs_untouched(crowd):
     w0 = np.random.default_rng(1).dirichlet(np.ones(k), size=(m, k))
     inputs = (image, worker, label, prior, alpha, w0)
     copies = [a.copy() for a in inputs]
-    res = dawid_skene(image, worker, label, prior, alpha, m, init_confusions=w0, max_iter=5)
+    res = dawid_skene(image, worker, label, prior, alpha, m, init_confusions=w0, options=EMOptions(max_iter=5))
     np.testing.assert_allclose(res.posterior.sum(axis=1), 1.0, rtol=1e-12)
     np.testing.assert_allclose(res.confusions.sum(axis=2), 1.0, rtol=1e-12)
     assert np.all(res.posterior >= 0) and np.all(res.confusions >= 0)
@@ -248,13 +249,13 @@ def test_worker_without_answers_gets_the_prior_mean():
     _, image, worker, label = _simulate(seed=7, n=n, m=3, k=k, n_answers=120, accuracy=0.7)
     alpha = dirichlet_prior(k, 0.8, row_total=20.0, strength=1.0)
     alpha[0, 2] += 3.0  # an asymmetric alpha, so the row normalisation is really checked
-    res = dawid_skene(image, worker, label, _uniform(n, k), alpha, n_workers=5, max_iter=3)
+    res = dawid_skene(image, worker, label, _uniform(n, k), alpha, n_workers=5, options=EMOptions(max_iter=3))
     expected = alpha / alpha.sum(axis=1, keepdims=True)
     for j in (3, 4):  # workers 3 and 4 never answered
         np.testing.assert_allclose(res.confusions[j], expected, rtol=1e-14)
     # without a prior there is nothing to go on: a uniform row
     no_alpha = np.zeros((k, k))
-    res0 = dawid_skene(image, worker, label, _uniform(n, k), no_alpha, n_workers=5, max_iter=3)
+    res0 = dawid_skene(image, worker, label, _uniform(n, k), no_alpha, n_workers=5, options=EMOptions(max_iter=3))
     np.testing.assert_allclose(res0.confusions[4], np.full((k, k), 1.0 / k), rtol=1e-14)
 
 
@@ -263,7 +264,7 @@ def test_m_step_adds_pseudo_counts_to_soft_counts():
     prior = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # q stays one-hot whatever What is
     image, worker, label = np.array([0, 1, 2]), np.array([0, 0, 0]), np.array([0, 1, 1])
     alpha = np.array([[2.0, 1.0], [0.5, 1.5]])
-    res = dawid_skene(image, worker, label, prior, alpha, n_workers=1, max_iter=1, tol=0)
+    res = dawid_skene(image, worker, label, prior, alpha, n_workers=1, options=EMOptions(max_iter=1, tol=0))
     counts = np.array([[1.0, 1.0], [0.0, 1.0]])  # true 0 answered 0 and 1; true 1 answered 1
     expected = (alpha + counts) / (alpha + counts).sum(axis=1, keepdims=True)
     np.testing.assert_allclose(res.confusions[0], expected, rtol=1e-12)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labald.aggregation import annotation_log_likelihood, dawid_skene
+from labald.aggregation import EMOptions, Forgetting, annotation_log_likelihood, dawid_skene
 from labald.aggregation.em import _m_step, _one_hot
 from labald.annotations import Annotations
 from labald.config import validate
@@ -206,7 +206,8 @@ def test_forgetting_em_tracks_a_drifting_workers_current_accuracy_better_than_st
     alpha = np.full((K, K), 1.0) + np.eye(K)
     errors = {}
     for gamma in (1.0, 0.7):
-        result = dawid_skene(image, worker, label, prior, alpha, 4, step=step, forgetting=gamma, max_iter=50)
+        result = dawid_skene(image, worker, label, prior, alpha, 4, options=EMOptions(max_iter=50),
+                             forgetting=Forgetting(gamma, step))
         errors[gamma] = abs(np.diag(result.confusions[0]).mean() - now)
     assert errors[0.7] < errors[1.0] / 2 and errors[1.0] > 0.15  # static EM sees the average worker
 
@@ -215,11 +216,11 @@ def test_forgetting_near_one_is_static_em_and_its_log_likelihood_uses_each_answe
     (image, worker, label, step), prior, _ = _drifting_campaign(steps=5, per_step=20)
     alpha = np.full((K, K), 2.0)
     static = dawid_skene(image, worker, label, prior, alpha, 4)
-    near = dawid_skene(image, worker, label, prior, alpha, 4, step=step, forgetting=1 - 1e-12)
+    near = dawid_skene(image, worker, label, prior, alpha, 4, forgetting=Forgetting(1 - 1e-12, step))
     assert static.periods is None and near.period_confusions.shape == (5, 4, K, K)
     assert np.allclose(near.period_confusions, static.confusions[None], atol=1e-8)
     assert np.allclose(near.posterior, static.posterior, atol=1e-8)
-    follow = dawid_skene(image, worker, label, prior, alpha, 4, step=step, forgetting=0.5)
+    follow = dawid_skene(image, worker, label, prior, alpha, 4, forgetting=Forgetting(0.5, step))
     got = annotation_log_likelihood(image, worker, label, follow.confusions, len(prior), step, follow.periods,
                                     follow.period_confusions)
     expected = np.zeros((len(prior), K))
@@ -236,8 +237,9 @@ def test_a_forgetting_solve_starts_each_step_from_the_confusions_the_last_solve_
     init = np.random.default_rng(1).dirichlet(np.ones(K), size=(3, 4, K)) + np.eye(K)
     init /= init.sum(-1, keepdims=True)
     result = dawid_skene(image, worker, label, prior, np.full((K, K), 2.0), 4, init_confusions=init[-1],
-                         init_periods=np.array([1, 2, 3]), init_period_confusions=init, max_iter=0, step=step,
-                         forgetting=0.5)
+                         options=EMOptions(max_iter=0),
+                         forgetting=Forgetting(0.5, step, init_periods=np.array([1, 2, 3]),
+                                               init_period_confusions=init))
     assert np.array_equal(result.periods, [1, 2, 3, 4])
     np.testing.assert_allclose(result.period_confusions, init[[0, 1, 2, 2]])
     expected = prior.copy()
@@ -252,11 +254,11 @@ def test_a_warm_start_with_periods_needs_one_confusion_set_per_period():
     init = np.broadcast_to(np.eye(K) * 0.5 + 0.5 / K, (3, 4, K, K))
     alpha = np.full((K, K), 2.0)
     with pytest.raises(ValueError, match="come together"):
-        dawid_skene(image, worker, label, prior, alpha, 4, init_periods=np.array([1, 2, 3]), step=step,
-                    forgetting=0.5)
+        dawid_skene(image, worker, label, prior, alpha, 4,
+                    forgetting=Forgetting(0.5, step, init_periods=np.array([1, 2, 3])))
     with pytest.raises(ValueError, match=r"must be \[2, 4,"):
-        dawid_skene(image, worker, label, prior, alpha, 4, init_periods=np.array([1, 2]),
-                    init_period_confusions=init, step=step, forgetting=0.5)
+        dawid_skene(image, worker, label, prior, alpha, 4,
+                    forgetting=Forgetting(0.5, step, init_periods=np.array([1, 2]), init_period_confusions=init))
 
 
 def test_skill_agreement_leaves_out_each_answer_under_its_own_steps_confusions():
@@ -266,11 +268,12 @@ def test_skill_agreement_leaves_out_each_answer_under_its_own_steps_confusions()
     from labald.samplers.skill import answer_agreement
 
     (image, worker, label, step), prior, _ = _drifting_campaign(steps=3, per_step=15)
-    result = dawid_skene(image, worker, label, prior, np.full((K, K), 2.0), 4, step=step, forgetting=0.5,
-                         max_iter=20)
+    result = dawid_skene(image, worker, label, prior, np.full((K, K), 2.0), 4, options=EMOptions(max_iter=20),
+                         forgetting=Forgetting(0.5, step))
     assert not np.allclose(result.period_confusions[0], result.period_confusions[-1], atol=0.05)
-    beliefs = Beliefs(result.posterior, result.confusions, np.zeros_like(prior), None, (image, worker, label),
-                      step, result.periods, result.period_confusions)
+    beliefs = Beliefs(posterior_N_K=result.posterior, confusions_M_K_K=result.confusions,
+                      log_likelihood_N_K=np.zeros_like(prior), answers=(image, worker, label), answer_steps=step,
+                      periods=result.periods, period_confusions=result.period_confusions)
     got = answer_agreement(beliefs)
     for a, (i, z) in enumerate(zip(image, label, strict=True)):
         q = prior[i].copy()
@@ -286,9 +289,10 @@ def test_the_one_coin_skill_weighs_each_answer_as_em_that_forgets_weighs_it_in_t
     from labald.samplers.skill import SKILL_GRID, answer_agreement, one_coin_log_likelihood
 
     (image, worker, label, step), prior, _ = _drifting_campaign(steps=4, per_step=10)
-    result = dawid_skene(image, worker, label, prior, np.full((K, K), 2.0), 4, step=step, forgetting=0.6)
-    beliefs = Beliefs(result.posterior, result.confusions, np.zeros_like(prior), None, (image, worker, label),
-                      step, result.periods, result.period_confusions, 0.6)
+    result = dawid_skene(image, worker, label, prior, np.full((K, K), 2.0), 4, forgetting=Forgetting(0.6, step))
+    beliefs = Beliefs(posterior_N_K=result.posterior, confusions_M_K_K=result.confusions,
+                      log_likelihood_N_K=np.zeros_like(prior), answers=(image, worker, label), answer_steps=step,
+                      periods=result.periods, period_confusions=result.period_confusions, forgetting=0.6)
     np.testing.assert_allclose(beliefs.answer_weights(), 0.6 ** (4 - step))
     r = answer_agreement(beliefs)
     got = one_coin_log_likelihood(r, worker, 4, K, beliefs.answer_weights())
@@ -310,9 +314,11 @@ def test_the_one_coin_skill_under_forgetting_tracks_a_drifting_workers_current_a
     alpha = np.full((K, K), 1.0) + np.eye(K)
     errors = {}
     for gamma in (1.0, 0.7):
-        result = dawid_skene(image, worker, label, prior, alpha, 4, step=step, forgetting=gamma, max_iter=50)
-        beliefs = Beliefs(result.posterior, result.confusions, np.zeros_like(prior), None, (image, worker, label),
-                          step, result.periods, result.period_confusions, gamma)
+        result = dawid_skene(image, worker, label, prior, alpha, 4, options=EMOptions(max_iter=50),
+                             forgetting=Forgetting(gamma, step))
+        beliefs = Beliefs(posterior_N_K=result.posterior, confusions_M_K_K=result.confusions,
+                          log_likelihood_N_K=np.zeros_like(prior), answers=(image, worker, label), answer_steps=step,
+                          periods=result.periods, period_confusions=result.period_confusions, forgetting=gamma)
         errors[gamma] = abs(worker_skills(beliefs)[0] - now)
     assert errors[0.7] < errors[1.0] / 2 and errors[1.0] > 0.15
 

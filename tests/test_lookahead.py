@@ -114,7 +114,7 @@ def test_elr_prefers_the_worker_the_skill_model_trusts_though_em_judges_them_ali
     q = np.array([[0.5, 0.5]])
     w = np.array([[[0.7, 0.3], [0.3, 0.7]]] * 2)
     c = np.array([[[0.7, 0.3], [0.3, 0.7]], [[0.9, 0.1], [0.1, 0.9]]])
-    beliefs = Beliefs(q, w, np.zeros_like(q))
+    beliefs = Beliefs(posterior_N_K=q, confusions_M_K_K=w, log_likelihood_N_K=np.zeros_like(q))
     rows = np.array([0])
     plain = elr(beliefs, rows, w, ScoreOptions()).ranking.numpy()[0]
     skilled = elr(beliefs, rows, c, ScoreOptions()).ranking.numpy()[0]
@@ -134,7 +134,8 @@ def test_the_skill_posterior_reweighs_the_answers_by_the_skill_models_confusions
     np.add.at(log_lik, image, np.log(w[worker, :, label]))
     post = prior * np.exp(log_lik)
     post /= post.sum(1, keepdims=True)
-    beliefs = Beliefs(post, w, log_lik, answers=(image, worker, label))
+    beliefs = Beliefs(posterior_N_K=post, confusions_M_K_K=w, log_likelihood_N_K=log_lik,
+                      answers=(image, worker, label))
     rows = np.array([0, 2, 3, 6])
     expected = prior[rows].copy()
     for i, j, z in zip(image, worker, label):

@@ -21,7 +21,8 @@ def _problem(seed: int = 0, n: int = 12, m: int = 4, k: int = 3, t: int = 7):
     mc = torch.from_numpy(rng.dirichlet(np.full(k, 0.6), size=(t, n)))
     w = rng.dirichlet(np.full(k, 0.5), size=(m, k)) + 2 * np.eye(k)
     w /= w.sum(-1, keepdims=True)
-    beliefs = Beliefs(mc.mean(0).numpy(), w, np.zeros((n, k)), PoolPredictions(mc))
+    beliefs = Beliefs(posterior_N_K=mc.mean(0).numpy(), confusions_M_K_K=w, log_likelihood_N_K=np.zeros((n, k)),
+                      mc=PoolPredictions(mc))
     return beliefs, torch.from_numpy(w)
 
 

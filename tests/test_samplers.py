@@ -130,7 +130,7 @@ def _candidates(n, m, rng, batch=30):
 def _beliefs(n, m, k, rng):
     posterior = rng.dirichlet(np.ones(k), size=n)
     confusions = rng.dirichlet(np.ones(k), size=(m, k))
-    return Beliefs(posterior, confusions, np.zeros((n, k)))
+    return Beliefs(posterior_N_K=posterior, confusions_M_K_K=confusions, log_likelihood_N_K=np.zeros((n, k)))
 
 
 def test_ss_picks_only_eligible_images_uniformly():
@@ -213,7 +213,8 @@ def _influence_problem(seed: int, n: int = 1500, m: int = 12, k: int = 5, t: int
     mc /= mc.sum(-1, keepdim=True)
     skill = np.full(m, 0.6) if same_workers else rng.uniform(0.3, 0.95, m)
     w = np.stack([np.full((k, k), (1 - a) / (k - 1)) + np.eye(k) * (a - (1 - a) / (k - 1)) for a in skill])
-    beliefs = Beliefs(mc.mean(0).double().numpy(), w, np.zeros((n, k)), PoolPredictions(mc))
+    beliefs = Beliefs(posterior_N_K=mc.mean(0).double().numpy(), confusions_M_K_K=w,
+                      log_likelihood_N_K=np.zeros((n, k)), mc=PoolPredictions(mc))
     eligible = rng.random(n) > 0.2
     asked = rng.random((n, m)) > 0.9
     return Candidates(eligible, asked, rng.integers(1, 25, m), 100), beliefs

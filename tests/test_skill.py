@@ -39,7 +39,9 @@ def _answered(seed: int = 0, n: int = 9, m: int = 5, k: int = 4, per_image: int 
     for i, j, z in zip(image, worker, label):
         post[i] *= w[j, :, z]
     post /= post.sum(1, keepdims=True)
-    return prior, w, (image, worker, label), Beliefs(post, w, np.zeros((n, k)), None, (image, worker, label))
+    beliefs = Beliefs(posterior_N_K=post, confusions_M_K_K=w, log_likelihood_N_K=np.zeros((n, k)),
+                      answers=(image, worker, label))
+    return prior, w, (image, worker, label), beliefs
 
 
 def test_agreement_is_the_posterior_without_the_answer():
@@ -119,7 +121,8 @@ def test_a_row_without_wrong_answers_spreads_the_new_ones_evenly():
 
 def test_no_answers_no_skills():
     _, w, _, beliefs = _answered()
-    empty = Beliefs(beliefs.posterior_N_K, w, beliefs.log_likelihood_N_K)
+    empty = Beliefs(posterior_N_K=beliefs.posterior_N_K, confusions_M_K_K=w,
+                    log_likelihood_N_K=beliefs.log_likelihood_N_K)
     assert worker_skills(empty) is None
 
 
@@ -199,8 +202,8 @@ def test_known_experts_are_told_apart_from_few_answers():
     posterior = np.full((len(worker), k), 1e-12)
     posterior[np.arange(len(worker)), truth] = 1.0  # every image's class known: r = 1 if right, else ~0
     what = np.broadcast_to(np.full((k, k), 0.5 / (k - 1)) + (0.5 - 0.5 / (k - 1)) * np.eye(k), (m, k, k))
-    beliefs = Beliefs(posterior, what.copy(), np.zeros((len(worker), k)), None,
-                      (np.arange(len(worker)), worker, label))
+    beliefs = Beliefs(posterior_N_K=posterior, confusions_M_K_K=what.copy(),
+                      log_likelihood_N_K=np.zeros((len(worker), k)), answers=(np.arange(len(worker)), worker, label))
     crew, grouped = worker_skills(beliefs), worker_skills(beliefs, (np.arange(m) < 10).astype(int))
     rate = right.reshape(m, per).mean(1)
     assert abs(grouped[:10].mean() - rate[:10].mean()) < 0.05 < abs(crew[:10].mean() - rate[:10].mean())
@@ -232,11 +235,13 @@ def test_group_confusions_recover_each_groups_confusion_from_its_answers():
     posterior = np.full((n, k), 1e-9)
     posterior[np.arange(n), truth] = 1.0
     posterior /= posterior.sum(1, keepdims=True)
-    beliefs = Beliefs(posterior, np.full((m, k, k), 1.0 / k), np.zeros((n, k)), answers=(np.arange(n), worker, label))
+    beliefs = Beliefs(posterior_N_K=posterior, confusions_M_K_K=np.full((m, k, k), 1.0 / k),
+                      log_likelihood_N_K=np.zeros((n, k)), answers=(np.arange(n), worker, label))
     pooled = group_confusions(beliefs, groups)
     np.testing.assert_allclose(pooled[:, :3], true_conf[:, :3], atol=0.03)
     np.testing.assert_allclose(pooled[:, 3], 1.0 / k, atol=1e-4)  # no answer to class 3: the crew's row
     per_worker = GroupSkill(groups).confusions(beliefs)
     np.testing.assert_array_equal(per_worker, pooled[groups])
-    no_answers = Beliefs(posterior, np.full((m, k, k), 1.0 / k), np.zeros((n, k)))
+    no_answers = Beliefs(posterior_N_K=posterior, confusions_M_K_K=np.full((m, k, k), 1.0 / k),
+                         log_likelihood_N_K=np.zeros((n, k)))
     assert GroupSkill(groups).confusions(no_answers) is no_answers.confusions_M_K_K  # EM's What before any answer

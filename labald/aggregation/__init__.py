@@ -1,14 +1,17 @@
 """Label aggregation: Dawid-Skene EM with the learner's prediction as per-image prior (paper, appendix F)."""
 
 from labald.aggregation.em import (
+    EMOptions,
     EMResult,
+    Forgetting,
     annotation_log_likelihood,
     dawid_skene,
     dirichlet_prior,
     prior_mean,
 )
 
-__all__ = ["EMResult", "annotation_log_likelihood", "dawid_skene", "dirichlet_prior", "prior_mean", "confidence"]
+__all__ = ["EMOptions", "EMResult", "Forgetting", "annotation_log_likelihood", "dawid_skene", "dirichlet_prior",
+           "prior_mean", "confidence"]
 
 
 def confidence(posterior_N_K):

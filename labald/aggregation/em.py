@@ -9,8 +9,8 @@ The M step is the exact maximiser of the objective
 R [answered images, (worker, answer)], so the E step's log-likelihood is R @ log What and the
 M step's soft counts are R^T @ q: no Python loop over images or answers.
 
-Workers whose skill changes (`forgetting` gamma < 1): each step s that has answers gets its own
-confusions What_j^s, and an answer given in step s is explained by the worker's matrix of that step:
+Workers whose skill changes (`Forgetting`, factor gamma < 1): each step s that has answers gets its
+own confusions What_j^s, and an answer given in step s is explained by the worker's matrix of that step:
     E step:  q_i(y) ∝ pi_i(y) * prod_{(j, z, s) answered for i} What_j^s[y, z]
     M step:  What_j^s[y, z] ∝ alpha[y, z] + sum_{s'} gamma^|s - s'| n_j^{s'}[y, z],
              n_j^{s'}[y, z] = sum_{i answered by j in step s'} q_i(y) [z_ij = z]
@@ -19,8 +19,8 @@ gamma^d further away less. Over a random walk of skill it trades bias (old answe
 worker) against variance (few recent answers); gamma = 1 weighs every step alike, so every What^s is
 the same matrix and the solve is exactly the static one above, run by the same code. For gamma < 1
 the M step is not the maximiser of one objective, so EM's monotone ascent is not guaranteed; the
-iterations stay capped by `max_iter`. The current skill, what samplers score with, is the latest
-step's What.
+iterations stay capped by `EMOptions.max_iter`. The current skill, what samplers score with, is the
+latest step's What.
 """
 
 from __future__ import annotations
@@ -35,14 +35,51 @@ _TINY = 1e-300
 
 
 @dataclass(frozen=True)
+class EMOptions:
+    """How EM starts without a previous estimate and when it stops: from a matrix with `init_accuracy`
+    on the diagonal, until the mean absolute change of q over the answered images is below `tol`, or
+    `max_iter` M steps were taken."""
+
+    max_iter: int = 10
+    tol: float = 1e-3
+    init_accuracy: float = 0.7
+
+
+@dataclass(frozen=True)
+class Forgetting:
+    """EM for workers whose skill changes (the module docstring): every step with answers gets its own
+    confusions, each fitted to the answers weighted gamma^|s - s'| by their distance in steps.
+
+    `factor` is gamma in (0, 1]; 1 weighs every step alike, the static EM. `step` holds the step of
+    every answer (parallel to the answers). A warm start from the previous solve gives its steps
+    `init_periods` [P0] and their confusions `init_period_confusions` [P0, M, K, K] together, so each
+    step starts from those of its own step or the latest before it."""
+
+    factor: float
+    step: np.ndarray | None  # [A]; may be None with factor 1
+    init_periods: np.ndarray | None = None
+    init_period_confusions: np.ndarray | None = None
+
+    def __post_init__(self):
+        if not 0.0 < self.factor <= 1.0:
+            raise ValueError(f"forgetting must lie in (0, 1], got {self.factor}")
+        if (self.init_periods is None) != (self.init_period_confusions is None):
+            raise ValueError("init_periods and init_period_confusions come together (the last solve's steps "
+                             "and their confusions)")
+
+
+@dataclass(frozen=True)
 class EMResult:
     posterior: np.ndarray  # [N, K] q_i(y)
     confusions: np.ndarray  # [M, K, K] What_j[y, z] (with forgetting: the latest step's)
     iterations: int
     objective: float
     converged: bool
-    periods: np.ndarray | None = None  # with forgetting < 1: the steps that have answers [P]
+    periods: np.ndarray | None = None  # with a forgetting factor < 1: the steps that have answers [P]
     period_confusions: np.ndarray | None = None  # [P, M, K, K] What_j^s of each of those steps
+
+
+_STATIC = Forgetting(1.0, None)  # no forgetting: one What per worker for every step
 
 
 def dirichlet_prior(n_classes: int, mean_accuracy: float | np.ndarray, row_total: float,
@@ -93,42 +130,38 @@ def dawid_skene(
     prior_N_K: np.ndarray,
     alpha_K_K: np.ndarray,
     n_workers: int,
+    *,
     init_confusions: np.ndarray | None = None,
-    init_accuracy: float = 0.7,
-    max_iter: int = 10,
-    tol: float = 1e-3,
-    step: np.ndarray | None = None,
-    forgetting: float = 1.0,
-    init_periods: np.ndarray | None = None,
-    init_period_confusions: np.ndarray | None = None,
+    options: EMOptions = EMOptions(),
+    forgetting: Forgetting | None = None,
 ) -> EMResult:
     """Aggregate answers (parallel arrays `image`, `worker`, `label`) into posteriors and confusions.
 
-    Starts from `init_confusions` (the previous step's estimate) or a matrix with `init_accuracy`
-    on the diagonal, then alternates M and E steps until the mean absolute change of q over the
-    answered images is below `tol`, or `max_iter` M steps were taken. Images without answers keep
-    their prior as posterior, so the E step only visits answered ones. With `forgetting` < 1 and each
-    answer's `step`, every step has its own confusions (the module docstring), each started from
-    `init_confusions`, or, given the previous solve's steps `init_periods` [P0] and their confusions
-    `init_period_confusions` [P0, M, K, K], from those of its own step or the latest before it.
+    Starts from `init_confusions` (the previous step's estimate) or a matrix with
+    `options.init_accuracy` on the diagonal, then alternates M and E steps until the mean absolute
+    change of q over the answered images is below `options.tol`, or `options.max_iter` M steps were
+    taken. Images without answers keep their prior as posterior, so the E step only visits answered
+    ones. With a `forgetting` factor < 1, every step has its own confusions (the module docstring),
+    each started from `init_confusions`, or, given the previous solve's steps and their confusions
+    (`Forgetting.init_periods`, `Forgetting.init_period_confusions`), from those of its own step or the
+    latest before it.
     """
     prior_N_K = np.asarray(prior_N_K, dtype=np.float64)
     n, k = prior_N_K.shape
     _check_inputs(image, worker, label, prior_N_K, alpha_K_K, n_workers, init_confusions)
-    if (init_periods is None) != (init_period_confusions is None):
-        raise ValueError("init_periods and init_period_confusions come together (the last solve's steps "
-                         "and their confusions)")
+    if forgetting is None:
+        forgetting = _STATIC
+    init_periods, init_period_confusions = forgetting.init_periods, forgetting.init_period_confusions
     if init_periods is not None and np.shape(init_period_confusions) != (len(init_periods), n_workers, k, k):
         raise ValueError(f"init_period_confusions must be [{len(init_periods)}, {n_workers}, {k}, {k}] "
                          f"(one per init period), got {np.shape(init_period_confusions)}")
-    if not 0.0 < forgetting <= 1.0:
-        raise ValueError(f"forgetting must lie in (0, 1], got {forgetting}")
     periods, kernel, m = None, None, n_workers
-    if forgetting < 1.0 and len(image):  # no answers yet: no step to give confusions
+    if forgetting.factor < 1.0 and len(image):  # no answers yet: no step to give confusions
+        step = forgetting.step
         if step is None or len(step) != len(image):
             raise ValueError("forgetting < 1 needs the step of every answer")
         periods, period = np.unique(np.asarray(step, dtype=np.int64), return_inverse=True)
-        kernel = forgetting ** np.abs(periods[:, None] - periods[None, :]).astype(np.float64)  # [P, P]
+        kernel = forgetting.factor ** np.abs(periods[:, None] - periods[None, :]).astype(np.float64)  # [P, P]
         worker = period * m + np.asarray(worker, dtype=np.int64)  # worker j in period p: one of P * M
         n_workers = len(periods) * m
         if init_period_confusions is not None:
@@ -142,17 +175,17 @@ def dawid_skene(
     log_prior = _LogPrior(np.log(np.clip(prior_N_K[answered], _TINY, None)))
     alpha = np.asarray(alpha_K_K, dtype=np.float64)
     if init_confusions is None:
-        confusions = np.broadcast_to(prior_mean(k, init_accuracy), (n_workers, k, k)).copy()
+        confusions = np.broadcast_to(prior_mean(k, options.init_accuracy), (n_workers, k, k)).copy()
     else:
         confusions = np.array(init_confusions, dtype=np.float64)
     q, log_evidence = _e_step(answers, log_prior, confusions)
     iterations, converged = 0, len(answered) == 0
-    while not converged and iterations < max_iter:
+    while not converged and iterations < options.max_iter:
         confusions = _m_step(answers_t, q, alpha, kernel)
         q_new, log_evidence = _e_step(answers, log_prior, confusions)
         q -= q_new
         delta = np.abs(q, out=q).sum() / len(q)
-        q, iterations, converged = q_new, iterations + 1, bool(delta < tol)
+        q, iterations, converged = q_new, iterations + 1, bool(delta < options.tol)
     posterior = prior_N_K / (prior_N_K @ np.ones(k))[:, None]
     posterior[answered] = q
     # log p(Z | What, pi) + sum alpha log What; an image without answers contributes log sum pi_i = 0.
@@ -160,9 +193,11 @@ def dawid_skene(
     prior_totals = np.log(prior_N_K @ np.ones(k))
     objective += float(prior_totals.sum() - prior_totals[answered].sum())
     if periods is None:
-        return EMResult(posterior, confusions, iterations, objective, converged)
+        return EMResult(posterior=posterior, confusions=confusions, iterations=iterations, objective=objective,
+                        converged=converged)
     per_period = confusions.reshape(len(periods), m, k, k)
-    return EMResult(posterior, per_period[-1].copy(), iterations, objective, converged, periods, per_period)
+    return EMResult(posterior=posterior, confusions=per_period[-1].copy(), iterations=iterations,
+                    objective=objective, converged=converged, periods=periods, period_confusions=per_period)
 
 
 def _period_start(init: np.ndarray, init_periods: np.ndarray, periods: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from labald import streams
-from labald.aggregation import dawid_skene, prior_mean
+from labald.aggregation import EMOptions, dawid_skene, prior_mean
 from labald.cli.io import Campaign
 from labald.data import DatasetSettings, Pool
 from labald.data.features import prepare_features
@@ -113,8 +113,9 @@ def crowd_confusion(campaign: Campaign, alpha_K_K: np.ndarray, accuracy: float) 
     several = np.bincount(campaign.image, minlength=n)[campaign.image] >= 2
     image = np.concatenate([campaign.image[several], n + np.arange(n_gold)])
     label = np.concatenate([campaign.label[several], campaign.gold_answer])
-    return dawid_skene(image, np.zeros_like(image), label, prior_N_K, alpha_K_K, 1, init_accuracy=accuracy,
-                       max_iter=CROWD_MAX_ITER, tol=AggregationSettings().tol).confusions[0]
+    return dawid_skene(image, np.zeros_like(image), label, prior_N_K, alpha_K_K, 1,
+                       options=EMOptions(max_iter=CROWD_MAX_ITER, tol=AggregationSettings().tol,
+                                         init_accuracy=accuracy)).confusions[0]
 
 
 def build(campaign: Campaign, options: Options, n_workers: int, groups_M: np.ndarray | None = None) -> Experiment:

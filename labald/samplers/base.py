@@ -41,10 +41,11 @@ class MCPredictions(Protocol):
 _NONE = np.zeros(0, dtype=np.int64)  # no answers yet
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Beliefs:
     """What the loop knows: EM posterior and confusions, the model's MC predictions, the
-    log-likelihood of each image's answers (to fold into each MC sample), and the answers."""
+    log-likelihood of each image's answers (to fold into each MC sample), and the answers.
+    Built with keywords only: its many arrays are easy to swap by position."""
 
     posterior_N_K: np.ndarray
     confusions_M_K_K: np.ndarray

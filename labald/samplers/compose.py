@@ -180,4 +180,4 @@ def compose(method: str, skill: SkillModel | None = None, assignment: str = "gre
     if rule == "greedy" and score in BOUNDED_SCORES and options.local == "paper" and options.prune and not per_cost:
         pruning = BOUNDED_SCORES[score]
     function = score_function or (None if score is None else PAIR_SCORES[score])
-    return ComposedSampler(method, function, chosen, skill or EMSkill(), options, pruning)
+    return ComposedSampler(method, function, chosen, skill=skill or EMSkill(), options=options, pruning=pruning)
