@@ -7,7 +7,7 @@ Usage:
 
 The text comes from the config files themselves: a group option's leading comment block describes it,
 a key's trailing comment (`key: value  # ...`) describes the key. A test checks that the page equals
-what this script writes and that it names every key a config may set (labald.settings.config_keys).
+what this script writes and that it names every key a config may set (labald.config.config_keys).
 """
 
 from __future__ import annotations

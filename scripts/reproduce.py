@@ -25,7 +25,7 @@ Studies (paper Sec. 5 and appendices B.3, H):
              that forgets (--forgetting), experts paid --cost-expert crowd answers.
 Jobs run in parallel through Hydra's joblib launcher when it is installed and --jobs > 1
 (`pip install -e '.[launchers]'`), else one after the other. Runs land where run.py puts them,
-`runs/<dataset>/<method>[+setting=value...]/seed=<s>` (labald.settings.protocol_diff), so studies never
+`runs/<dataset>/<method>[+setting=value...]/seed=<s>` (labald.identity.protocol_diff), so studies never
 overwrite each other. A rerun resumes unfinished runs and skips studies whose runs are all finished (--force
 reruns them, resuming from their checkpoints). Logs go to <results>/reproduce/<study>.log; the wall
 time of every study goes to <results>/reproduce/summary.json. Then scripts/bench_scoring.py writes
@@ -96,7 +96,7 @@ class Group:
     datasets: list[str]
     seeds: list[int]
     overrides: list[str]
-    setting: dict  # the study's non-paper settings, as part of a run config (labald.settings.protocol_diff)
+    setting: dict  # the study's non-paper settings, as part of a run config (labald.identity.protocol_diff)
     methods: list[str] = field(default_factory=lambda: list(METHODS))
 
     @property

@@ -1,4 +1,4 @@
-"""Soft Dawid-Skene EM with a per-image prior and a Dirichlet prior on worker confusions (SPEC 3).
+"""Soft Dawid-Skene EM with a per-image prior and a Dirichlet prior on worker confusions (paper, appendix F).
 
 Model (Dawid & Skene 1979; Liao et al. 2021; LA-BALD appendix F):
     E step:  q_i(y) ∝ pi_i(y) * prod_{(j, z) answered for i} What_j[y, z]
@@ -85,7 +85,8 @@ _STATIC = Forgetting(1.0, None)  # no forgetting: one What per worker for every 
 def dirichlet_prior(n_classes: int, mean_accuracy: float | np.ndarray, row_total: float,
                     strength: float) -> np.ndarray:
     """alpha [K, K]: the same for every worker; row mean has `mean_accuracy` on the diagonal and the
-    rest spread evenly, with `strength * row_total` pseudo-counts per row (SPEC 3)."""
+    rest spread evenly (the paper's mean: the workers' average per-class accuracy, appendix F), with
+    `strength * row_total` pseudo-counts per row."""
     return strength * row_total * prior_mean(n_classes, mean_accuracy)
 
 

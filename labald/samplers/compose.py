@@ -1,4 +1,4 @@
-"""The package's samplers as compositions (SPEC 5): a pair score x a worker-skill model x an
+"""The package's samplers as compositions: a pair score x a worker-skill model x an
 assignment rule, each a small named object.
 
 - The pair score (`labald.samplers.pair_scores`) rates every valid pair from the beliefs: J-BALD's
