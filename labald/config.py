@@ -15,7 +15,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from labald.data import kind_of
+from labald.data.kinds import own_workers
 from labald.device import resolve_device
 from labald.errors import LabaldError
 from labald.identity import FILE_KEYS, output_dir
@@ -78,7 +78,7 @@ def settings_from_config(cfg: Mapping[str, Any]) -> RunSettings:
     dataset = dict(cfg.get("dataset") or {})
     workers = dict(cfg.get("workers") or {})
     if workers.get("source") == "labelme":  # LabelMe's real crowd: what workers=amt gives on dataset=labelme
-        if (dataset.get("kind") or kind_of(str(dataset.get("name", "")))) != "labelme":
+        if not own_workers(dataset):
             raise LabaldError("workers=labelme is LabelMe's own crowd, for dataset=labelme; other datasets take "
                               "workers=amt (the real AMT crowd) or workers=synthetic")
         workers["source"] = "amt"

@@ -12,7 +12,7 @@ import torch
 from labald import streams
 from labald.aggregation import dirichlet_prior
 from labald.costs import worker_costs
-from labald.data import Pool, load_pool
+from labald.data import Pool, dataset_kind, load_pool
 from labald.data.amt import AmtData, amt_file, load_amt
 from labald.device import pin_numerics, resolve_device
 from labald.errors import LabaldError
@@ -25,12 +25,12 @@ from labald.samplers.observers import BatchObserver
 from labald.samplers.oracle import TruthGain
 from labald.samplers.skill import EMSkill, GroupSkill, OneCoinSkill, OracleSkill, SkillModel
 from labald.settings import RunSettings
-from labald.workers import AnswerSource, WorkerPool, build_workers
+from labald.workers import AnswerSource, build_workers
 
 log = logging.getLogger("labald")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Experiment:
     settings: RunSettings
     pool: Pool
@@ -83,7 +83,7 @@ def build_experiment(settings: RunSettings) -> Experiment:
              pool.n_classes, len(pool.prototype_labels))
     log.info("workers: %d (%d experts), %s", workers.n_workers, int(workers.is_expert.sum()), workers.source)
     knows_truth = ORACLE in (settings.method, settings.acquisition.worker_skill)
-    if knows_truth and getattr(workers, "dynamics", None) is not None:
+    if knows_truth and workers.dynamics is not None:
         log.warning("workers.dynamics=%s: the oracle knows the workers' base skills, not the changed ones, "
                     "so it is no longer a bound", settings.workers.dynamics)
     agg = settings.aggregation
@@ -106,14 +106,14 @@ def build_experiment(settings: RunSettings) -> Experiment:
                                   device)
         log.info("device: %s (learner, MC inference, scoring)", device)
     return Experiment(
-        settings, pool, workers, Evaluator(pool.labels, settings.confidence),
-        build_sampler(settings, workers, truth_N=pool.labels),
-        build_observers(settings), learner, alpha, accuracy,
-        torch.from_numpy(pool.features).to(device), train_idx, val_idx,
+        settings=settings, pool=pool, workers=workers, evaluator=Evaluator(pool.labels, settings.confidence),
+        sampler=build_sampler(settings, workers, truth_N=pool.labels), observers=build_observers(settings),
+        learner=learner, alpha_K_K=alpha, prior_accuracy=accuracy, x_pool=torch.from_numpy(pool.features).to(device),
+        train_prototypes=train_idx, val_prototypes=val_idx,
     )
 
 
-def build_sampler(settings: RunSettings, workers: WorkerPool | None = None,
+def build_sampler(settings: RunSettings, workers: AnswerSource | None = None,
                   skill_groups_M: np.ndarray | None = None, truth_N: np.ndarray | None = None) -> Sampler:
     """The sampler `method` names, composed from its pair score, the skill model of
     `acquisition.worker_skill` and its assignment rule (`acquisition.assignment` for the methods that
@@ -127,7 +127,7 @@ def build_sampler(settings: RunSettings, workers: WorkerPool | None = None,
     skill: SkillModel = EMSkill()
     worker_skill, skill_groups = skill_of(settings.method, acq.worker_skill, acq.skill_groups)
     if worker_skill == "oracle":
-        if workers is None:
+        if workers is None or workers.confusions is None:
             raise LabaldError("acquisition.worker_skill=oracle needs the simulated crew's true skills; "
                               "a campaign has none")
         skill = OracleSkill(np.diagonal(workers.confusions, axis1=1, axis2=2).mean(axis=1))
@@ -137,7 +137,7 @@ def build_sampler(settings: RunSettings, workers: WorkerPool | None = None,
         skill = OneCoinSkill(skill_groups_M) if worker_skill == "one_coin" else GroupSkill(skill_groups_M)
     score_function = None
     if settings.method == ORACLE:
-        if workers is None or truth_N is None:
+        if workers is None or workers.confusions is None or truth_N is None:
             raise LabaldError("method=oracle scores with the simulation's true labels and worker skills; "
                               "a campaign has none")
         score_function = TruthGain(np.asarray(truth_N, dtype=np.int64), workers.confusions)
@@ -155,7 +155,8 @@ def build_observers(settings: RunSettings) -> tuple[BatchObserver, ...]:
 
 def _load_amt_if_wanted(settings: RunSettings) -> AmtData | None:
     """The AMT counts (real crowd and sandbox geometry): the original from the data directory when
-    there, else the embedded copy; none for a replayed log or LabelMe, whose own workers answer."""
-    if settings.dataset.kind in ("replay", "labelme"):
+    there, else the embedded copy; none for a kind that reads none (`labald.data.kinds`: a replayed
+    log or LabelMe, whose own workers answer)."""
+    if not dataset_kind(settings.dataset.kind, settings.dataset.replay).reads_amt:
         return None
     return load_amt(amt_file(settings.data_dir))

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from labald import compat
-from labald.data import FROM_FILE_KINDS, kind_of
+from labald.data import kind_of
 from labald.data.images import folder_tag
+from labald.data.kinds import from_file, generated, own_crowd, replays_log, synthetic_only
 from labald.methods import CUSTOM, custom_method_key, uses_influence
 from labald.paths import file_tag
 from labald.settings import GROUPS, RunSettings, defaults
@@ -100,18 +101,16 @@ def unused_keys(dataset: Mapping[str, Any]) -> set[str]:
     """Protocol differences the run's dataset ignores, left out of its name: the simulated crowd's
     settings in a replay (and its AMT-or-synthetic source on digits, which has no AMT data); the
     sandbox generator's without it; standardization without a features file."""
-    kind = dataset.get("kind") or kind_of(str(dataset.get("name", "")))
-    from_file = kind in FROM_FILE_KINDS or bool(dataset.get("features_path"))
     unused = set()
-    if kind == "replay" or (kind == "labelme" and dataset.get("replay")):
+    if replays_log(dataset):
         unused |= _CROWD_KEYS | {"workers.cost_expert"}  # a replayed log knows no experts
-    elif kind == "labelme":
-        unused |= {"workers.n_crowd"}  # the crowd is LabelMe's own real workers
-    if kind == "digits":
+    elif own_crowd(dataset):
+        unused |= {"workers.n_crowd"}  # the crowd is the data's own real workers
+    if synthetic_only(dataset):
         unused |= {"workers", "workers.source"}
-    if kind != "sandbox" or from_file:
+    if not generated(dataset):
         unused |= {"dataset.feature_dim", "dataset.separation"}
-    if not from_file:
+    if not from_file(dataset):
         unused.add("dataset.standardize")
     return unused
 

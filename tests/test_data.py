@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from labald.data import DatasetSettings, load_pool
+from labald.data import DatasetSettings, kinds, load_pool
 from labald.data.amt import EMBEDDED_AMT, amt_file, find_amt_file, load_amt
 from labald.data.subtasks import SUBTASKS
 from labald.errors import LabaldError
@@ -59,6 +59,28 @@ def test_digits_is_the_real_sklearn_set():
     assert pool.n_images + len(pool.prototype_labels) == 1797
     assert pool.n_classes == 10 and len(pool.prototype_labels) == 100
     assert "digits" in pool.source
+    assert pool.kind.name == "digits" and pool.kind.crowd == kinds.SYNTHETIC  # who answers it: the pool says
+
+
+def test_one_kind_table_answers_every_decision_by_kind():
+    """What a kind is made of, read the way run names read a config's `dataset.*` mapping."""
+    assert kinds.KINDS == ("sandbox", "digits", "custom", "replay", "folder", "real", "labelme")
+    assert kinds.FROM_FILE_KINDS == ("custom", "replay", "folder", "real", "labelme")
+    assert kinds.replays_log({"name": "x", "kind": "replay"}) and kinds.replays_log({"name": "labelme", "replay": True})
+    assert not kinds.replays_log({"name": "labelme"}) and kinds.own_crowd({"name": "labelme"})
+    replayed = {"name": "labelme", "replay": True}
+    assert not kinds.own_crowd(replayed) and kinds.own_workers(replayed)  # LabelMe's workers, replayed
+    assert not kinds.own_workers({"name": "replay"})
+    assert not kinds.replays_log({"name": "digits", "replay": True})  # only LabelMe's log replays
+    assert kinds.synthetic_only({"name": "digits"}) and not kinds.synthetic_only({"name": "commodity"})
+    assert kinds.generated({"name": "commodity"}) and not kinds.generated({"name": "commodity", "features_path": "f"})
+    assert not kinds.generated({"name": "digits"}) and not kinds.generated({"name": "dog_real"})
+    assert kinds.from_file({"name": "dog_real"}) and kinds.from_file({"name": "commodity", "features_path": "f"})
+    assert not kinds.from_file({"name": "digits"}) and not kinds.from_file({"name": "commodity"})
+    unknown = kinds.kind_in({"name": "x", "kind": "gone"})  # an old config's kind: nothing of its own
+    assert not (unknown.generated or unknown.from_file) and unknown.crowd == kinds.SIMULATED
+    assert [k for k in kinds.KINDS if not kinds.dataset_kind(k).reads_amt] == ["replay", "labelme"]
+    assert not kinds.dataset_kind("labelme", replay=True).reads_amt
 
 
 def test_wnids_override_defines_a_new_subtask(amt):

@@ -87,6 +87,7 @@ def test_replay_workers_estimate_confusions_from_the_log_against_the_truth(log_f
     workers = build_workers(settings.workers, pool, None, settings.seed)
     assert pool.n_images == N_TASKS - 4 * N_CLASSES and pool.class_names == tuple(f"class{k}" for k in range(4))
     assert workers.n_workers == N_WORKERS and not workers.is_expert.any()
+    assert pool.kind.crowd == "log" and workers.kind == "replay" and workers.dynamics is None
     assert pool.worker_ids == tuple(str(100 + j) for j in range(N_WORKERS))  # numeric order
     np.testing.assert_allclose(workers.confusions.sum(axis=2), 1.0)
     accuracy = np.diagonal(workers.confusions, axis1=1, axis2=2).mean(axis=1)

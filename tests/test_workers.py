@@ -125,3 +125,25 @@ def test_pair_uniforms_are_uniform_and_uncorrelated_across_neighbouring_pairs():
     assert abs(np.corrcoef(u[:-50], u[50:])[0, 1]) < 0.01  # neighbouring images of one worker
     np.testing.assert_array_equal(u[:10], pair_uniforms(12345, i[:10], j[:10], np.zeros(10, dtype=np.int64)))
     assert not np.array_equal(u[:10], pair_uniforms(12346, i[:10], j[:10], np.zeros(10, dtype=np.int64)))
+
+
+def test_every_answer_source_declares_what_the_protocol_does(amt):
+    """The simulated crowd, a replayed log's workers and a campaign's crowd: every attribute of
+    AnswerSource, and `answer` taking the protocol's arguments in its order."""
+    import inspect
+    import typing
+
+    from labald.cli.campaign import CampaignCrowd
+    from labald.workers import AnswerSource, WorkerPool
+    from labald.workers.replay import ReplayWorkers
+
+    pool = load_pool(DatasetSettings(name="digits", kind="digits"), None, seed=0)
+    answers = np.where(np.arange(12).reshape(4, 3) % 2 == 0, np.arange(12).reshape(4, 3) % 3, -1)
+    sources = {"simulated": build_workers(WorkerSettings(), pool, amt, seed=0),
+               "replay": ReplayWorkers(answers, np.arange(4) % 3, 3, "test"), "campaign": CampaignCrowd(4)}
+    declared = set(typing.get_type_hints(AnswerSource)) | {"n_workers"}
+    protocol = list(inspect.signature(AnswerSource.answer).parameters)[1:]  # images, workers, history, step
+    for kind, source in sources.items():
+        assert source.kind == kind and all(hasattr(source, name) for name in declared), kind
+        assert list(inspect.signature(source.answer).parameters)[:len(protocol)] == protocol, kind
+    assert isinstance(sources["simulated"], WorkerPool) and sources["campaign"].confusions is None

@@ -21,8 +21,9 @@ import torch
 
 from labald import streams
 from labald.aggregation import EMOptions, dawid_skene, prior_mean
+from labald.annotations import Annotations
 from labald.cli.io import Campaign
-from labald.data import DatasetSettings, Pool
+from labald.data import DatasetSettings, Pool, dataset_kind
 from labald.data.features import prepare_features
 from labald.errors import LabaldError
 from labald.experiment import Experiment, build_observers, build_sampler
@@ -31,7 +32,7 @@ from labald.loop import LoopState, Round, advance, aggregate, initial_state, ret
 from labald.metrics import Evaluator
 from labald.settings import AcquisitionSettings, AggregationSettings, RunSettings
 from labald.stopping import StoppingSettings
-from labald.workers import WorkerSettings
+from labald.workers import SourceKind, WorkerSettings
 from labald.workers.crowd import SYNTHETIC_ROW_TOTAL
 
 log = logging.getLogger("labald")
@@ -140,6 +141,7 @@ def build(campaign: Campaign, options: Options, n_workers: int, groups_M: np.nda
         labels=None,  # nobody knows them
         prototype_features=protos if protos is not None else np.zeros((0, features.shape[1]), np.float32),
         prototype_labels=campaign.prototype_labels, similarity=np.zeros((k, k)), source="campaign files",
+        kind=dataset_kind("custom"),  # features files, as its settings' dataset says
     )
     settings = RunSettings(
         seed=options.seed, method=options.method, sampler=options.sampler,
@@ -152,12 +154,11 @@ def build(campaign: Campaign, options: Options, n_workers: int, groups_M: np.nda
     )
     alpha, accuracy = prior_alpha(campaign, options)
     learner = CrossFitLearner(settings.learner, features.shape[1], k, options.seed) if use_learner else None
-    crowd = CampaignCrowd(n_workers)
     return Experiment(
-        settings, pool, crowd, Evaluator(None, settings.confidence), build_sampler(settings, skill_groups_M=groups_M),
-        build_observers(settings), learner,
-        alpha, accuracy,
-        torch.from_numpy(features), train_idx, val_idx,
+        settings=settings, pool=pool, workers=CampaignCrowd(n_workers), evaluator=Evaluator(None, settings.confidence),
+        sampler=build_sampler(settings, skill_groups_M=groups_M), observers=build_observers(settings), learner=learner,
+        alpha_K_K=alpha, prior_accuracy=accuracy, x_pool=torch.from_numpy(features), train_prototypes=train_idx,
+        val_prototypes=val_idx,
     )
 
 
@@ -178,8 +179,13 @@ def _split_gold(campaign: Campaign, seed: int):
 
 class CampaignCrowd:
     """The real workers of a campaign: they answer outside labald (`labald propose` writes their tasks,
-    the answers come back in the log), so a campaign's steps are given rounds, never asked."""
+    the answers come back in the log), so a campaign's steps are given rounds, never asked. Nobody knows
+    their confusions, and what their skills do is in their answers, not simulated."""
 
+    kind: SourceKind = "campaign"
+    source = "the campaign's real workers, answering outside labald"
+    confusions = None
+    dynamics = None
     available_N_M = None
     row_total = SYNTHETIC_ROW_TOTAL
 
@@ -187,7 +193,8 @@ class CampaignCrowd:
         self.n_workers = n_workers
         self.is_expert = np.zeros(n_workers, dtype=bool)
 
-    def answer(self, images: np.ndarray, workers: np.ndarray, history=None, step: int = 1) -> np.ndarray:
+    def answer(self, images: np.ndarray, workers: np.ndarray, history: Annotations | None = None,
+               step: int = 1) -> np.ndarray:
         raise LabaldError("a campaign's workers answer outside labald: write their tasks with `labald propose` "
                           "and add their answers to the log")
 

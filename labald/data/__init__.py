@@ -13,26 +13,16 @@ from labald import checks, streams
 from labald.data import similarity as sim
 from labald.data.amt import AmtData
 from labald.data.features import load_labelled_features, prepare_features
+from labald.data.kinds import FROM_FILE_KINDS, KINDS, REAL_DATASETS, DatasetKind, dataset_kind, kind_of
 from labald.data.pool import Pool, make_pool, require_classes
-from labald.data.real import DATASETS as REAL_IMAGE_DATASETS
 from labald.data.sandbox import sandbox_features
 from labald.data.subtasks import SUBTASKS
 from labald.errors import LabaldError
 
-__all__ = ["DatasetSettings", "Pool", "load_pool", "SUBTASKS", "KINDS", "kind_of"]
+__all__ = ["DatasetSettings", "Pool", "load_pool", "SUBTASKS", "KINDS", "FROM_FILE_KINDS", "REAL_DATASETS",
+           "DatasetKind", "dataset_kind", "kind_of"]
 
 SANDBOX_PER_CLASS = 1300  # ImageNet's train images per class
-KINDS = ("sandbox", "digits", "custom", "replay", "folder", "real", "labelme")
-REAL_DATASETS = tuple(REAL_IMAGE_DATASETS)  # dog_real, vertebrate_real
-FROM_FILE_KINDS = ("custom", "replay", "folder", "real", "labelme")  # features read, not generated
-
-
-def kind_of(name: str) -> str:
-    """The kind a dataset option has by its name (`dataset=digits` is of kind digits, `dog_real` of
-    kind real, the paper's subtasks and any other name sandbox): the one place that decides it."""
-    if name in REAL_DATASETS:
-        return "real"
-    return name if name in KINDS else "sandbox"
 
 
 @dataclass(frozen=True)
@@ -70,7 +60,7 @@ class DatasetSettings:
             raise LabaldError(f"dataset.kind=real is for the committed real-image subtasks "
                               f"({', '.join(REAL_DATASETS)}); dataset.name={self.name} is none of them")
         checks.boolean("dataset.replay", self.replay)
-        if self.replay and self.kind != "labelme":
+        if self.replay and not dataset_kind(self.kind).replayable:
             raise LabaldError("dataset.replay=true replays LabelMe's real log (dataset=labelme); to replay a log of "
                               "your own use dataset=replay")
         checks.integer("dataset.n_per_class", self.n_per_class, 1, optional=True)
@@ -89,7 +79,14 @@ def load_pool(settings: DatasetSettings, amt: AmtData | None, seed: int, device:
     """Build the run's pool, seeded; real features when a features file is given, else the source
     that `kind` names (the sandbox generator, the bundled digits, a folder's images, whose features
     are extracted on `device` once and then read as a features file, the committed real-image
-    subtasks, or LabelMe read from `dataset.root` or `<data_dir>/labelme`)."""
+    subtasks, or LabelMe read from `dataset.root` or `<data_dir>/labelme`). The pool carries its kind
+    (`labald.data.kinds`), which says who answers it."""
+    pool = _load_pool(settings, amt, seed, device, data_dir)
+    return replace(pool, kind=dataset_kind(settings.kind, settings.replay))
+
+
+def _load_pool(settings: DatasetSettings, amt: AmtData | None, seed: int, device: str,
+               data_dir: str | None) -> Pool:
     rng = np.random.default_rng([seed, streams.POOL])
     if settings.kind == "labelme":
         from labald.data.labelme import labelme_pool

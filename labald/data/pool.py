@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from labald.data.kinds import DATASET_KINDS, DatasetKind
 from labald.errors import LabaldError
 
 
@@ -39,6 +40,7 @@ class Pool:
     # [M, K, K] answer counts (rows true class, columns answer) of the real workers that come with the
     # data (LabelMe's AMT crowd), from which labald.workers builds the simulated crowd; None: none do
     crowd_counts: np.ndarray | None = None
+    kind: DatasetKind = DATASET_KINDS["sandbox"]  # what the data is made of and who answers it (labald.data.kinds)
 
     @property
     def n_images(self) -> int:

@@ -23,6 +23,7 @@ import pandas as pd
 from labald import streams
 from labald.data import similarity as sim
 from labald.data.features import prepare_features, read_features
+from labald.data.kinds import DATASET_KINDS, DatasetKind
 from labald.data.pool import Pool, require_classes, subset_pool
 from labald.errors import LabaldError
 
@@ -108,6 +109,7 @@ class ReplayPool(Pool):
     task_ids: tuple[str, ...]
     worker_ids: tuple[str, ...]
     answers_N_M: np.ndarray
+    kind: DatasetKind = DATASET_KINDS["replay"]  # its log answers; load_pool sets LabelMe's replayed kind
 
 
 def load_replay_pool(name: str, features_path: str | None, labels_path: str | None, answers_path: str | None,

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
 from labald import checks, streams
 from labald.annotations import Annotations
+from labald.data import kinds
 from labald.data.amt import AmtData
 from labald.data.pool import Pool
 from labald.data.subtasks import CROWD_ACCURACY
@@ -24,7 +25,7 @@ from labald.errors import LabaldError
 from labald.workers.crowd import amt_crowd, expert_from, from_log_counts, prior_row_total, synthetic_crowd
 from labald.workers.dynamics import DynamicsSettings, WorkerDynamics, occurrence_of
 
-__all__ = ["WorkerSettings", "WorkerPool", "build_workers", "pair_uniforms"]
+__all__ = ["WorkerSettings", "AnswerSource", "WorkerPool", "build_workers", "pair_uniforms"]
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +91,19 @@ class WorkerSettings(DynamicsSettings):
         checks.number("workers.cost_expert", self.cost_expert, 0.0, strict=True)
 
 
+SourceKind = Literal["simulated", "replay", "campaign"]
+
+
 class AnswerSource(Protocol):
     """Who answers the loop's chosen pairs: the simulated crowd (`WorkerPool`), a replayed log
-    (`labald.workers.replay.ReplayWorkers`) or a real campaign's crowd (`labald.cli.campaign`)."""
+    (`labald.workers.replay.ReplayWorkers`) or a real campaign's crowd (`labald.cli.campaign`).
+    Everything the loop, the experiment and the runner read of a source is declared here."""
 
+    kind: SourceKind  # simulated: answers drawn from true confusions; replay: a log's; campaign: given, never asked
+    source: str  # one line for the log and summary.json: who the workers are
     is_expert: np.ndarray  # [M] bool: hired experts (known to a campaign; a batch metric)
+    confusions: np.ndarray | None  # [M, K, K] the workers' confusions (a log's estimated); None: unknown (a campaign)
+    dynamics: WorkerDynamics | None  # how the workers' skills change during the run; None: they do not
     available_N_M: np.ndarray | None  # pairs that may be asked; None: all
     row_total: float  # EM prior pseudo-counts per confusion row (SPEC 3)
 
@@ -112,6 +121,8 @@ class WorkerPool:
     """The simulated crowd: M workers with true confusions [M, K, K] who answer the pool's images
     (whose true labels only they and the evaluator hold) from one world of answers, keyed by `seed`."""
 
+    kind: SourceKind = "simulated"
+
     def __init__(self, confusions: np.ndarray, is_expert: np.ndarray, source: str, row_total: float, seed: int,
                  true_labels: np.ndarray, dynamics: DynamicsSettings | None = None):
         self.confusions = confusions  # base matrices: the static crew's, where a dynamic starts from
@@ -128,8 +139,8 @@ class WorkerPool:
     def n_workers(self) -> int:
         return len(self.confusions)
 
-    def answer(self, images: np.ndarray, workers: np.ndarray, repeats: np.ndarray | None = None,
-               history: Annotations | None = None, step: int = 1) -> np.ndarray:
+    def answer(self, images: np.ndarray, workers: np.ndarray, history: Annotations | None = None, step: int = 1,
+               *, repeats: np.ndarray | None = None) -> np.ndarray:
         """z ~ Categorical(W_j[y_true, :]) for each (image, worker) pair, by inverting the row's CDF at
         the pair's own uniform (`pair_uniforms`). `repeats` counts how often each pair was asked
         before; by default a pair's earlier occurrences in this call (0 for pairs asked once).
@@ -155,21 +166,25 @@ def is_wnid(name: str) -> bool:
 
 
 def build_workers(settings: WorkerSettings, pool: Pool, amt: AmtData | None, seed: int,
-                  answer_seed: int | None = None) -> WorkerPool:
+                  answer_seed: int | None = None) -> AnswerSource:
     """The run's crowd (SPEC 2); ids shuffled per seed, their world of answers keyed by `answer_seed`
     (default: `seed`). `workers=amt` (the default) asks for the real crowd of the pool's classes:
     the workers that come with the data (LabelMe's), else, when every class is named by an ImageNet
     wnid, Liao et al.'s AMT workers of the group that covers them (a wnid they never saw, or classes
     of two groups, is an error); classes with other names (a folder of cats and owls) get the
-    synthetic crowd, with one info line. `workers=synthetic` always gets the synthetic crowd."""
-    if hasattr(pool, "answers_N_M"):  # dataset=replay: the log's own workers answer
+    synthetic crowd, with one info line. `workers=synthetic` always gets the synthetic crowd, and so
+    does a pool whose kind has no AMT workers (digits). A pool whose kind replays a log gets the
+    log's workers (`labald.workers.replay`): who answers is the pool's kind (`labald.data.kinds`)."""
+    crowd_kind = pool.kind.crowd
+    if crowd_kind == kinds.LOG:
         from labald.workers.replay import replay_workers
 
         return replay_workers(pool)
     rng = np.random.default_rng([seed, streams.CROWD])
     counts, n_crowd = None, settings.n_crowd
     real = settings.source == "amt"  # workers=labelme arrives as amt (labald.settings.settings_from_config)
-    if real and pool.crowd_counts is not None:
+    amt_answers = crowd_kind == kinds.SIMULATED  # Liao et al.'s workers may have seen its classes
+    if real and crowd_kind == kinds.OWN:
         # the data's own real workers, plus experts as in the paper, each the expert version of a real
         # worker drawn at random; `counts` stays None, so the EM prior's pseudo-counts per row are the
         # synthetic crowd's 20, near the AMT subtasks' 20-25 (the whole LabelMe log would give ~320, a
@@ -180,17 +195,17 @@ def build_workers(settings: WorkerSettings, pool: Pool, amt: AmtData | None, see
         crowd = np.concatenate([real_workers, real_workers[picked]])
         source = (f"the {n_crowd} real workers of the data, confusions estimated from their answers "
                   "(labald.workers.crowd.from_log_counts)")
-    elif real and amt is not None and pool.name != "digits" and all(map(is_wnid, pool.class_names)):
+    elif real and amt is not None and amt_answers and all(map(is_wnid, pool.class_names)):
         counts = amt.group_counts(amt.group_of(list(pool.class_names)), list(pool.class_names))
         crowd = amt_crowd(counts, n_crowd + settings.n_expert, rng)
         source = f"AMT workers of Liao et al. ({amt.origin}), {len(counts)} real annotators in the group"
     else:
         accuracy = settings.mean_accuracy or CROWD_ACCURACY.get(pool.name, DEFAULT_SYNTHETIC_ACCURACY)
         crowd = synthetic_crowd(pool.similarity, n_crowd + settings.n_expert, accuracy, rng)
-        reason = ("workers=synthetic" if not real else "digits has no AMT data" if pool.name == "digits" else
+        reason = ("workers=synthetic" if not real else f"{pool.kind.name} has no AMT data" if not amt_answers else
                   "no AMT counts given" if amt is None else "classes that are not ImageNet wnids")
         source = f"synthetic crowd, mean accuracy {accuracy:.2f} ({reason})"
-        if real and amt is not None and pool.name != "digits":
+        if real and amt is not None and amt_answers:
             log.info("workers: the classes of %s are not ImageNet wnids, so no real crowd answered them; a "
                      "synthetic crowd answers (mean accuracy %.2f; workers=synthetic says so in the run name)",
                      pool.name, accuracy)

@@ -1,20 +1,25 @@
 """Replayed workers: the annotators of a real answer log, answering exactly what they logged.
 
-Same interface as `WorkerPool`. Their confusions are estimated from the log against the true
-labels (labald.workers.crowd.from_log_counts), for the run's EM prior. Answers are never drawn: a
-pair's answer is the logged one.
+An answer source (`labald.workers.AnswerSource`) of kind replay. Their confusions are estimated
+from the log against the true labels (labald.workers.crowd.from_log_counts), for the run's EM
+prior. Answers are never drawn: a pair's answer is the logged one.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from labald.annotations import Annotations
 from labald.data.replay import ReplayPool
+from labald.workers import SourceKind
 from labald.workers.crowd import from_log_counts
 
 
 class ReplayWorkers:
     """The M workers of a log; `available_N_M` marks the pairs whose answer the log holds."""
+
+    kind: SourceKind = "replay"
+    dynamics = None  # a log's answers were given as they were: no skill changes to simulate
 
     def __init__(self, answers_N_M: np.ndarray, true_labels_N: np.ndarray, n_classes: int, source: str):
         n, m = answers_N_M.shape
@@ -37,11 +42,10 @@ class ReplayWorkers:
     def n_workers(self) -> int:
         return self._answers_N_M.shape[1]
 
-    def answer(self, images: np.ndarray, workers: np.ndarray, repeats: np.ndarray | None = None,
-               history=None, step: int = 1) -> np.ndarray:
+    def answer(self, images: np.ndarray, workers: np.ndarray, history: Annotations | None = None,
+               step: int = 1) -> np.ndarray:
         """The logged answers of the pairs (a log holds one answer a pair and was given when it was
-        given, so `repeats`, `history` and `step` are unused); asking a pair the log lacks is a bug
-        in the caller."""
+        given, so `history` and `step` are unused); asking a pair the log lacks is a bug in the caller."""
         answers = self._answers_N_M[np.asarray(images, dtype=np.int64), np.asarray(workers, dtype=np.int64)]
         if (answers < 0).any():
             bad = int(np.argmax(answers < 0))
