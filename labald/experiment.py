@@ -39,10 +39,10 @@ class Experiment:
     sampler: Sampler
     observers: tuple[BatchObserver, ...]  # batch diagnostics recorded each step (labald.samplers.observers)
     learner: CrossFitLearner | None
-    alpha_K_K: np.ndarray  # Dirichlet prior of every worker's confusion (SPEC 3)
+    alpha_K_K: np.ndarray  # Dirichlet prior of every worker's confusion (paper, appendix F)
     prior_accuracy: float | np.ndarray  # the prior's diagonal: one number, or [K] (prior_diagonal=per_class)
     x_pool: torch.Tensor  # [N, D] float32, on the run's device
-    train_prototypes: np.ndarray  # indices into the prototypes: the half that trains (SPEC 4)
+    train_prototypes: np.ndarray  # indices into the prototypes: the half that trains, the other validates
     val_prototypes: np.ndarray  # the other half
 
     @property
@@ -66,7 +66,7 @@ class Experiment:
 
     @property
     def capacity_per_step(self) -> int:
-        """Per-worker tasks per step: the configured value, else ceil(2B / M) (SPEC 5); a replayed log
+        """Per-worker tasks per step: the configured value, else ceil(2B / M) (the paper names no cap); a replayed log
         says itself who can answer what, so there the default is no per-step cap."""
         configured = self.settings.workers.per_worker_per_step
         if configured == "none" or (configured is None and self.workers.available_N_M is not None):

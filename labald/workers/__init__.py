@@ -62,7 +62,7 @@ def occurrence(images: np.ndarray, workers: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class WorkerSettings(DynamicsSettings):
-    """`workers.*` config keys (SPEC 9), with how the workers' skills change (`DynamicsSettings`)."""
+    """`workers.*` config keys, with how the workers' skills change (`DynamicsSettings`)."""
 
     source: str = "amt"  # amt | synthetic
     n_crowd: int = 50
@@ -105,7 +105,7 @@ class AnswerSource(Protocol):
     confusions: np.ndarray | None  # [M, K, K] the workers' confusions (a log's estimated); None: unknown (a campaign)
     dynamics: WorkerDynamics | None  # how the workers' skills change during the run; None: they do not
     available_N_M: np.ndarray | None  # pairs that may be asked; None: all
-    row_total: float  # EM prior pseudo-counts per confusion row (SPEC 3)
+    row_total: float  # EM prior pseudo-counts per confusion row (paper, appendix F)
 
     @property
     def n_workers(self) -> int: ...
@@ -129,7 +129,7 @@ class WorkerPool:
         self._true_labels = np.asarray(true_labels, dtype=np.int64)
         self.is_expert = is_expert
         self.source = source
-        self.row_total = row_total  # prior pseudo-counts per row for EM (SPEC 3)
+        self.row_total = row_total  # prior pseudo-counts per row for EM (paper, appendix F)
         self.available_N_M: np.ndarray | None = None  # pairs that may be asked; None = all (simulation)
         self._key = int(np.random.SeedSequence([seed, streams.ANSWERS]).generate_state(1, dtype=np.uint64)[0])
         self.dynamics = None if dynamics is None or dynamics.is_static else \
@@ -167,8 +167,8 @@ def is_wnid(name: str) -> bool:
 
 def build_workers(settings: WorkerSettings, pool: Pool, amt: AmtData | None, seed: int,
                   answer_seed: int | None = None) -> AnswerSource:
-    """The run's crowd (SPEC 2); ids shuffled per seed, their world of answers keyed by `answer_seed`
-    (default: `seed`). `workers=amt` (the default) asks for the real crowd of the pool's classes:
+    """The run's crowd (AMT workers and experts as in the paper, appendix F); ids shuffled per seed,
+    their world of answers keyed by `answer_seed` (default: `seed`). `workers=amt` (the default) asks for the real crowd of the pool's classes:
     the workers that come with the data (LabelMe's), else, when every class is named by an ImageNet
     wnid, Liao et al.'s AMT workers of the group that covers them (a wnid they never saw, or classes
     of two groups, is an error); classes with other names (a folder of cats and owls) get the
@@ -182,7 +182,7 @@ def build_workers(settings: WorkerSettings, pool: Pool, amt: AmtData | None, see
         return replay_workers(pool)
     rng = np.random.default_rng([seed, streams.CROWD])
     counts, n_crowd = None, settings.n_crowd
-    real = settings.source == "amt"  # workers=labelme arrives as amt (labald.settings.settings_from_config)
+    real = settings.source == "amt"  # workers=labelme arrives as amt (labald.config.settings_from_config)
     amt_answers = crowd_kind == kinds.SIMULATED  # Liao et al.'s workers may have seen its classes
     if real and crowd_kind == kinds.OWN:
         # the data's own real workers, plus experts as in the paper, each the expert version of a real
