@@ -122,7 +122,8 @@ def pruned_greedy(sampler: ComposedSampler, candidates: Candidates, beliefs: Bel
         valid_done = valid_rows[done_rows]
         if (not reach.any()
                 and _kth(global_done, valid_done, JACCARD_TOP) > global_bound[unscored].max()
-                and _kth(influence_ranking(global_done, local[done_rows]), valid_done, JACCARD_TOP) > both_bound[unscored].max()):
+                and _kth(influence_ranking(global_done, local[done_rows]), valid_done, JACCARD_TOP)
+                > both_bound[unscored].max()):
             break
         # next: up to the last image that could still enter (at least MIN_MORE more), at most twice as many
         need = int(np.flatnonzero(reach)[-1]) + 1 if reach.any() else k

@@ -43,7 +43,8 @@ class JaccardOverlaps:
         generator = None
         if self.ties == "random":
             generator = torch.Generator().manual_seed(int(rng.spawn(1)[0].integers(2**62)))
-        top_la, top_global, top_local = top_k_sets([influence_ranking(glob, local), glob, local], JACCARD_TOP, valid_rows, generator)
+        ranked = [influence_ranking(glob, local), glob, local]
+        top_la, top_global, top_local = top_k_sets(ranked, JACCARD_TOP, valid_rows, generator)
         return {
             "jaccard_la_global": jaccard(top_la, top_global),
             "jaccard_la_local": jaccard(top_la, top_local),
