@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from labald.cli import main
-from labald.data import labelme, real
+from labald.data import kind_of, labelme, real
 from labald.data.images import extract_folder
 from labald.errors import LabaldError
 from labald.workers.crowd import from_log_counts
@@ -79,6 +79,11 @@ def test_lite0_refuses_weights_of_another_backbone_in_one_line(tmp_path):
         from labald.data import lite0
 
         lite0.load(str(tmp_path / "w.pth"), "cpu", 0)
+
+
+def test_every_real_subtask_has_its_classes_and_its_kind():
+    assert sorted(real.DATASETS.values()) == sorted(real.SUBTASKS)
+    assert all(kind_of(name) == "real" for name in real.DATASETS)
 
 
 @pytest.mark.parametrize("name", sorted(real.DATASETS))

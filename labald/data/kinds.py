@@ -12,8 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from labald.data.real import DATASETS as REAL_IMAGE_DATASETS
-
 # Who answers a dataset's images (`DatasetKind.crowd`).
 SIMULATED = "simulated"  # the simulated crowd: Liao et al.'s AMT workers for ImageNet classes, else synthetic
 SYNTHETIC = "synthetic"  # the synthetic crowd whatever workers.source says: the data has no AMT workers
@@ -48,7 +46,8 @@ _TABLE = (
 DATASET_KINDS: dict[str, DatasetKind] = {k.name: k for k in _TABLE}
 KINDS = tuple(DATASET_KINDS)
 FROM_FILE_KINDS = tuple(k.name for k in _TABLE if k.from_file)  # features read, not generated
-REAL_DATASETS = tuple(REAL_IMAGE_DATASETS)  # dog_real, vertebrate_real
+# The committed real-image subtasks, of kind real (their classes and features: labald.data.real)
+REAL_DATASETS = ("dog_real", "vertebrate_real")
 
 
 def kind_of(name: str) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from labald.data.weights import load_state_dict_file
 from labald.errors import LabaldError
 
 NAME = "efficientnet_lite0"
@@ -84,8 +85,6 @@ def load(weights: str, device, random_seed: int):
         net = EfficientNet.from_name("efficientnet-lite0")
     net._fc = torch.nn.Identity()  # the classifier: its weights are not loaded, its output not used
     if weights != "none":
-        from labald.data.images import load_state_dict_file
-
         load_state_dict_file(net, weights_file() if weights == "default" else Path(weights).expanduser(), NAME,
                              "_fc")
     return Features(net).eval().to(device), Transform()

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from labald.data.kinds import REAL_DATASETS
 from labald.errors import LabaldError
 
 FOLDER = Path(__file__).with_name("real")
@@ -43,7 +44,7 @@ SUBTASKS: dict[str, tuple[str, ...]] = {
             "n02113799"),
     "vertebrate": ("n01558993", "n01749939", "n01855672", "n02116738", "n02123045", "n02138441"),
 }
-DATASETS = {f"{sub}_real": sub for sub in SUBTASKS}  # dataset name -> image folder
+DATASETS = {name: name.removesuffix("_real") for name in REAL_DATASETS}  # dataset name -> image folder
 GOOSE = "n01855672"  # the class `_source_check` holds from a second source
 DEGRADE_SIZE = 32
 DEGRADE_QUALITY = 50
