@@ -168,13 +168,15 @@ def is_wnid(name: str) -> bool:
 def build_workers(settings: WorkerSettings, pool: Pool, amt: AmtData | None, seed: int,
                   answer_seed: int | None = None) -> AnswerSource:
     """The run's crowd (AMT workers and experts as in the paper, appendix F); ids shuffled per seed,
-    their world of answers keyed by `answer_seed` (default: `seed`). `workers=amt` (the default)
-    asks for the real crowd of the pool's classes: the workers that come with the data (LabelMe's),
-    else, when every class is named by an ImageNet wnid, Liao et al.'s AMT workers of the group that
-    covers them (a wnid they never saw, or classes of two groups, is an error); classes with other
-    names (a folder of cats and owls) get the synthetic crowd, with one info line. `workers=synthetic` always gets the synthetic crowd, and so
-    does a pool whose kind has no AMT workers (digits). A pool whose kind replays a log gets the
-    log's workers (`labald.workers.replay`): who answers is the pool's kind (`labald.data.kinds`)."""
+    their world of answers keyed by `answer_seed` (default: `seed`).
+
+    `workers=amt` (the default) asks for the real crowd of the pool's classes: the workers that
+    come with the data (LabelMe's), else, when every class is named by an ImageNet wnid, Liao et
+    al.'s AMT workers of the group that covers them (a wnid they never saw, or classes of two groups,
+    is an error); classes with other names (a folder of cats and owls) get the synthetic crowd, with
+    one info line. `workers=synthetic` always gets the synthetic crowd, and so does a pool whose kind
+    has no AMT workers (digits). A pool whose kind replays a log gets the log's workers
+    (`labald.workers.replay`): who answers is the pool's kind (`labald.data.kinds`)."""
     crowd_kind = pool.kind.crowd
     if crowd_kind == kinds.LOG:
         from labald.workers.replay import replay_workers
