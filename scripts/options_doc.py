@@ -24,10 +24,11 @@ SKIPPED_SECTIONS = ("defaults", "hydra")
 INTRO = """# Options
 
 Every key below can be set on the command line: `python run.py group=option key=value
-group.key=value`. Each run's resolved settings are written to its `config.yaml`; a key that is not
-listed here is refused with the nearest valid names. Settings that differ from the paper's protocol
-name the run's directory (`la_bald+workers.per_worker_per_step=none`), so runs of different settings
-never share one. This page is generated from `configs/` by `python scripts/options_doc.py`; a test
+group.key=value` in a checkout, or `labald run ...` (the same command line) wherever labald is
+installed. Each run's resolved settings are written to its `config.yaml`; a key that is not listed
+here is refused with the nearest valid names. Settings that differ from the paper's protocol name the
+run's directory (`la_bald+workers.per_worker_per_step=none`), so runs of different settings never
+share one. This page is generated from `configs/` by `python scripts/options_doc.py`; a test
 keeps the two equal.
 """
 

@@ -8,11 +8,12 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from labald.cli.run import config_dir
 from labald.config import settings_from_config
 from labald.settings import RunSettings
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = ROOT / "configs"
+CONFIG_DIR = config_dir()  # the checkout's configs/ (tests/test_packaging.py checks it)
 
 
 def original_amt_file() -> Path | None:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import run
+from labald.cli import run
 
 DIGITS = ["dataset=digits", "learner=none", "max_steps=2"]
 

@@ -1,5 +1,7 @@
-"""The `labald` console command: use the samplers and the EM on a real labeling campaign.
+"""The `labald` console command: use the samplers and the EM on a real labeling campaign, or simulate one.
 
+    labald run [-m] [group=option ...] [key=value ...]
+               (the simulator, Hydra's command line: `labald run --help` lists the config groups and keys)
     labald aggregate --annotations answers.csv [--features feats.npy --ids ids.txt]
                      [--prototypes gold.csv] [--classes classes.txt] -o labels.csv
     labald propose --annotations answers.csv --features feats.npy --ids ids.txt
@@ -127,7 +129,10 @@ def _common(parser: argparse.ArgumentParser, features_required: bool) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="labald", description="Aggregate crowd labels and propose the next labeling tasks "
                                                 "with LA-BALD and its baselines.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{aggregate,propose,features}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,aggregate,propose,features}")
+    # listed here; `labald run ...` goes to Hydra before this parser sees it (main)
+    sub.add_parser("run", help="simulate: one run, or a sweep with -m (group=option key=value ...; see "
+                               "labald run --help)", add_help=False)
     agg = sub.add_parser("aggregate", help="labels per task and accuracy per worker (workers.csv beside -o)",
                          description="EM with the learner as prior; writes task,label,confidence,risk,n_answers,gold "
                                      "to -o (the pool's tasks, then the gold tasks with their known labels, gold=true) "
@@ -193,6 +198,11 @@ def _features(sub) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; returns (and as a script exits with) 0 on success, 2 on bad input."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["run"]:  # Hydra owns this command line, its help and logging; it exits (2: bad input)
+        from labald.cli.run import main as simulate
+
+        simulate(argv[1:], prog="labald run")
+        return 0
     debug = "--debug" in argv or bool(os.environ.get("LABALD_DEBUG"))
     logging.basicConfig(level=logging.WARNING, format="labald: %(message)s", stream=sys.stderr)
     try:
