@@ -127,7 +127,8 @@ def ablation_changes(groups: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(values, Mapping):
             continue
         # the dataset options digits, custom and replay are their own kind
-        default = defaults(group, kind=kind_of(str(values.get("name", "")))) if group == "dataset" else defaults(group)
+        name = str(values.get("name", ""))
+        default = defaults(group, name=name, kind=kind_of(name)) if group == "dataset" else defaults(group)
         for f in sorted(fields(default), key=lambda f: f.name):
             key, value = f"{group}.{f.name}", values.get(f.name, getattr(default, f.name))
             if key in NAMED_ELSEWHERE or key in NOT_RESULTS or _same(value, getattr(default, f.name)):

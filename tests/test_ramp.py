@@ -7,7 +7,6 @@ import dataclasses
 import numpy as np
 import pytest
 
-from labald.config import validate
 from labald.errors import LabaldError
 from labald.experiment import build_experiment
 from labald.identity import output_dir
@@ -36,6 +35,6 @@ def test_a_ramped_run_asks_the_ramp_and_is_named_apart(tmp_path):
 
 @pytest.mark.parametrize("value", [0, 101, 2.5])
 def test_a_bad_ramp_is_refused(tmp_path, value):
-    settings = dataclasses.replace(make_settings(["dataset=digits", "learner=none"], tmp_path), batch_ramp=value)
-    with pytest.raises(LabaldError, match="batch_ramp"):
-        validate(settings)
+    settings = make_settings(["dataset=digits", "learner=none"], tmp_path)
+    with pytest.raises(LabaldError, match="batch_ramp"):  # the settings refuse it as they are built
+        dataclasses.replace(settings, batch_ramp=value)

@@ -225,7 +225,7 @@ def test_outside_a_terminal_progress_comes_as_lines_and_each_sweep_job_says_how_
 
 
 def _other_value(value, name, tmp_path):
-    """A different value of a setting's type (validity does not matter to the run name)."""
+    """A different valid value of a setting (each settings group refuses an invalid one as it is built)."""
     if name.endswith("_path"):
         path = tmp_path / f"{name}.npy"
         path.write_bytes(b"some file " + name.encode())
@@ -235,13 +235,15 @@ def _other_value(value, name, tmp_path):
     if isinstance(value, int):
         return value + 1
     if isinstance(value, float):
-        return value / 2 + 0.01
-    if isinstance(value, str):  # the learner checks its choices when built
-        return {"calibrate": "network", "keep_best": "nll", "prototypes": "split", "train_on": "answered"}.get(
-            name, value + "x")
+        return {"imbalance_ratio": 2.0}.get(name, value / 2 + 0.01)
+    if isinstance(value, str):
+        return {"calibrate": "network", "keep_best": "nll", "prototypes": "split", "train_on": "answered",
+                "kind": "digits", "source": "synthetic", "dynamics": "learning", "prior_diagonal": "per_class",
+                "local": "exact", "jaccard_ties": "index", "assignment": "matching", "worker_skill": "one_coin",
+                "skill_groups": "experts", "rule": "plateau"}.get(name, value + "x")
     if isinstance(value, tuple):
         return ("n01", "n02")
-    return 2  # None: an integer works for every optional field here
+    return {"mean_accuracy": 0.5, "prior_accuracy": 0.5, "wnids": ("n01", "n02")}.get(name, 2)  # None: 2 fits the rest
 
 
 def test_changing_any_result_changing_option_changes_the_run_directory(tmp_path):
@@ -266,8 +268,12 @@ def test_changing_any_result_changing_option_changes_the_run_directory(tmp_path)
                     continue
                 if (field.name, sub.name) == ("stopping", "cost_per_image"):  # read by stopping=cost alone (below)
                     continue
-                changed = dataclasses.replace(value, **{sub.name: _other_value(getattr(value, sub.name), sub.name,
-                                                                                 tmp_path)})
+                other = {sub.name: _other_value(getattr(value, sub.name), sub.name, tmp_path)}
+                if sub.name == "skill_groups":  # groups need a skill model that reads them
+                    other["worker_skill"] = "one_coin"
+                if sub.name == "replay":  # LabelMe's log: the one replayable kind
+                    other["kind"] = "labelme"
+                changed = dataclasses.replace(value, **other)
                 moved = dataclasses.replace(base, **{field.name: changed})
                 out = output_dir(moved)
                 assert out not in seen, f"{field.name}.{sub.name}"

@@ -26,9 +26,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from labald.config import check_key, settings_from_config
 from labald.errors import LabaldError
 from labald.runner import run_experiment
-from labald.config import check_key, settings_from_config
 from labald.threads import available_cores, threads_per_job
 
 
