@@ -72,6 +72,7 @@ import pandas as pd
 from scipy import stats
 
 from labald.errors import LabaldError
+from labald.methods import in_paper
 
 PRIMARY = "plateau"
 MEASURES = (PRIMARY, "target", "error_area", "early_rise")  # the headline first, the diagnostic last
@@ -87,8 +88,8 @@ SAMPLER_SETTINGS = ("acquisition.per_cost",)
 PROTOCOL_SETTINGS = ("batch_ramp", "aggregation.forgetting")
 JOINED_SETTINGS = ("rerun", *PROTOCOL_SETTINGS, *SAMPLER_SETTINGS)
 KINDS = ("sampler", "protocol", "aa")
-LA = "la_bald"
-SS_TYPE, JBALD_TYPE = ("ss", "rand_i_greedy_w"), ("j_bald",)
+(LA,) = in_paper("proposed")
+SS_TYPE, JBALD_TYPE = in_paper("ss_type"), in_paper("j_bald_type")
 PAPER_BASELINES = (*SS_TYPE, *JBALD_TYPE)
 COLUMNS = ("setting", "dataset", "method", "baseline", "kind", "measure", "n_seeds", "mean", "ci_low", "ci_high",
            "wins", "sd", "paper")

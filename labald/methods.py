@@ -28,7 +28,9 @@ class Method:
     `assignment`: how scores become a batch: `greedy` (pairs by score, or `acquisition.assignment`),
     `random_images` (random images, each with its best worker), `power` (PowerBALD's stochastic
     image order); `skill`: (worker_skill, skill_groups) when the method is defined with a skill
-    model of its own, else None (it scores with `acquisition.worker_skill`)."""
+    model of its own, else None (it scores with `acquisition.worker_skill`); `paper`: its part in
+    the paper's comparison (Sec. 5): an `ss_type` or `j_bald_type` baseline, or the `proposed`
+    sampler; None for a method outside it."""
 
     name: str
     display: str
@@ -36,16 +38,17 @@ class Method:
     score: str | None
     assignment: str = "greedy"
     skill: tuple[str, str] | None = None
+    paper: str | None = None
 
 
 # In the order figures and tables list them. Colours: Okabe & Ito's colour-blind-safe palette
 # (Color Universal Design); the two samplers compared most, J-BALD and LA-BALD, in bluish green and
 # vermillion, told apart under every common colour deficiency.
 METHODS: tuple[Method, ...] = (
-    Method("ss", "SS", "#999999", None, "random_images"),
-    Method("rand_i_greedy_w", "Rand-I+Greedy-W", "#0072B2", "rand_i_greedy_w", "random_images"),
-    Method("j_bald", "J-BALD", "#009E73", "j_bald"),
-    Method("la_bald", "LA-BALD", "#D55E00", "la_bald"),
+    Method("ss", "SS", "#999999", None, "random_images", paper="ss_type"),
+    Method("rand_i_greedy_w", "Rand-I+Greedy-W", "#0072B2", "rand_i_greedy_w", "random_images", paper="ss_type"),
+    Method("j_bald", "J-BALD", "#009E73", "j_bald", paper="j_bald_type"),
+    Method("la_bald", "LA-BALD", "#D55E00", "la_bald", paper="proposed"),
     Method("elr", "ELR", "#56B4E9", "elr"),
     # ELR on the beliefs of each group's pooled confusion, hired experts and crowd apart
     Method("elr_pooled", "ELR-pooled", "#882255", "elr", skill=("group", "experts")),
@@ -59,6 +62,11 @@ NAMES = tuple(BY_NAME)
 # `acquisition.local` changes their results.
 INFLUENCE_SCORES = ("j_bald", "la_bald")
 _SPARE_COLOURS = ("#F0E442", "#44AA99", "#332288")
+
+
+def in_paper(part: str) -> tuple[str, ...]:
+    """The methods that play `part` in the paper's comparison (`Method.paper`), in the table's order."""
+    return tuple(m.name for m in METHODS if m.paper == part)
 
 
 def parts(method: str) -> tuple[str | None, str]:
