@@ -47,27 +47,31 @@ LATER_KEYS = frozenset({
 # before that was known held in their fingerprints.
 ONCE_FINGERPRINTED = frozenset({"acquisition.chunk", "dataset.extract_batch_size", "dataset.extract_workers"})
 _TOP_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunSettings)}
+# (group or "", key) -> the value the runs written before the key existed had in effect
+_LATER_DEFAULTS = {(group, name): getattr(defaults(group), name) if group else _TOP_DEFAULTS[name]
+                   for group, _, name in (key.rpartition(".") for key in LATER_KEYS)}
 
 
 def drop_later_defaults(values: dict) -> dict:
     """A run's settings as a fingerprint holds them (a plain mapping, as `dataclasses.asdict` gives):
     without the LATER_KEYS that are at their defaults."""
-    for key in LATER_KEYS:
-        group, _, name = key.rpartition(".")
+    for (group, name), default in _LATER_DEFAULTS.items():
         where = values.get(group) if group else values
-        if not isinstance(where, dict) or name not in where:
-            continue
-        default = getattr(defaults(group), name) if group else _TOP_DEFAULTS[name]
-        if where[name] == default:
+        if isinstance(where, dict) and name in where and where[name] == default:
             del where[name]
     return values
+
+
+def recorded_inputs(saved: dict) -> dict[str, str]:
+    """The input tags a checkpoint recorded (`labald.identity.input_tags`); none for one written
+    before inputs were hashed, so there is nothing to compare."""
+    return saved.get("inputs", {})
 
 
 def upgrade_checkpoint(saved: dict, cost_M: np.ndarray, n_images: int) -> dict:
     """A loaded checkpoint in today's form (the policy above); `cost_M` [M] is each worker's price
     and `n_images` the pool's size, for the cost columns of rows written before costs were kept."""
     saved = dict(saved)
-    saved.setdefault("inputs", {})
     saved.setdefault("periods", None)
     saved.setdefault("period_confusions", None)
     answers = saved["annotations"]

@@ -111,7 +111,7 @@ def _load_checkpoint(path: Path, settings: RunSettings) -> dict | None:
             f"checkpoint {path} is corrupt ({type(e).__name__}); delete it or rerun with resume=false to start over"
         ) from None
     for key, tag in input_tags(settings).items():
-        before = saved.get("inputs", {}).get(key, tag)  # none recorded (labald.compat): nothing to compare
+        before = compat.recorded_inputs(saved).get(key, tag)
         if before != tag:
             raise LabaldError(
                 f"{key}={getattr(settings.dataset, key.split('.', 1)[1])} changed since {path.parent} was run on it "

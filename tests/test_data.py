@@ -65,7 +65,8 @@ def test_digits_is_the_real_sklearn_set():
 def test_one_kind_table_answers_every_decision_by_kind():
     """What a kind is made of, read the way run names read a config's `dataset.*` mapping."""
     assert kinds.KINDS == ("sandbox", "digits", "custom", "replay", "folder", "real", "labelme")
-    assert kinds.FROM_FILE_KINDS == ("custom", "replay", "folder", "real", "labelme")
+    from_file = [k for k in kinds.KINDS if kinds.dataset_kind(k).from_file]
+    assert from_file == ["custom", "replay", "folder", "real", "labelme"]
     assert kinds.replays_log({"name": "x", "kind": "replay"}) and kinds.replays_log({"name": "labelme", "replay": True})
     assert not kinds.replays_log({"name": "labelme"}) and kinds.own_crowd({"name": "labelme"})
     replayed = {"name": "labelme", "replay": True}

@@ -13,13 +13,13 @@ from labald import checks, streams
 from labald.data import similarity as sim
 from labald.data.amt import AmtData
 from labald.data.features import load_labelled_features, prepare_features
-from labald.data.kinds import FROM_FILE_KINDS, KINDS, REAL_DATASETS, DatasetKind, dataset_kind, kind_of
+from labald.data.kinds import KINDS, REAL_DATASETS, DatasetKind, dataset_kind, kind_of
 from labald.data.pool import Pool, make_pool, require_classes
 from labald.data.sandbox import sandbox_features
 from labald.data.subtasks import SUBTASKS
 from labald.errors import LabaldError
 
-__all__ = ["DatasetSettings", "Pool", "load_pool", "SUBTASKS", "KINDS", "FROM_FILE_KINDS", "REAL_DATASETS",
+__all__ = ["DatasetSettings", "Pool", "load_pool", "SUBTASKS", "KINDS", "REAL_DATASETS",
            "DatasetKind", "dataset_kind", "kind_of"]
 
 SANDBOX_PER_CLASS = 1300  # ImageNet's train images per class

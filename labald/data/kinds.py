@@ -45,7 +45,6 @@ _TABLE = (
 )
 DATASET_KINDS: dict[str, DatasetKind] = {k.name: k for k in _TABLE}
 KINDS = tuple(DATASET_KINDS)
-FROM_FILE_KINDS = tuple(k.name for k in _TABLE if k.from_file)  # features read, not generated
 # The committed real-image subtasks, of kind real (their classes and features: labald.data.real)
 REAL_DATASETS = ("dog_real", "vertebrate_real")
 
